@@ -1,0 +1,154 @@
+"""The object-store interface every backend implements.
+
+It is shaped after S3 Object Lock so that a WORM store fits it exactly: objects are written
+once, carry a retention mode and a retain-until date, may carry a legal hold, and are verified by
+streaming them back and re-hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Iterator, Protocol, runtime_checkable
+
+CHUNK = 1 << 20
+
+COMPLIANCE = "COMPLIANCE"
+GOVERNANCE = "GOVERNANCE"
+MODES = (COMPLIANCE, GOVERNANCE)
+
+
+class StorageError(Exception):
+    """Base of every storage failure."""
+
+
+class ObjectNotFound(StorageError):
+    pass
+
+
+class RetentionLocked(StorageError):
+    """A delete, overwrite or shortening was refused because of retention or a legal hold."""
+
+
+class IntegrityError(StorageError):
+    """Content did not match the checksum it was sent or recorded with."""
+
+
+class InvalidKey(StorageError):
+    pass
+
+
+@dataclass
+class ObjectInfo:
+    key: str
+    size: int
+    sha256: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    retain_until: datetime | None = None
+    mode: str | None = None
+    legal_hold: bool = False
+    version_id: str | None = None
+    last_modified: datetime | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "size": self.size,
+            "sha256": self.sha256,
+            "metadata": dict(self.metadata),
+            "retain_until": self.retain_until.isoformat() if self.retain_until else None,
+            "mode": self.mode,
+            "legal_hold": self.legal_hold,
+            "version_id": self.version_id,
+            "last_modified": self.last_modified.isoformat() if self.last_modified else None,
+        }
+
+
+@dataclass
+class VerifyResult:
+    key: str
+    expected: str
+    actual: str | None
+    size: int | None = None
+    version_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.actual is not None and self.actual == self.expected
+
+    @property
+    def missing(self) -> bool:
+        return self.actual is None
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """What flows/ may ask of a store. Keys are ``/``-separated, no ``..``, no leading ``/``."""
+
+    name: str
+    worm: bool  # True when retention is enforced by the server, not by our own code
+
+    def put(
+        self,
+        key: str,
+        source: Path | str | bytes,
+        *,
+        sha256: str | None = None,
+        metadata: dict[str, str] | None = None,
+        retain_until: datetime | None = None,
+        mode: str = COMPLIANCE,
+        legal_hold: bool = False,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Store ``source`` under ``key``; idempotent when the same content is already there."""
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        """A readable stream of the object's bytes."""
+
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes: ...
+
+    def download(self, key: str, dest: Path, version_id: str | None = None) -> Path: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:
+        """Stream the stored object back and compare its SHA-256 with ``sha256``."""
+
+    def extend_retention(self, key: str, until: datetime, version_id: str | None = None) -> ObjectInfo:
+        """Move retain-until later; shortening raises :class:`RetentionLocked`."""
+
+    def set_legal_hold(self, key: str, on: bool, version_id: str | None = None) -> ObjectInfo: ...
+
+    def delete(self, key: str, version_id: str | None = None, *, bypass_governance: bool = False) -> None:
+        """Delete; refused with :class:`RetentionLocked` while retention or a hold applies."""
+
+
+def check_key(key: str) -> str:
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise InvalidKey(f"invalid object key: {key!r}")
+    parts = key.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise InvalidKey(f"invalid object key: {key!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise InvalidKey(f"object key contains control characters: {key!r}")
+    return key
+
+
+def sha256_stream(stream: BinaryIO) -> tuple[str, int]:
+    h = hashlib.sha256()
+    n = 0
+    while chunk := stream.read(CHUNK):
+        h.update(chunk)
+        n += len(chunk)
+    return h.hexdigest(), n
+
+
+def sha256_file(path: Path | str) -> str:
+    with open(path, "rb") as f:
+        return sha256_stream(f)[0]

@@ -1,0 +1,236 @@
+"""The embedded local-filesystem backend: the default, for trying Footage out.
+
+Objects are written once (temp file, fsync, checksum, atomic rename) and made read-only.
+Retention and legal holds are recorded beside each object and enforced by this code, so anybody
+with write access to the folder can still remove files: this backend is NOT WORM-grade. Use the
+S3 backend with Object Lock for real records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .base import (
+    CHUNK,
+    COMPLIANCE,
+    GOVERNANCE,
+    MODES,
+    IntegrityError,
+    ObjectInfo,
+    ObjectNotFound,
+    RetentionLocked,
+    StorageError,
+    VerifyResult,
+    check_key,
+    sha256_stream,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class LocalStore:
+    name = "local"
+    worm = False
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.objects = self.root / "objects"
+        self.meta = self.root / ".meta"
+        self.tmp = self.root / ".tmp"
+        for d in (self.objects, self.meta, self.tmp):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # -- paths -------------------------------------------------------------------------------
+    def _obj(self, key: str) -> Path:
+        return self.objects / check_key(key)
+
+    def _meta(self, key: str) -> Path:
+        return self.meta / (check_key(key) + ".json")
+
+    def _read_meta(self, key: str) -> dict:
+        try:
+            return json.loads(self._meta(key).read_text())
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key!r} in local store {self.root}") from None
+
+    def _write_meta(self, key: str, meta: dict) -> None:
+        path = self._meta(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(meta, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _info(key: str, meta: dict) -> ObjectInfo:
+        ru = meta.get("retain_until")
+        lm = meta.get("last_modified")
+        return ObjectInfo(
+            key=key,
+            size=meta["size"],
+            sha256=meta.get("sha256"),
+            metadata=meta.get("metadata", {}),
+            retain_until=datetime.fromisoformat(ru) if ru else None,
+            mode=meta.get("mode"),
+            legal_hold=bool(meta.get("legal_hold")),
+            version_id=None,
+            last_modified=datetime.fromisoformat(lm) if lm else None,
+        )
+
+    @staticmethod
+    def _locked(meta: dict) -> str | None:
+        if meta.get("legal_hold"):
+            return "a legal hold is set"
+        ru = meta.get("retain_until")
+        if ru and datetime.fromisoformat(ru) > _now():
+            return f"{meta.get('mode')} retention until {ru}"
+        return None
+
+    # -- interface ---------------------------------------------------------------------------
+    def put(
+        self,
+        key: str,
+        source: Path | str | bytes,
+        *,
+        sha256: str | None = None,
+        metadata: dict[str, str] | None = None,
+        retain_until: datetime | None = None,
+        mode: str = COMPLIANCE,
+        legal_hold: bool = False,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        if mode not in MODES:
+            raise StorageError(f"retention mode must be one of {MODES}, not {mode!r}")
+        if retain_until is not None and retain_until.tzinfo is None:
+            raise StorageError("retain_until must be timezone-aware")
+        dest = self._obj(key)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp)
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(source, bytes):
+                    out.write(source)
+                    h.update(source)
+                    size = len(source)
+                else:
+                    with open(source, "rb") as src:
+                        while chunk := src.read(CHUNK):
+                            out.write(chunk)
+                            h.update(chunk)
+                            size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = h.hexdigest()
+            if sha256 is not None and digest != sha256:
+                raise IntegrityError(f"content of {key!r} hashes to {digest}, expected {sha256}")
+            if dest.exists():
+                old = self._read_meta(key)
+                if old.get("sha256") == digest:
+                    return self._info(key, old)
+                why = self._locked(old)
+                if why:
+                    raise RetentionLocked(f"cannot overwrite {key!r}: {why}")
+                dest.chmod(stat.S_IWUSR | stat.S_IRUSR)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(tmp, dest)
+            tmp = None
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+        meta = {
+            "size": size,
+            "sha256": digest,
+            "metadata": dict(metadata or {}),
+            "content_type": content_type,
+            "retain_until": retain_until.isoformat() if retain_until else None,
+            "mode": mode if retain_until else None,
+            "legal_hold": legal_hold,
+            "last_modified": _now().isoformat(),
+        }
+        self._write_meta(key, meta)
+        return self._info(key, meta)
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        meta = self._read_meta(key)
+        if not self._obj(key).exists():
+            raise ObjectNotFound(f"object {key!r} has metadata but its content is missing")
+        return self._info(key, meta)
+
+    def exists(self, key: str) -> bool:
+        return self._meta(key).exists() and self._obj(key).exists()
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        try:
+            return open(self._obj(key), "rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key!r} in local store {self.root}") from None
+
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        with self.open(key, version_id) as f:
+            return f.read()
+
+    def download(self, key: str, dest: Path, version_id: str | None = None) -> Path:
+        dest = Path(dest)
+        with self.open(key, version_id) as src, open(dest, "wb") as out:
+            while chunk := src.read(CHUNK):
+                out.write(chunk)
+        return dest
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self.meta
+        for path in sorted(base.rglob("*.json")):
+            key = path.relative_to(base).as_posix()[: -len(".json")]
+            if key.startswith(prefix):
+                yield self._info(key, json.loads(path.read_text()))
+
+    def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:
+        try:
+            with self.open(key) as f:
+                actual, size = sha256_stream(f)
+        except ObjectNotFound:
+            return VerifyResult(key=key, expected=sha256, actual=None)
+        return VerifyResult(key=key, expected=sha256, actual=actual, size=size)
+
+    def extend_retention(self, key: str, until: datetime, version_id: str | None = None) -> ObjectInfo:
+        if until.tzinfo is None:
+            raise StorageError("retention date must be timezone-aware")
+        meta = self._read_meta(key)
+        cur = meta.get("retain_until")
+        if cur and datetime.fromisoformat(cur) > until:
+            raise RetentionLocked(f"retention of {key!r} is until {cur}; it can only be extended, not shortened to {until.isoformat()}")
+        meta["retain_until"] = until.isoformat()
+        meta["mode"] = meta.get("mode") or COMPLIANCE
+        self._write_meta(key, meta)
+        return self._info(key, meta)
+
+    def set_legal_hold(self, key: str, on: bool, version_id: str | None = None) -> ObjectInfo:
+        meta = self._read_meta(key)
+        meta["legal_hold"] = bool(on)
+        self._write_meta(key, meta)
+        return self._info(key, meta)
+
+    def delete(self, key: str, version_id: str | None = None, *, bypass_governance: bool = False) -> None:
+        meta = self._read_meta(key)
+        if meta.get("legal_hold"):
+            raise RetentionLocked(f"cannot delete {key!r}: a legal hold is set")
+        why = self._locked(meta)
+        if why and not (bypass_governance and meta.get("mode") == GOVERNANCE):
+            raise RetentionLocked(f"cannot delete {key!r}: {why}")
+        obj = self._obj(key)
+        if obj.exists():
+            obj.chmod(stat.S_IWUSR | stat.S_IRUSR)
+            obj.unlink()
+        self._meta(key).unlink()
