@@ -1,0 +1,161 @@
+"""Configuration: one ``footage.toml`` plus ``FOOTAGE_*`` environment overrides.
+
+Precedence, strongest first: keyword arguments, environment (``FOOTAGE_HOME``,
+``FOOTAGE_<SECTION>__<KEY>``), the TOML file (``--config`` or ``FOOTAGE_CONFIG``), defaults.
+S3 credentials are never read here: boto3 takes them from the standard AWS variables and
+profiles. Every default is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from media.segment import SegmentSettings
+from media.timeinfo import TimeSettings
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+class Role(str, Enum):
+    OPERATOR = "operator"
+    ARCHIVIST = "archivist"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+
+
+class StorageSettings(BaseModel):
+    backend: Literal["local", "s3"] = "local"
+    bucket: str = "footage"
+    endpoint_url: str | None = None
+    region: str | None = None
+    path_style: bool = False
+    profile: str | None = None
+    prefix: str = ""
+    mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+    allow_unlocked: bool = False
+    # retention categories -> days; None means permanent (evidence_until)
+    categories: dict[str, int | None] = Field(
+        default_factory=lambda: {"routine": 183, "evidence": None, "hearing": 30 * 366}
+    )
+    default_category: str = "routine"
+    evidence_until: str = "2199-12-31"
+    min_days_after_ingest: int = 30
+
+
+class IngestSettings(BaseModel):
+    inbox: Path | None = None  # default: HOME/inbox
+    settle_seconds: float = 2.0
+    concurrency: int = 4
+    extensions: list[str] = Field(
+        default_factory=lambda: [".mp4", ".mov", ".mkv", ".avi", ".m4v", ".ts", ".mts", ".3gp", ".asf", ".wmv", ".flv"]
+    )
+    max_width: int = 8192
+    max_height: int = 8192
+    max_duration_s: float = 24 * 3600.0
+    default_device: str = "unknown-device"
+    store_retries: int = 3
+    retry_delays_s: list[float] = Field(default_factory=lambda: [1.0, 5.0, 20.0])
+    fixed_devices: list[str] = Field(default_factory=list)
+    body_devices: list[str] = Field(default_factory=list)
+
+
+class ScheduleSettings(BaseModel):
+    ingest_cron: str = "0 2 * * *"
+    timezone: str = "Asia/Shanghai"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FOOTAGE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    home: Path = Path("./footage-data")
+    storage: StorageSettings = StorageSettings()
+    time: TimeSettings = TimeSettings()
+    ingest: IngestSettings = IngestSettings()
+    segment: SegmentSettings = SegmentSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    # user -> roles; empty means single-user mode (the acting user holds every role)
+    users: dict[str, list[Role]] = Field(default_factory=dict)
+
+    @field_validator("home")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return Path(os.path.expanduser(str(v)))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("FOOTAGE_CONFIG")
+        if path:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"FOOTAGE_CONFIG points to {path!r}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # -- derived paths of the embedded layout --------------------------------------------
+    @property
+    def inbox(self) -> Path:
+        return self.ingest.inbox or self.home / "inbox"
+
+    @property
+    def processed(self) -> Path:
+        return self.home / "processed"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def store_root(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def session_break(self) -> timedelta:
+        return timedelta(seconds=self.segment.session_break_s)
+
+    def ensure_layout(self) -> None:
+        for p in (self.inbox, self.processed, self.quarantine, self.store_root, self.reports):
+            p.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
+    """The effective settings. ``config`` wins over ``FOOTAGE_CONFIG``."""
+    if config is not None:
+        os.environ["FOOTAGE_CONFIG"] = str(config)
+    return Settings(**overrides)
+
+
+SECRET_WORDS = ("secret", "password", "token", "key_id", "access_key", "credential")
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def masked(data: Any) -> Any:
+    """A copy of ``data`` with secrets replaced by ``***``: values under secret-looking keys and
+    user:password parts of URLs."""
+    if isinstance(data, dict):
+        return {
+            k: ("***" if any(w in k.lower() for w in SECRET_WORDS) and v else masked(v)) for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [masked(v) for v in data]
+    if isinstance(data, str):
+        return _URL_USERINFO.sub("***@", data)
+    return data

@@ -1,0 +1,383 @@
+"""The nightly ingest flow.
+
+inbox -> validate -> probe+hash -> segment -> store original + manifest -> verify -> move to
+``processed/``. Each per-file step is its own mapped task run, so the Prefect UI shows one run per
+file per step. Bad files go to ``quarantine/`` with a JSON reason and the run goes on. Nothing is
+moved or deleted before its stored copy has been streamed back and verified; a rerun over the same
+inbox stores nothing twice (records are keyed by SHA-256).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, Field
+
+from media.model import CameraKind, Event, Recording, Session
+from media.probe import Limits, MediaError, check_name, probe
+from media.segment import segment
+from media.timeinfo import identify
+from storage import ObjectStore, StorageError
+
+from . import progress
+from .config import Settings, load_settings
+from .records import manifest_key, original_key, key_suffix, safe_part
+from .reports import build_summary, publish_ingest_report
+from .retention import retain_until
+from .stores import open_store
+
+STEPS = ("validate", "probe", "store", "verify", "finalize")
+
+
+class Outcome(BaseModel):
+    """What happened to one inbox file."""
+
+    file: str  # path relative to the inbox
+    path: str
+    status: str = "pending"  # pending | ingested | duplicate | quarantined | failed
+    reason: str | None = None
+    message: str | None = None
+    recording: Recording | None = None
+    categories: list[str] = Field(default_factory=list)
+    stored: dict[str, Any] | None = None
+    moved_to: str | None = None
+
+
+# -- discovery -------------------------------------------------------------------------------
+def _sidecar_of(path: Path) -> bool:
+    if path.suffix.lower() != ".json":
+        return False
+    stem = path.with_suffix("")
+    return stem.exists() or any(p.is_file() for p in path.parent.glob(path.stem + ".*") if p != path)
+
+
+def discover(inbox: Path, settle_seconds: float) -> tuple[list[Path], list[Path]]:
+    """Files ready to ingest, and files still being written (size or mtime changed).
+
+    Hidden files (partial uploads of rsync and the like) and sidecar JSON files are left alone.
+    """
+    def look() -> dict[Path, tuple[int, int]]:
+        seen = {}
+        for root, dirs, files in os.walk(inbox, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                p = Path(root) / name
+                if name.startswith(".") or _sidecar_of(p):
+                    continue
+                try:
+                    st = p.lstat()
+                except OSError:
+                    continue
+                seen[p] = (st.st_size, st.st_mtime_ns)
+        return seen
+
+    first = look()
+    if not first:
+        return [], []
+    time.sleep(settle_seconds)
+    second = look()
+    ready = [p for p, sig in first.items() if second.get(p) == sig]
+    busy = [p for p in first if p not in ready and p.exists()]
+    return sorted(ready), sorted(busy)
+
+
+# -- per-file tasks --------------------------------------------------------------------------
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_task(path: str, inbox: str) -> Outcome:
+    p = Path(path)
+    rel = p.relative_to(inbox).as_posix()
+    out = Outcome(file=rel, path=path)
+    progress.started(rel, len(STEPS))
+    progress.step(rel, "validate")
+    try:
+        if p.is_symlink():
+            raise MediaError("not_a_file", f"{p.name} is a symbolic link; only regular files are ingested")
+        for part in Path(rel).parts:
+            check_name(part)
+        if p.stat().st_size == 0:
+            raise MediaError("empty", f"{p.name} is empty (0 bytes)")
+    except MediaError as exc:
+        out.status, out.reason, out.message = "quarantined", exc.reason, exc.message
+    return out
+
+
+@task(name="probe", cache_policy=NO_CACHE)
+def probe_task(out: Outcome, settings: Settings) -> Outcome:
+    if out.status != "pending":
+        return out
+    progress.step(out.file, "probe")
+    path = Path(out.path)
+    ing = settings.ingest
+    limits = Limits(ing.max_width, ing.max_height, ing.max_duration_s, settings.segment.discontinuity_s)
+    try:
+        facts = probe(path, limits)
+        who = identify(path, facts.tags, facts.duration, settings.time, path.stat().st_mtime)
+    except MediaError as exc:
+        out.status, out.reason, out.message = "quarantined", exc.reason, exc.message
+        return out
+    except ValueError as exc:  # a broken sidecar
+        out.status, out.reason, out.message = "quarantined", "bad_sidecar", str(exc)
+        return out
+    device = who.device or ing.default_device
+    kind = who.camera_kind or (
+        CameraKind.FIXED if device in ing.fixed_devices else CameraKind.BODY if device in ing.body_devices else CameraKind.UNKNOWN
+    )
+    out.categories = who.categories
+    out.recording = Recording(
+        path=out.file,
+        name=path.name,
+        size=facts.size,
+        sha256=facts.sha256,
+        container=facts.container,
+        streams=facts.streams,
+        duration=facts.duration,
+        start=who.start,
+        start_source=who.source,
+        device_id=device,
+        officer_id=who.officer,
+        camera_kind=kind,
+        sequence=who.sequence,
+        origin=str(path.parent),
+        tags=facts.tags,
+        chapters=facts.chapters,
+        events=[e.model_copy(update={"device": device}) for e in facts.events + who.events],
+    )
+    return out
+
+
+@task(name="segment", cache_policy=NO_CACHE)
+def segment_task(recordings: list[Recording], settings: Settings) -> list[Session]:
+    return segment(recordings, settings.segment)
+
+
+def _manifest(out: Outcome, session: Session | None, stored: dict[str, Any]) -> dict[str, Any]:
+    rec = out.recording
+    assert rec is not None
+    return {
+        "schema": "footage.manifest/1",
+        "sha256": rec.sha256,
+        "recording": rec.model_dump(mode="json"),
+        "session": session.id if session else None,
+        "session_events": [e.model_dump(mode="json") for e in (session.events if session else []) if e.file == rec.name],
+        "gaps": [
+            {"start": g.start.isoformat(), "end": g.end.isoformat(), "seconds": g.seconds, "before": g.before, "after": g.after}
+            for g in (session.gaps if session else [])
+            if rec.name in (g.before, g.after)
+        ],
+        "categories": out.categories,
+        "stored": stored,
+        "ingested_at": datetime.now(timezone.utc).isoformat(),
+    }
+
+
+@task(name="store", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
+def store_task(out: Outcome, session: Session | None, settings: Settings) -> Outcome:
+    """Store the original and its manifest; a record already stored is a duplicate."""
+    if out.status != "pending":
+        return out
+    rec = out.recording
+    assert rec is not None
+    progress.step(out.file, "store")
+    store = open_store(settings)
+    mkey = manifest_key(rec.sha256)
+    if store.exists(mkey):
+        manifest = json.loads(store.get_bytes(mkey))
+        out.status, out.stored = "duplicate", manifest["stored"]
+        return out
+    until = retain_until(rec.start, out.categories, settings.storage)
+    key = original_key(rec.sha256, rec.device_id, rec.start, key_suffix(rec.name))
+    metadata = {
+        "sha256": rec.sha256,
+        "device": rec.device_id,
+        "officer": rec.officer_id or "",
+        "start": rec.start.isoformat(),
+        "source-name": safe_part(rec.name),
+    }
+    info = store.put(
+        key, Path(out.path), sha256=rec.sha256, metadata=metadata, retain_until=until, mode=settings.storage.mode
+    )
+    stored = {
+        "key": key,
+        "sha256": rec.sha256,
+        "size": info.size,
+        "retain_until": until.isoformat(),
+        "mode": settings.storage.mode,
+        "version_id": info.version_id,
+        "backend": store.name,
+    }
+    body = json.dumps(_manifest(out, session, stored), ensure_ascii=False, indent=1).encode()
+    store.put(mkey, body, retain_until=until, mode=settings.storage.mode, content_type="application/json")
+    out.status, out.stored = "stored", stored
+    return out
+
+
+@task(name="verify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def verify_task(out: Outcome, settings: Settings) -> Outcome:
+    """Stream the stored original back and re-hash it; only a verified record may leave the inbox."""
+    if out.status not in ("stored", "duplicate"):
+        return out
+    progress.step(out.file, "verify")
+    store = open_store(settings)
+    assert out.stored is not None
+    result = store.verify(out.stored["key"], out.stored["sha256"], version_id=out.stored.get("version_id"))
+    if not result.ok:
+        out.status, out.reason = "failed", "verify_failed"
+        out.message = f"stored copy of {out.file} {'is missing' if result.missing else 'does not match its SHA-256'}"
+    elif out.status == "stored":
+        out.status = "ingested"
+    return out
+
+
+def _move(src: Path, dest_dir: Path, name: str) -> Path:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / name
+    n = 1
+    while dest.exists():
+        dest = dest_dir / f"{Path(name).stem}.{n}{Path(name).suffix}"
+        n += 1
+    shutil.move(str(src), dest)
+    return dest
+
+
+def _move_with_sidecars(src: Path, dest_dir: Path, name: str) -> Path:
+    dest = _move(src, dest_dir, name)
+    for side in (src.with_name(src.name + ".json"), src.with_suffix(".json")):
+        if side.is_file() and side != src:
+            _move(side, dest_dir, dest.name + ".json")
+    return dest
+
+
+@task(name="finalize", cache_policy=NO_CACHE)
+def finalize_task(out: Outcome, settings: Settings, run_day: str) -> Outcome:
+    """Move a verified file (ingested or duplicate) out of the inbox."""
+    if out.status not in ("ingested", "duplicate"):
+        return out
+    progress.step(out.file, "finalize")
+    dest = _move_with_sidecars(Path(out.path), settings.processed / run_day, safe_part(out.file.replace("/", "_")))
+    out.moved_to = str(dest)
+    progress.done(out.file, out.status)
+    return out
+
+
+@task(name="quarantine", cache_policy=NO_CACHE)
+def quarantine_task(out: Outcome, settings: Settings) -> Outcome:
+    """Move a bad file to quarantine with a JSON reason; never delete it."""
+    src = Path(out.path)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    name = f"{stamp}-{safe_part(src.name, 'unnamed')}"
+    dest = _move_with_sidecars(src, settings.quarantine, name) if os.path.lexists(src) else None
+    record = {
+        "file": out.file,
+        "original_name": src.name,
+        "reason": out.reason,
+        "message": out.message,
+        "quarantined_at": datetime.now(timezone.utc).isoformat(),
+        "moved_to": str(dest) if dest else None,
+    }
+    reason_path = (dest or settings.quarantine / name).with_name((dest or Path(name)).name + ".reason.json")
+    reason_path.write_text(json.dumps(record, ensure_ascii=False, indent=1))
+    out.moved_to = str(dest) if dest else None
+    progress.done(out.file, "quarantined")
+    return out
+
+
+# -- the flow ----------------------------------------------------------------------------------
+@flow(name="footage-ingest", log_prints=False)
+def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
+    """Ingest every settled file in the inbox; returns the run's summary (the ``--json`` document)."""
+    settings = load_settings()
+    settings.ensure_layout()
+    logger = get_run_logger()
+    box = Path(inbox) if inbox else settings.inbox
+    if not box.is_dir():
+        raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
+    ready, busy = discover(box, settings.ingest.settle_seconds)
+    logger.info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
+
+    checked = validate_task.map([str(p) for p in ready], inbox=unmapped(str(box))).result()
+    probed = probe_task.map(checked, settings=unmapped(settings)).result()
+
+    # duplicates inside this run: the first file with a hash is the one stored
+    seen: dict[str, str] = {}
+    for out in probed:
+        if out.recording is not None:
+            first = seen.setdefault(out.recording.sha256, out.file)
+            if first != out.file:
+                out.status, out.reason = "duplicate", f"same content as {first}"
+    store = open_store(settings)
+    for out in probed:
+        if out.status == "pending" and store.exists(manifest_key(out.recording.sha256)):
+            manifest = json.loads(store.get_bytes(manifest_key(out.recording.sha256)))
+            out.status, out.reason, out.stored = "duplicate", "already stored", manifest["stored"]
+    earlier = [o for o in probed if o.status == "duplicate" and o.stored]
+    earlier_ids = {id(o) for o in earlier}
+    good = [o for o in probed if o.status == "pending"]
+    sessions = segment_task([o.recording for o in good], settings) if good else []
+    session_of = {r.name: s for s in sessions for r in s.recordings}
+
+    storing = store_task.with_options(
+        retries=settings.ingest.store_retries, retry_delay_seconds=settings.ingest.retry_delays_s
+    )
+    stored = storing.map(
+        good, session=[session_of.get(o.recording.name) for o in good], settings=unmapped(settings)
+    ).result(raise_on_failure=False) if good else []
+    stored = [_settle(o, s) for o, s in zip(good, stored)]
+    to_verify = stored + earlier
+    verified = verify_task.map(to_verify, settings=unmapped(settings)).result() if to_verify else []
+    # an in-run duplicate is finished once its twin is verified
+    twins = {o.recording.sha256: o for o in verified if o.recording is not None and o.status == "ingested"}
+    for out in probed:
+        if out.status == "duplicate" and out.recording is not None and out.recording.sha256 in twins:
+            out.stored = twins[out.recording.sha256].stored
+    in_run_dups = [o for o in probed if o.status == "duplicate" and o.stored and id(o) not in earlier_ids]
+    finals = finalize_task.map(verified + in_run_dups, settings=unmapped(settings), run_day=unmapped(_today(settings))).result()
+
+    bad = [o for o in probed if o.status == "quarantined"]
+    quarantined = quarantine_task.map(bad, settings=unmapped(settings)).result() if bad else []
+    failed = [o for o in finals if o.status == "failed"]
+    for out in failed:
+        logger.error("%s: %s (left in the inbox)", out.file, out.message)
+
+    outcomes = finals + quarantined + [o for o in probed if o.status == "duplicate" and not o.stored]
+    summary = build_summary(outcomes, sessions, busy=[p.relative_to(box).as_posix() for p in busy])
+    publish_ingest_report(settings, summary, sessions)
+    return summary
+
+
+def _settle(out: Outcome, result: Any) -> Outcome:
+    """A store task that failed after its retries leaves the file in the inbox, marked failed."""
+    if isinstance(result, Outcome):
+        return result
+    failed = out.model_copy()
+    failed.status, failed.reason = "failed", "store_failed"
+    failed.message = f"storing {out.file} failed: {_describe(result)}; the file stays in the inbox"
+    return failed
+
+
+def _describe(exc: Any) -> str:
+    if isinstance(exc, (StorageError, OSError)):
+        return str(exc)
+    return type(exc).__name__ + (f": {exc}" if str(exc) else "")
+
+
+def _today(settings: Settings) -> str:
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(settings.time.timezone)).strftime("%Y-%m-%d")
+
+
+def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dict[str, Any]:
+    """Run the flow once, with the configured bound on concurrent tasks."""
+    settings = load_settings()
+    workers = concurrency or settings.ingest.concurrency
+    runner = ingest_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+    return runner(inbox=str(inbox) if inbox else None)

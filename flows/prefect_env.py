@@ -1,0 +1,15 @@
+"""Prefect defaults for Footage, set before Prefect is first imported.
+
+Telemetry and analytics are off; an operator's own environment still wins (setdefault).
+"""
+
+import os
+
+for _key, _value in {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+}.items():
+    os.environ.setdefault(_key, _value)

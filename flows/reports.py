@@ -1,0 +1,172 @@
+"""The ingest run's summary (the ``footage ingest --json`` contract) and its bilingual report."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from media.model import Session
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .ingest import Outcome
+
+SCHEMA = "footage.ingest/1"
+
+
+def build_summary(outcomes: list["Outcome"], sessions: list[Session], busy: list[str]) -> dict[str, Any]:
+    """The documented JSON document of one ingest run (see docs/cli.md)."""
+    ingested = [o for o in outcomes if o.status == "ingested"]
+    duplicates = [o for o in outcomes if o.status == "duplicate"]
+    quarantined = [o for o in outcomes if o.status == "quarantined"]
+    failed = [o for o in outcomes if o.status == "failed"]
+    events = [e.model_dump(mode="json", exclude_none=True) for o in ingested if o.recording for e in o.recording.events]
+    events += [e.model_dump(mode="json", exclude_none=True) for s in sessions for e in s.events]
+    return {
+        "schema": SCHEMA,
+        "seen": len(outcomes),
+        "ingested": len(ingested),
+        "duplicates": len(duplicates),
+        "quarantined": [
+            {"file": o.file, "reason": o.reason, "message": o.message, "moved_to": o.moved_to} for o in quarantined
+        ],
+        "failed": [{"file": o.file, "reason": o.reason, "message": o.message} for o in failed],
+        "still_writing": busy,
+        "stored": [
+            {
+                "file": o.file,
+                "key": o.stored["key"],
+                "sha256": o.stored["sha256"],
+                "retain_until": o.stored["retain_until"],
+                "version_id": o.stored.get("version_id"),
+            }
+            for o in ingested
+            if o.stored
+        ],
+        "sessions": [s.summary() for s in sessions],
+        "gaps": [
+            {
+                "device": g.device,
+                "session": g.session,
+                "start": g.start.isoformat(),
+                "end": g.end.isoformat(),
+                "seconds": round(g.seconds, 3),
+                "before": g.before,
+                "after": g.after,
+            }
+            for s in sessions
+            for g in s.gaps
+        ],
+        "events": events,
+    }
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    if not rows:
+        return "_无 / none_\n"
+    esc = lambda v: str(v if v is not None else "").replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _local(iso: str, tz: ZoneInfo) -> str:
+    return datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | None = None) -> str:
+    tz = ZoneInfo(tz_name)
+    out = list(banner or [])
+    out += [
+        "# 入库报告 / Ingest report",
+        "",
+        f"时区 / time zone: {tz_name}",
+        "",
+        _table(
+            ["项目 / item", "数量 / count"],
+            [
+                ["发现文件 / files seen", summary["seen"]],
+                ["已入库 / ingested", summary["ingested"]],
+                ["重复 / duplicates", summary["duplicates"]],
+                ["隔离 / quarantined", len(summary["quarantined"])],
+                ["失败（留在收件箱） / failed (left in inbox)", len(summary["failed"])],
+                ["仍在写入（下次处理） / still being written (next run)", len(summary["still_writing"])],
+                ["会话 / sessions", len(summary["sessions"])],
+                ["中断 / gaps", len(summary["gaps"])],
+            ],
+        ),
+        "## 会话 / Sessions",
+        "",
+        _table(
+            ["会话 / session", "设备 / device", "开始 / start", "结束 / end", "文件 / files", "中断 / gaps"],
+            [
+                [s["id"], s["device"], _local(s["start"], tz), _local(s["end"], tz), ", ".join(s["files"]), s["gaps"]]
+                for s in summary["sessions"]
+            ],
+        ),
+        "## 录像中断 / Gaps between recordings",
+        "",
+        _table(
+            ["设备 / device", "中断开始 / from", "恢复 / resumed", "秒 / seconds", "之前 / before", "之后 / after"],
+            [
+                [g["device"], _local(g["start"], tz), _local(g["end"], tz), g["seconds"], g["before"], g["after"]]
+                for g in summary["gaps"]
+            ],
+        ),
+        "## 事件 / Events",
+        "",
+        _table(
+            ["类型 / kind", "文件 / file", "设备 / device", "详情 / detail"],
+            [[e["kind"], e.get("file"), e.get("device"), json.dumps(e.get("detail", {}), ensure_ascii=False)] for e in summary["events"]],
+        ),
+        "## 隔离 / Quarantined",
+        "",
+        _table(
+            ["文件 / file", "原因 / reason", "说明 / message"],
+            [[q["file"], q["reason"], q["message"]] for q in summary["quarantined"]],
+        ),
+        "## 已存储 / Stored",
+        "",
+        _table(
+            ["文件 / file", "对象 / key", "SHA-256", "保留至 / retain until"],
+            [[s["file"], s["key"], s["sha256"][:16] + "…", s["retain_until"]] for s in summary["stored"]],
+        ),
+    ]
+    if summary["failed"]:
+        out += ["## 失败 / Failed", "", _table(["文件 / file", "说明 / message"], [[f["file"], f["message"]] for f in summary["failed"]])]
+    return "\n".join(out)
+
+
+def report_banner(settings: "Settings") -> list[str]:
+    """First lines every report carries: warnings an auditor must not miss."""
+    lines = []
+    if not settings.users:
+        lines.append("> 单用户模式：未配置用户，当前用户拥有全部角色。 / Single-user mode: no users configured; the acting user holds every role.")
+    if settings.storage.backend == "local":
+        lines.append("> 本地存储后端仅供试用，不具备 WORM 保护。 / The local storage backend is for trying Footage out and is not WORM-grade.")
+    if settings.storage.backend == "s3" and settings.storage.allow_unlocked:
+        lines.append("> 警告：存储桶未启用对象锁定（--allow-unlocked）。 / WARNING: the bucket has no Object Lock (--allow-unlocked).")
+    if lines:
+        lines.append("")
+    return lines
+
+
+def publish_ingest_report(settings: "Settings", summary: dict[str, Any], sessions: list[Session]) -> Path:
+    """Write ``reports/<date>/ingest.{md,json}`` and publish the Markdown as a Prefect artifact."""
+    day = datetime.now(ZoneInfo(settings.time.timezone)).strftime("%Y-%m-%d")
+    folder = settings.reports / day
+    folder.mkdir(parents=True, exist_ok=True)
+    md = ingest_markdown(summary, settings.time.timezone, report_banner(settings))
+    (folder / "ingest.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1))
+    (folder / "ingest.md").write_text(md)
+    summary["report"] = str(folder / "ingest.md")
+    try:
+        from prefect.artifacts import create_markdown_artifact
+
+        create_markdown_artifact(key="footage-ingest-report", markdown=md, description="Footage ingest report")
+    except Exception:  # outside a flow run there is nothing to attach the artifact to
+        pass
+    return folder / "ingest.md"
