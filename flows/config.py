@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+from media.archive.policy import ArchiveSettings
+from media.gaps.settings import GapSettings
 from media.segment import SegmentSettings
 from media.timeinfo import TimeSettings
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -50,9 +52,6 @@ class IngestSettings(BaseModel):
     inbox: Path | None = None  # default: HOME/inbox
     settle_seconds: float = 2.0
     concurrency: int = 4
-    extensions: list[str] = Field(
-        default_factory=lambda: [".mp4", ".mov", ".mkv", ".avi", ".m4v", ".ts", ".mts", ".3gp", ".asf", ".wmv", ".flv"]
-    )
     max_width: int = 8192
     max_height: int = 8192
     max_duration_s: float = 24 * 3600.0
@@ -68,6 +67,16 @@ class ScheduleSettings(BaseModel):
     timezone: str = "Asia/Shanghai"
 
 
+class DisclosureSettings(BaseModel):
+    """The disclosure flow (flows/disclose.py): waits for people, keeps its released copies."""
+
+    # A pause waits this long for the archivist's selection and again for the supervisor.
+    pause_timeout_hours: float = 7 * 24
+    poll_interval_s: int = 10
+    retention_days: int = 3 * 366  # the released copy's own retention, from its release
+    qa_threshold: float = 0.5
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FOOTAGE_",
@@ -81,6 +90,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     segment: SegmentSettings = SegmentSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    gaps: GapSettings = GapSettings()
+    archive: ArchiveSettings = ArchiveSettings()
+    disclosure: DisclosureSettings = DisclosureSettings()
     # user -> roles; empty means single-user mode (the acting user holds every role)
     users: dict[str, list[Role]] = Field(default_factory=dict)
 

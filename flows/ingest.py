@@ -380,4 +380,19 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
     settings = load_settings()
     workers = concurrency or settings.ingest.concurrency
     runner = ingest_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-    return runner(inbox=str(inbox) if inbox else None)
+    summary = runner(inbox=str(inbox) if inbox else None)
+    settle_ephemeral_server()
+    return summary
+
+
+def settle_ephemeral_server(seconds: float = 3.0) -> None:
+    """Give Prefect's temporary server time to record the last task-run events.
+
+    With no PREFECT_API_URL, Prefect runs a temporary server inside this process and stops it at
+    exit; task runs are recorded from events in the background, and stopping the server while a
+    batch is in flight logs a cancelled flush. A short pause lets the batch land first.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        time.sleep(seconds)

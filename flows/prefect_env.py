@@ -11,5 +11,7 @@ for _key, _value in {
     "PREFECT_UI_SHOW_PROMOTIONAL_CONTENT": "false",
     "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    # the temporary server needs longer than Prefect's 20 s on a busy two-core machine
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }.items():
     os.environ.setdefault(_key, _value)

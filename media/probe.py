@@ -229,7 +229,7 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     info = StreamInfo(
         index=stream.index,
         kind=stream.type,
-        codec=ctx.name if ctx is not None else None,
+        codec=(getattr(ctx.codec, "canonical_name", None) or ctx.name) if ctx is not None else None,
         profile=getattr(ctx, "profile", None) if ctx is not None else None,
         time_base=str(stream.time_base) if stream.time_base else None,
         bit_rate=ctx.bit_rate if ctx is not None and ctx.bit_rate else None,

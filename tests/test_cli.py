@@ -1,0 +1,108 @@
+"""The command line: config show, ingest --json contract, serve's refusal and schedule, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from media.synth import make_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_config_show_reads_toml_env_and_masks_secrets(footage_home, tmp_path, monkeypatch):
+    cfg = tmp_path / "footage.toml"
+    cfg.write_text(
+        '[storage]\nbackend = "s3"\nbucket = "evidence"\nendpoint_url = "http://admin:hunter2@127.0.0.1:7480"\n'
+        '[segment]\nsession_break_s = 600\n'
+    )
+    monkeypatch.setenv("FOOTAGE_SEGMENT__CHAIN_TOLERANCE_S", "5")
+    monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", "from-env")
+    result = runner.invoke(app, ["--config", str(cfg), "config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["home"] == str(footage_home)
+    assert data["storage"]["backend"] == "local"  # the environment (set by the fixture) beats the file
+    assert data["storage"]["bucket"] == "from-env"
+    assert data["segment"] == {"session_break_s": 600.0, "chain_tolerance_s": 5.0, "discontinuity_s": 1.0}
+    assert "hunter2" not in result.stdout and data["storage"]["endpoint_url"] == "http://***@127.0.0.1:7480"
+    assert data["time"]["timezone"] == "Asia/Shanghai"
+
+
+def test_config_file_that_does_not_exist_is_a_clear_error(footage_home):
+    result = runner.invoke(app, ["--config", "/nonexistent/footage.toml", "config", "show"])
+    assert result.exit_code != 0 and "is not a file" in result.output
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_ingest_json_contract(footage_home):
+    inbox = footage_home / "elsewhere"
+    inbox.mkdir(parents=True)
+    make_clip(inbox / "DSJ-C03_3003_20261126080000_0001.MP4", 2, creation_time=None)
+    make_clip(inbox / "DSJ-C03_3003_20261126080042_0002.MP4", 2, seed=2)
+    (inbox / "junk.bin").write_bytes(b"\x00\x01junk")
+    result = runner.invoke(app, ["ingest", "--inbox", str(inbox), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert {"seen", "ingested", "duplicates", "quarantined", "stored", "sessions", "gaps"} <= set(doc)
+    assert doc["seen"] == 3 and doc["ingested"] == 2 and doc["duplicates"] == 0
+    assert doc["quarantined"][0]["file"] == "junk.bin" and doc["quarantined"][0]["reason"] == "not_media"
+    for item in doc["stored"]:
+        assert set(item) == {"file", "key", "sha256", "retain_until", "version_id"}
+        datetime.fromisoformat(item["retain_until"])
+    (gap,) = doc["gaps"]
+    assert gap["device"] == "DSJ-C03" and gap["seconds"] == pytest.approx(40, abs=0.01)
+    assert datetime.fromisoformat(gap["start"]).utcoffset() is not None
+    assert datetime.fromisoformat(gap["end"]).isoformat() == "2026-11-26T08:00:42+08:00"
+
+
+def test_ingest_refuses_a_missing_inbox(footage_home):
+    result = runner.invoke(app, ["ingest", "--inbox", "/nonexistent/inbox"])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_serve_refuses_without_a_prefect_server(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    out = subprocess.run(
+        [sys.executable, "-m", "flows", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2
+    assert "needs a Prefect server" in out.stderr and "prefect server start" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_nightly_deployment_is_a_cron_in_shanghai(footage_home):
+    from flows.schedules import build_deployments
+
+    nightly = next(d for d in build_deployments() if d.name == "nightly-ingest")
+    (sched,) = nightly.schedules
+    assert sched.schedule.cron == "0 2 * * *"
+    assert sched.schedule.timezone == "Asia/Shanghai"
+
+
+@pytest.mark.slow
+def test_demo_runs_on_the_ephemeral_server_without_tracebacks(tmp_path):
+    """The README's first command: no Prefect server configured, no traceback, the report shows it all."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FOOTAGE_"))}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    out = subprocess.run(
+        [sys.executable, "-m", "flows", "demo", "--workdir", str(tmp_path / "demo"), "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr and "ERROR" not in out.stderr, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["ingested"] == 6 and len(doc["quarantined"]) == 2 and len(doc["gaps"]) == 1
+    report = Path(doc["report"]).read_text()
+    for needle in ("DSJ-A01", "DSJ-B02", "overlap", "truncated", "not_media", "39.936" if False else "40"):
+        assert needle in report

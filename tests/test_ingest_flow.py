@@ -1,0 +1,218 @@
+"""The ingest flow end to end under Prefect's test harness, on the local backend."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.demo import build_demo_inbox
+from media.synth import make_clip
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def run(inbox: Path | None = None) -> dict:
+    from flows.ingest import run_ingest
+
+    return run_ingest(inbox)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def task_run_counts(expected_total: int) -> dict[str, int]:
+    """Task runs of the latest ingest flow run, by task name, read back from Prefect's API.
+
+    Prefect 3 records task runs from events, asynchronously: poll until they are all in.
+    """
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    async def read() -> dict[str, int]:
+        async with get_client() as client:
+            (latest,) = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["footage-ingest"])),
+                sort=FlowRunSort.START_TIME_DESC,
+                limit=1,
+            )
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[latest.id])))
+            counts: dict[str, int] = {}
+            for r in runs:
+                name = r.name.rsplit("-", 1)[0]
+                counts[name] = counts.get(name, 0) + 1
+            assert latest.state.is_completed()
+            return counts
+
+    deadline = time.monotonic() + 60
+    while True:
+        counts = asyncio.run(read())
+        if sum(counts.values()) >= expected_total or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.5)
+
+
+def test_demo_inbox_end_to_end(footage_home):
+    from flows.config import load_settings
+    from storage import LocalStore
+
+    settings = load_settings()
+    made = build_demo_inbox(settings.inbox)
+    originals = {p.name: sha(p) for p in made}
+    summary = run()
+
+    assert summary["seen"] == 8
+    assert summary["ingested"] == 6 and summary["duplicates"] == 0
+    assert sorted((q["file"], q["reason"]) for q in summary["quarantined"]) == [
+        ("DSJ-A01_1001_20261126110000_0005.MP4", "truncated"),
+        ("notes.txt", "not_media"),
+    ]
+    assert [(s["device"], s["recordings"], s["gaps"]) for s in summary["sessions"]] == [("DSJ-A01", 4, 1), ("DSJ-B02", 2, 0)]
+    (gap,) = summary["gaps"]
+    assert gap["device"] == "DSJ-A01" and gap["seconds"] == pytest.approx(40, abs=0.01)
+    assert gap["start"].startswith("2026-11-26T01:00:18") and gap["end"].startswith("2026-11-26T01:00:58")
+    assert [e["kind"] for e in summary["events"]] == ["overlap"]
+
+    # one task run per file per step, read back from Prefect's API
+    assert task_run_counts(37) == {
+        "validate": 8, "probe": 8, "segment": 1, "store": 6, "verify": 6, "finalize": 6, "quarantine": 2,
+    }
+
+    # every original kept bit for bit: stored, and moved to processed/ only after verification
+    store = LocalStore(settings.store_root)
+    for item in summary["stored"]:
+        assert store.verify(item["key"], item["sha256"]).ok
+        assert originals[Path(item["file"]).name] == item["sha256"]
+        manifest = json.loads(store.get_bytes(f"manifests/{item['sha256']}.json"))
+        assert manifest["stored"]["key"] == item["key"]
+        assert manifest["recording"]["sha256"] == item["sha256"]
+    assert list(settings.inbox.iterdir()) == []
+    processed = {p.name for p in settings.processed.rglob("*") if p.is_file()}
+    assert len(processed) == 7  # six recordings and one sidecar
+    for q in summary["quarantined"]:
+        moved = Path(q["moved_to"])
+        assert sha(moved) == originals[q["file"]]
+        reason = json.loads(moved.with_name(moved.name + ".reason.json").read_text())
+        assert reason["reason"] == q["reason"] and reason["original_name"] == q["file"]
+
+    # reports
+    day_dirs = list(settings.reports.iterdir())
+    (day,) = day_dirs
+    report = (day / "ingest.md").read_text()
+    assert "入库报告 / Ingest report" in report and "DSJ-A01" in report and "truncated" in report
+    assert json.loads((day / "ingest.json").read_text())["ingested"] == 6
+
+    # rerun over the same (now empty) inbox: nothing happens
+    again = run()
+    assert again["seen"] == 0 and again["stored"] == []
+
+    # the same files dropped in again are duplicates, stored nothing twice, and leave the inbox
+    before = sorted(o.key for o in store.list())
+    for p in sorted(settings.processed.rglob("*.MP4"))[:2]:
+        shutil.copy(p, settings.inbox / p.name)
+    dup = run()
+    assert dup["ingested"] == 0 and dup["duplicates"] == 2 and dup["stored"] == []
+    assert sorted(o.key for o in store.list()) == before
+    assert list(settings.inbox.iterdir()) == []
+
+
+def _bad_inputs(inbox: Path) -> dict[str, str]:
+    """Each kind of bad input, by file name -> expected reason."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "empty.mp4").touch()
+    (inbox / "letter.mp4").write_text("a letter, not a video")
+    cut = make_clip(inbox / "cut.mp4", 3)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    make_clip(inbox / "huge.mp4", 1, width=320, height=240, audio=False)  # above the test's max width
+    shutil.copy(make_clip(inbox.parent / "ok.mp4", 1, seed=3), inbox / "bell\x07\x1b[2J.mp4")
+    shutil.copy(make_clip(inbox.parent / "ok2.mp4", 1, seed=4), inbox / "-rf.mp4")
+    os.symlink("/etc/hostname", inbox / "link.mp4")
+    sub = inbox / "dev1"
+    sub.mkdir()
+    make_clip(sub / "fine.mp4", 1, width=160, height=120, seed=5)
+    return {
+        "empty.mp4": "empty",
+        "letter.mp4": "not_media",
+        "cut.mp4": "truncated",
+        "huge.mp4": "absurd_dimensions",
+        "bell\x07\x1b[2J.mp4": "hostile_name",
+        "-rf.mp4": "hostile_name",
+        "link.mp4": "not_a_file",
+    }
+
+
+def test_every_bad_input_is_quarantined_and_the_run_goes_on(footage_home, monkeypatch):
+    from flows.config import load_settings
+
+    monkeypatch.setenv("FOOTAGE_INGEST__MAX_WIDTH", "200")
+    settings = load_settings()
+    expected = _bad_inputs(settings.inbox)
+    digests = {n: sha(settings.inbox / n) for n in expected if n != "link.mp4"}
+    summary = run()
+    got = {q["file"]: q["reason"] for q in summary["quarantined"]}
+    assert got == expected
+    assert summary["ingested"] == 1 and summary["stored"][0]["file"] == "dev1/fine.mp4"
+    for q in summary["quarantined"]:
+        moved = Path(q["moved_to"])
+        assert moved.parent == settings.quarantine
+        assert all(c.isprintable() for c in moved.name)  # no control characters leave the inbox
+        if q["file"] in digests:
+            assert sha(moved) == digests[q["file"]]  # quarantined, never altered or lost
+    assert os.path.realpath(Path([q for q in summary["quarantined"] if q["file"] == "link.mp4"][0]["moved_to"])) == "/etc/hostname"
+
+
+def test_a_store_failure_leaves_the_file_in_the_inbox(footage_home, monkeypatch):
+    from flows.config import load_settings
+
+    monkeypatch.setenv("FOOTAGE_INGEST__STORE_RETRIES", "1")
+    monkeypatch.setenv("FOOTAGE_INGEST__RETRY_DELAYS_S", "[0]")
+    settings = load_settings()
+    settings.ensure_layout()
+    clip = make_clip(settings.inbox / "cam.mp4", 1)
+    # a file where the originals/ folder should be makes every put fail
+    (settings.store_root / "objects").mkdir(parents=True, exist_ok=True)
+    (settings.store_root / "objects" / "originals").write_text("in the way")
+    summary = run()
+    assert summary["ingested"] == 0
+    (failed,) = summary["failed"]
+    assert failed["file"] == "cam.mp4" and failed["reason"] == "store_failed"
+    assert clip.exists() and list(settings.processed.rglob("*.mp4")) == []
+
+
+def test_files_still_being_written_are_left_for_the_next_run(footage_home, monkeypatch):
+    from flows.ingest import discover
+
+    monkeypatch.setenv("FOOTAGE_INGEST__SETTLE_SECONDS", "1.0")
+    inbox = footage_home / "inbox"
+    inbox.mkdir(parents=True)
+    done = make_clip(inbox / "done.mp4", 1)
+    growing = inbox / "growing.mp4"
+    growing.write_bytes(b"\0" * 1000)
+    (inbox / "done.mp4.json").write_text("{}")
+    (inbox / ".partial.mp4.tmp").write_bytes(b"x")
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            with open(growing, "ab") as f:
+                f.write(b"\0" * 100)
+            time.sleep(0.1)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        ready, busy = discover(inbox, 1.0)
+    finally:
+        stop.set()
+        t.join()
+    assert ready == [done] and busy == [growing]
