@@ -67,6 +67,8 @@ def fail(message: str, code: int = 2) -> None:
 COMMAND_MODULES: tuple[str, ...] = (
     "flows.ingest_cli",
     "flows.ops_cli",
+    "flows.storage_cli",
+    "flows.gaps_cli",
 )
 
 

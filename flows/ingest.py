@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
+from media.gaps.qc import QCResult, analyse
 from media.model import CameraKind, Event, Recording, Session
 from media.probe import Limits, MediaError, check_name, probe
 from media.segment import segment
@@ -29,13 +30,19 @@ from media.timeinfo import identify
 from storage import ObjectStore, StorageError
 
 from . import progress
-from .config import Settings, load_settings
+from .audit import open_audit
+from .deadlines import deadline_report
+from .config import Role, Settings, load_settings
+from .roles import acting_user, require_role
 from .records import manifest_key, original_key, key_suffix, safe_part
+from .gaps_cli import load_explanations
 from .reports import build_summary, publish_ingest_report
+from .reports_gaps import document as gaps_document
+from .reports_gaps import write_session_report
 from .retention import retain_until
 from .stores import open_store
 
-STEPS = ("validate", "probe", "store", "verify", "finalize")
+STEPS = ("validate", "probe", "qc", "store", "verify", "finalize")
 
 
 class Outcome(BaseModel):
@@ -159,7 +166,33 @@ def segment_task(recordings: list[Recording], settings: Settings) -> list[Sessio
     return segment(recordings, settings.segment)
 
 
-def _manifest(out: Outcome, session: Session | None, stored: dict[str, Any]) -> dict[str, Any]:
+@task(name="qc", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def qc_task(out: Outcome, settings: Settings) -> QCResult | None:
+    """One decode pass over the file: black, freeze, silence, dropouts, dropped frames, speech."""
+    progress.step(out.file, "qc")
+    try:
+        return analyse(out.path, settings.gaps)
+    except Exception as exc:  # probed fine but does not decode to the end: keep it, report it
+        get_run_logger().warning("%s: decode check failed (%s); stored without it", out.file, exc)
+        out.recording.events.append(Event(kind="qc_failed", file=out.recording.name, detail={"error": str(exc)}))
+        return None
+
+
+@task(name="gaps", cache_policy=NO_CACHE)
+def gaps_task(sessions: list[Session], qc: dict[str, QCResult], settings: Settings, day: str) -> dict[str, Any]:
+    """Apply the session rules (articles 20 and 21) and write each session's gaps report."""
+    store = open_store(settings)
+    explanations = load_explanations(store, [s.id for s in sessions])
+    doc = gaps_document(sessions, qc, settings.gaps, explanations)
+    for session in sessions:
+        paths = write_session_report(settings.reports / day / "gaps" / session.id, session, doc)
+        for entry in doc["sessions"]:
+            if entry["id"] == session.id:
+                entry["report"] = str(paths["md"])
+    return doc
+
+
+def _manifest(out: Outcome, session: Session | None, stored: dict[str, Any], qc: QCResult | None) -> dict[str, Any]:
     rec = out.recording
     assert rec is not None
     return {
@@ -173,6 +206,8 @@ def _manifest(out: Outcome, session: Session | None, stored: dict[str, Any]) -> 
             for g in (session.gaps if session else [])
             if rec.name in (g.before, g.after)
         ],
+        "qc_events": [e.model_dump(mode="json", exclude_none=True) for e in (qc.events if qc else [])],
+        "qc_stats": qc.stats if qc else None,
         "categories": out.categories,
         "stored": stored,
         "ingested_at": datetime.now(timezone.utc).isoformat(),
@@ -180,7 +215,7 @@ def _manifest(out: Outcome, session: Session | None, stored: dict[str, Any]) -> 
 
 
 @task(name="store", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
-def store_task(out: Outcome, session: Session | None, settings: Settings) -> Outcome:
+def store_task(out: Outcome, session: Session | None, qc: QCResult | None, settings: Settings) -> Outcome:
     """Store the original and its manifest; a record already stored is a duplicate."""
     if out.status != "pending":
         return out
@@ -214,7 +249,7 @@ def store_task(out: Outcome, session: Session | None, settings: Settings) -> Out
         "version_id": info.version_id,
         "backend": store.name,
     }
-    body = json.dumps(_manifest(out, session, stored), ensure_ascii=False, indent=1).encode()
+    body = json.dumps(_manifest(out, session, stored, qc), ensure_ascii=False, indent=1).encode()
     store.put(mkey, body, retain_until=until, mode=settings.storage.mode, content_type="application/json")
     out.status, out.stored = "stored", stored
     return out
@@ -297,6 +332,8 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     settings = load_settings()
     settings.ensure_layout()
     logger = get_run_logger()
+    user = acting_user(None)
+    require_role(settings, user, Role.OPERATOR, open_store(settings), action="ingest")
     box = Path(inbox) if inbox else settings.inbox
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
@@ -324,11 +361,18 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     sessions = segment_task([o.recording for o in good], settings) if good else []
     session_of = {r.name: s for s in sessions for r in s.recordings}
 
+    qc_results = qc_task.map(good, settings=unmapped(settings)).result() if good and settings.ingest.qc else []
+    qc = {o.recording.path: r for o, r in zip(good, qc_results) if r is not None}
+    gap_doc = gaps_task(sessions, qc, settings, _today(settings)) if sessions else None
+
     storing = store_task.with_options(
         retries=settings.ingest.store_retries, retry_delay_seconds=settings.ingest.retry_delays_s
     )
     stored = storing.map(
-        good, session=[session_of.get(o.recording.name) for o in good], settings=unmapped(settings)
+        good,
+        session=[session_of.get(o.recording.name) for o in good],
+        qc=[qc.get(o.recording.path) for o in good],
+        settings=unmapped(settings),
     ).result(raise_on_failure=False) if good else []
     stored = [_settle(o, s) for o, s in zip(good, stored)]
     to_verify = stored + earlier
@@ -348,9 +392,41 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
         logger.error("%s: %s (left in the inbox)", out.file, out.message)
 
     outcomes = finals + quarantined + [o for o in probed if o.status == "duplicate" and not o.stored]
-    summary = build_summary(outcomes, sessions, busy=[p.relative_to(box).as_posix() for p in busy])
-    publish_ingest_report(settings, summary, sessions)
+    audit_task(outcomes, settings, user)
+    summary = build_summary(outcomes, sessions, busy=[p.relative_to(box).as_posix() for p in busy], gap_doc=gap_doc)
+    deadlines = deadline_report(settings, open_store(settings))
+    summary["deadlines"] = deadlines.to_dict()
+    publish_ingest_report(settings, summary, sessions, deadlines)
     return summary
+
+
+@task(name="audit", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
+def audit_task(outcomes: list[Outcome], settings: Settings, user: str) -> int:
+    """Append this run's events to the tamper-evident audit log: one segment per run."""
+    events: list[dict[str, Any]] = []
+    for out in outcomes:
+        sha = out.recording.sha256 if out.recording else None
+        if out.status == "ingested" and out.stored:
+            events += [
+                {"kind": "ingested", "user": user, "record": sha, "detail": {"file": out.file}},
+                {"kind": "stored", "user": user, "record": sha,
+                 "detail": {"key": out.stored["key"], "version_id": out.stored.get("version_id"),
+                            "retain_until": out.stored["retain_until"]}},
+                {"kind": "verified", "user": user, "record": sha, "detail": {"ok": True, "key": out.stored["key"]}},
+            ]
+        elif out.status == "duplicate":
+            events.append({"kind": "duplicate", "user": user, "record": sha, "detail": {"file": out.file}})
+        elif out.status == "quarantined":
+            events.append(
+                {"kind": "quarantined", "user": user, "record": sha,
+                 "detail": {"file": out.file, "reason": out.reason, "moved_to": out.moved_to}}
+            )
+        elif out.status == "failed":
+            events.append({"kind": "ingest_failed", "user": user, "record": sha,
+                           "detail": {"file": out.file, "reason": out.reason, "message": out.message}})
+    if events:
+        open_audit(settings, open_store(settings)).append_many(events)
+    return len(events)
 
 
 def _settle(out: Outcome, result: Any) -> Outcome:

@@ -17,8 +17,17 @@ if TYPE_CHECKING:
 SCHEMA = "footage.ingest/1"
 
 
-def build_summary(outcomes: list["Outcome"], sessions: list[Session], busy: list[str]) -> dict[str, Any]:
+def build_summary(
+    outcomes: list["Outcome"], sessions: list[Session], busy: list[str], gap_doc: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The documented JSON document of one ingest run (see docs/cli.md)."""
+    from .reports_gaps import INFO_KINDS
+
+    gap_doc = gap_doc or {"sessions": [], "events": []}
+    findings = [
+        e for e in gap_doc["events"] if e["kind"] not in INFO_KINDS and e["kind"] != "gap" and not e.get("explanation")
+    ]
+    gap_reports = {s["id"]: s.get("report") for s in gap_doc["sessions"]}
     ingested = [o for o in outcomes if o.status == "ingested"]
     duplicates = [o for o in outcomes if o.status == "duplicate"]
     quarantined = [o for o in outcomes if o.status == "quarantined"]
@@ -46,7 +55,7 @@ def build_summary(outcomes: list["Outcome"], sessions: list[Session], busy: list
             for o in ingested
             if o.stored
         ],
-        "sessions": [s.summary() for s in sessions],
+        "sessions": [{**s.summary(), "gaps_report": gap_reports.get(s.id)} for s in sessions],
         "gaps": [
             {
                 "device": g.device,
@@ -61,6 +70,7 @@ def build_summary(outcomes: list["Outcome"], sessions: list[Session], busy: list
             for g in s.gaps
         ],
         "events": events,
+        "findings": findings,
     }
 
 
@@ -71,6 +81,10 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _secs(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else ""
 
 
 def _local(iso: str, tz: ZoneInfo) -> str:
@@ -116,6 +130,18 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
                 for g in summary["gaps"]
             ],
         ),
+        "## 录像完整性检查 / Recording integrity findings",
+        "",
+        _table(
+            ["类型 / kind", "文件 / file", "开始 / start s", "结束 / end s", "条款 / rule"],
+            [
+                [e["kind"], e.get("file"), _secs(e.get("start")), _secs(e.get("end")), e.get("rule")]
+                for e in summary["findings"]
+            ],
+        ),
+        "每个会话的详细报告与时间线图 / Per-session reports with a timeline picture: "
+        + (", ".join(f"[{s['id']}]({s['gaps_report']})" for s in summary["sessions"] if s.get("gaps_report")) or "—"),
+        "",
         "## 事件 / Events",
         "",
         _table(
@@ -154,12 +180,16 @@ def report_banner(settings: "Settings") -> list[str]:
     return lines
 
 
-def publish_ingest_report(settings: "Settings", summary: dict[str, Any], sessions: list[Session]) -> Path:
+def publish_ingest_report(
+    settings: "Settings", summary: dict[str, Any], sessions: list[Session], deadlines: Any = None
+) -> Path:
     """Write ``reports/<date>/ingest.{md,json}`` and publish the Markdown as a Prefect artifact."""
     day = datetime.now(ZoneInfo(settings.time.timezone)).strftime("%Y-%m-%d")
     folder = settings.reports / day
     folder.mkdir(parents=True, exist_ok=True)
     md = ingest_markdown(summary, settings.time.timezone, report_banner(settings))
+    if deadlines is not None:
+        md += "\n" + deadlines.to_markdown().replace("# Deadlines", "## 期限 / Deadlines", 1)
     (folder / "ingest.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1))
     (folder / "ingest.md").write_text(md)
     summary["report"] = str(folder / "ingest.md")

@@ -1,0 +1,358 @@
+"""Operations commands: audit, deadlines, cases, reports and status.
+
+``footage audit verify|show``, ``footage deadline stored``, ``footage case close``,
+``footage report compliance|deadlines`` and ``footage status``. Every command that reads or
+changes records checks the acting user's role (``--as``, ``FOOTAGE_USER`` or the OS user); a
+refusal prints a clear message, exits with code 3 and is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Optional
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+AS_HELP = "Act as this user (default: $FOOTAGE_USER, else the OS user)."
+DENIED_EXIT = 3
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+deadline_app = typer.Typer(help="Article 29 deadlines on China's working-day calendar.", no_args_is_help=True)
+case_app = typer.Typer(help="Cases and their closing dates (filing deadlines).", no_args_is_help=True)
+report_app = typer.Typer(help="Compliance and deadline reports.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(deadline_app, name="deadline")
+    app.add_typer(case_app, name="case")
+    app.add_typer(report_app, name="report")
+    app.command("status")(status)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _context(as_user: str | None, action: str | None):
+    """Settings, store and acting user, with the role for ``action`` checked."""
+    from .config import load_settings
+    from .roles import PermissionDenied, acting_user, require_action
+    from .stores import open_store
+
+    settings = load_settings()
+    store = open_store(settings)
+    user = acting_user(as_user)
+    if action:
+        try:
+            require_action(settings, user, action, store)
+        except PermissionDenied as e:
+            _fail(str(e), DENIED_EXIT)
+    return settings, store, user
+
+
+def _banner(settings, user: str) -> None:
+    from .roles import mode_banner
+
+    b = mode_banner(settings, user)
+    if b:
+        err.print(f"[yellow]{b}[/]", highlight=False)
+
+
+def _parse_since(text: str | None, tz: str) -> datetime | date | None:
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO date or datetime", param_hint="--since") from None
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(tz))
+
+
+# -- audit ----------------------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify(
+    expected_head: Optional[str] = typer.Option(None, "--head", help="Hash the chain must end at (from a report)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Re-check the whole hash chain; name the first broken link. Exit 1 when broken."""
+    from .audit import open_audit
+
+    settings, store, user = _context(as_user, "audit.verify")
+    v = open_audit(settings, store).verify(expected_head)
+    if as_json:
+        print(json.dumps(v.to_dict(), ensure_ascii=False))
+    else:
+        _banner(settings, user)
+        if v.ok:
+            out.print(f"[green]audit log intact[/]: {v.events} events in {v.segments} segments, head {v.head}",
+                      highlight=False)
+            for o in v.orphans:
+                out.print(f"  fork resolved: {o} (its events were re-appended)", highlight=False)
+        else:
+            out.print(f"[bold red]audit log BROKEN[/] at {v.broken}", highlight=False)
+            out.print(f"  checked {v.events} events in {v.segments} segments before it", highlight=False)
+    if not v.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("show")
+def audit_show(
+    record: Optional[str] = typer.Option(None, "--record", help="Only events about this record (sha256)."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only events at or after this date/datetime."),
+    limit: int = typer.Option(0, "--limit", help="Only the newest N events (0: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """List audit events, oldest first."""
+    from .audit import open_audit
+
+    settings, store, user = _context(as_user, "audit.show")
+    events = open_audit(settings, store).events(record=record, since=_parse_since(since, settings.time.timezone))
+    if limit > 0:
+        events = events[-limit:]
+    if as_json:
+        for e in events:
+            print(json.dumps(e, ensure_ascii=False, sort_keys=True))
+        return
+    _banner(settings, user)
+    zone = ZoneInfo(settings.time.timezone)
+    t = Table(title=f"Audit events ({len(events)})")
+    for c in ("At", "Kind", "User", "Record", "Detail", "Hash"):
+        t.add_column(c, overflow="fold")
+    for e in events:
+        at = datetime.fromisoformat(e["at"]).astimezone(zone).isoformat(timespec="seconds")
+        detail = json.dumps(e.get("detail") or {}, ensure_ascii=False)
+        t.add_row(at, e["kind"], e["user"], (e.get("record") or "")[:16], detail[:120], e["hash"][:12])
+    out.print(t)
+
+
+# -- deadlines and cases --------------------------------------------------------------------------
+@deadline_app.command("stored")
+def deadline_stored(
+    made: str = typer.Option(..., "--made", help="When the footage was made (ISO; no offset = configured zone)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Print the article 29 "stored by" deadline as an ISO datetime in Asia/Shanghai."""
+    from .config import load_settings
+    from .deadlines import CHINA, stored_by
+
+    settings = load_settings()
+    try:
+        when = datetime.fromisoformat(made)
+    except ValueError:
+        raise typer.BadParameter(f"{made!r} is not an ISO datetime", param_hint="--made") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(settings.time.timezone))
+    due, known = stored_by(when, CHINA)
+    if as_json:
+        print(json.dumps({"made": when.isoformat(), "stored_by": due.isoformat(), "calendar_known": known}))
+        return
+    print(due.isoformat())
+    if not known:
+        err.print("note: the working-day calendar has no data for that year; Monday-Friday assumed", highlight=False)
+
+
+@case_app.command("close")
+def case_close(
+    case_id: str = typer.Argument(..., help="The case identifier."),
+    closed: str = typer.Option(..., "--date", help="Closing date, YYYY-MM-DD."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Record a case's closing date (its records are due filed 30 days later)."""
+    from .audit import open_audit
+    from .deadlines import close_case
+    from .retention import retain_until
+
+    try:
+        day = date.fromisoformat(closed)
+    except ValueError:
+        raise typer.BadParameter(f"{closed!r} is not a date YYYY-MM-DD", param_hint="--date") from None
+    settings, store, user = _context(as_user, "case.close")
+    now = datetime.now(timezone.utc)
+    body = close_case(store, case_id, day, user=user, audit=open_audit(settings, store),
+                      retain_until=retain_until(now, None, settings.storage, ingested=now))
+    out.print(f"case {case_id} closed on {body['closed']}; records due filed by {body['filed_by']}", highlight=False)
+
+
+# -- reports --------------------------------------------------------------------------------------
+@report_app.command("compliance")
+def report_compliance(
+    month: str = typer.Option(..., "--month", help="YYYY-MM"),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Build the monthly compliance assessment (zh-CN, en; Markdown, HTML, PNG), store it and
+    publish it as a Prefect artifact."""
+    from .compliance import compliance_flow, month_bounds
+
+    try:
+        month_bounds(month, "Asia/Shanghai")
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--month") from None
+    settings, store, user = _context(as_user, "report.compliance")
+    _banner(settings, user)
+    result = compliance_flow(month=month, as_user=user)
+    t = Table(title=f"Compliance {month}: totals")
+    t.add_column("measure")
+    t.add_column("total", justify="right")
+    for k, v in result["total"].items():
+        t.add_row(k.replace("_", " "), f"{v:.2f}" if isinstance(v, float) else str(v))
+    out.print(t)
+    for name in ("compliance.zh-CN.html", "compliance.en.html"):
+        out.print(f"{name}: {result['files'][name]}", highlight=False)
+
+
+@report_app.command("deadlines")
+def report_deadlines(
+    since: Optional[str] = typer.Option(None, "--since", help="Only recordings made at or after this date."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """List late and at-risk items (article 29) and write reports/<date>/deadlines.{md,json}."""
+    from .deadlines import deadline_report
+    from .roles import mode_banner
+
+    settings, store, user = _context(as_user, "report.deadlines")
+    s = _parse_since(since, settings.time.timezone)
+    if isinstance(s, date) and not isinstance(s, datetime):
+        s = datetime.combine(s, datetime.min.time(), tzinfo=ZoneInfo(settings.time.timezone))
+    rep = deadline_report(settings, store, since=s)
+    day = datetime.now(ZoneInfo(settings.time.timezone)).date().isoformat()
+    folder = settings.reports / day
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "deadlines.md").write_text(rep.to_markdown(mode_banner(settings, user)), encoding="utf-8")
+    (folder / "deadlines.json").write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    if as_json:
+        print(json.dumps(rep.to_dict(), ensure_ascii=False))
+        return
+    _banner(settings, user)
+    _deadline_table(rep)
+
+
+def _deadline_table(rep) -> None:
+    if not rep.items:
+        out.print("[green]no late or at-risk items[/]")
+        return
+    t = Table(title=f"Late: {len(rep.late)}  At risk: {len(rep.at_risk)}")
+    for c in ("State", "Kind", "Item", "Device", "Officer", "Made", "Due", "Late by (h)", "Note"):
+        t.add_column(c, overflow="fold")
+    style = {"late": "red", "overdue": "bold red", "at_risk": "yellow"}
+    for i in rep.items:
+        t.add_row(f"[{style.get(i.state, '')}]{i.state}[/]", i.kind, i.short_ref, i.device or "", i.officer or "",
+                  i.made or "", i.due + ("" if i.calendar_known else " (Mon-Fri)"),
+                  "" if i.late_by_hours is None else f"{i.late_by_hours:.1f}", i.note)
+    out.print(t)
+    if not rep.calendar_known:
+        out.print("note: a year outside the working-day calendar's data was met; Monday-Friday assumed there")
+
+
+# -- status ---------------------------------------------------------------------------------------
+def flow_run_summary(limit: int = 15, days: int = 7) -> dict[str, Any]:
+    """Recent flow runs and failures from Prefect's API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    after = datetime.now(timezone.utc) - timedelta(days=days)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit)
+        failed = FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.FAILED, StateType.CRASHED])),
+            expected_start_time=FlowRunFilterExpectedStartTime(after_=after),
+        )
+        failures = client.read_flow_runs(flow_run_filter=failed, sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
+        names: dict[Any, str] = {}
+        for r in list(runs) + list(failures):
+            if r.flow_id not in names:
+                try:
+                    names[r.flow_id] = client.read_flow(r.flow_id).name
+                except Exception:  # a flow deleted since: show its id
+                    names[r.flow_id] = str(r.flow_id)
+
+    def row(r) -> dict[str, Any]:
+        when = r.start_time or r.expected_start_time
+        return {
+            "flow": names.get(r.flow_id, ""),
+            "run": r.name,
+            "id": str(r.id),
+            "state": r.state.name if r.state else "",
+            "type": r.state.type.value if r.state else "",
+            "start": when.isoformat() if when else None,
+            "seconds": round(r.total_run_time.total_seconds(), 1) if r.total_run_time else None,
+        }
+
+    return {"runs": [row(r) for r in runs], "failures": [row(r) for r in failures], "days": days}
+
+
+def quarantine_count(settings) -> int:
+    """Files set aside by ingest: one JSON reason each (else count the files)."""
+    q = settings.quarantine
+    if not q.is_dir():
+        return 0
+    files = [p for p in q.rglob("*") if p.is_file()]
+    reasons = [p for p in files if p.name.endswith(".reason.json")]
+    return len(reasons) if reasons else len([p for p in files if p.suffix != ".json"])
+
+
+def status(
+    limit: int = typer.Option(15, "--limit", help="How many recent flow runs to show."),
+    days: int = typer.Option(7, "--days", help="Count failures over this many days."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Recent flow runs, failures, quarantine count and late items (from Prefect's API)."""
+    from .deadlines import deadline_report
+
+    settings, store, user = _context(as_user, "status")
+    try:
+        runs = flow_run_summary(limit, days)
+        api_error = None
+    except Exception as e:  # the API unreachable must not hide the local facts
+        runs, api_error = {"runs": [], "failures": [], "days": days}, f"{type(e).__name__}: {e}"
+    rep = deadline_report(settings, store)
+    doc = {
+        **runs,
+        "api_error": api_error,
+        "quarantined": quarantine_count(settings),
+        "late": len(rep.late),
+        "at_risk": len(rep.at_risk),
+    }
+    if as_json:
+        print(json.dumps(doc, ensure_ascii=False))
+        return
+    _banner(settings, user)
+    t = Table(title="Recent flow runs")
+    for c in ("Flow", "Run", "State", "Start", "Seconds"):
+        t.add_column(c)
+    colour = {"COMPLETED": "green", "FAILED": "red", "CRASHED": "red", "RUNNING": "cyan", "CANCELLED": "yellow"}
+    for r in doc["runs"]:
+        t.add_row(r["flow"], r["run"], f"[{colour.get(r['type'], 'white')}]{r['state']}[/]", r["start"] or "",
+                  "" if r["seconds"] is None else str(r["seconds"]))
+    out.print(t)
+    s = Table(title="Status", show_header=False)
+    s.add_column("what")
+    s.add_column("value", justify="right")
+    s.add_row(f"Failed or crashed runs (last {days} days)", str(len(doc["failures"])))
+    s.add_row("Quarantined files", str(doc["quarantined"]))
+    s.add_row("Late or overdue items (article 29)", str(doc["late"]))
+    s.add_row("At-risk items", str(doc["at_risk"]))
+    out.print(s)
+    if api_error:
+        err.print(f"[yellow]Prefect API not reachable:[/] {api_error}", highlight=False)

@@ -1,0 +1,124 @@
+"""Who is acting, and may they? Roles operator, archivist, supervisor and auditor.
+
+Users are mapped to roles in the configuration (``[users]`` in ``footage.toml``). With no users
+configured Footage runs in *single-user mode*: the acting user holds every role, and every report
+says so in its first lines (:func:`mode_banner`). Open-source Prefect has no user identity, so the
+acting user is named on the command line (``--as``), by ``FOOTAGE_USER``, or is the OS user.
+Every refusal is written to the audit log as an ``access_denied`` event.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Iterable
+
+from storage import ObjectStore
+
+from .config import Role, Settings
+
+ENV_USER = "FOOTAGE_USER"
+
+#: Which roles may run which action; documented in docs/operations.md.
+ACTION_ROLES: dict[str, frozenset[Role]] = {
+    "audit.verify": frozenset({Role.AUDITOR, Role.SUPERVISOR}),
+    "audit.show": frozenset({Role.AUDITOR, Role.SUPERVISOR}),
+    "case.close": frozenset({Role.ARCHIVIST}),
+    "report.compliance": frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.OPERATOR}),
+    "report.deadlines": frozenset({Role.OPERATOR, Role.ARCHIVIST, Role.SUPERVISOR, Role.AUDITOR}),
+    "status": frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.AUDITOR}),
+}
+
+
+class PermissionDenied(Exception):
+    """The acting user lacks every role an action accepts."""
+
+    def __init__(self, user: str, needed: Iterable[Role], action: str | None = None, held: Iterable[Role] = ()):
+        self.user = user
+        self.needed = sorted(r.value for r in needed)
+        self.held = sorted(r.value for r in held)
+        self.action = action
+        what = f" to {action}" if action else ""
+        has = ", ".join(self.held) or "no role"
+        super().__init__(
+            f"user {user!r} may not{what}: it needs the role {' or '.join(self.needed)}, "
+            f"and {user!r} has {has} (users and roles are set in [users] of footage.toml)"
+        )
+
+
+def acting_user(as_user: str | None = None) -> str:
+    """The acting user: ``--as`` first, then ``FOOTAGE_USER``, then the OS user."""
+    for candidate in (as_user, os.environ.get(ENV_USER)):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers): getuser raises
+        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def single_user_mode(settings: Settings) -> bool:
+    """True when no users are configured: the acting user then holds every role."""
+    return not settings.users
+
+
+def roles_of(settings: Settings, user: str) -> set[Role]:
+    if single_user_mode(settings):
+        return set(Role)
+    return set(settings.users.get(user, []))
+
+
+def has_role(settings: Settings, user: str, role: Role | Iterable[Role]) -> bool:
+    wanted = {role} if isinstance(role, Role) else set(role)
+    return bool(roles_of(settings, user) & wanted)
+
+
+def require_role(
+    settings: Settings,
+    user: str,
+    role: Role | Iterable[Role],
+    store: ObjectStore | None = None,
+    *,
+    action: str | None = None,
+    record: str | None = None,
+) -> None:
+    """Return quietly when ``user`` holds ``role`` (or any of several); otherwise write an
+    ``access_denied`` audit event and raise :class:`PermissionDenied`.
+
+    ``store`` is where the audit event goes (default: the configured store).
+    """
+    wanted = {role} if isinstance(role, Role) else set(role)
+    if not wanted:
+        raise ValueError("require_role needs at least one role")
+    if has_role(settings, user, wanted):
+        return
+    denied = PermissionDenied(user, wanted, action, roles_of(settings, user))
+    from .audit import open_audit
+
+    open_audit(settings, store).append(
+        "access_denied",
+        user=user,
+        record=record,
+        detail={"action": action, "needed": denied.needed, "held": denied.held},
+    )
+    raise denied
+
+
+def require_action(
+    settings: Settings, user: str, action: str, store: ObjectStore | None = None, *, record: str | None = None
+) -> None:
+    """:func:`require_role` with the roles :data:`ACTION_ROLES` lists for ``action``."""
+    require_role(settings, user, ACTION_ROLES[action], store, action=action, record=record)
+
+
+BANNER = {
+    "en": "Single-user mode: no users are configured, so the acting user {user} holds every role.",
+    "zh-CN": "单用户模式：未配置用户，当前用户 {user} 拥有全部角色。",
+}
+
+
+def mode_banner(settings: Settings, user: str | None = None, lang: str = "en") -> str | None:
+    """One line for the top of every report in single-user mode; None otherwise."""
+    if not single_user_mode(settings):
+        return None
+    return BANNER.get(lang, BANNER["en"]).format(user=user or acting_user())

