@@ -53,4 +53,4 @@ def build_deployments() -> list[Any]:
 
 # Other capabilities (fixity audit, compliance report) add "module:function" here; the function
 # takes the Settings and returns a list of deployments.
-EXTRA_DEPLOYMENTS: tuple[str, ...] = ("flows.compliance:deployments",)
+EXTRA_DEPLOYMENTS: tuple[str, ...] = ("flows.compliance:deployments", "flows.fixity:deployments")

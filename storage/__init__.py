@@ -14,16 +14,28 @@ from .base import (
 )
 from .local import LocalStore
 
+
+def __getattr__(name: str):
+    # S3Store lives in storage.s3 and needs boto3: import it only when asked for
+    if name in ("S3Store", "BucketNotLocked"):
+        from . import s3
+
+        return getattr(s3, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "COMPLIANCE",
     "GOVERNANCE",
     "IntegrityError",
     "InvalidKey",
+    "BucketNotLocked",
     "LocalStore",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",
     "RetentionLocked",
+    "S3Store",
     "StorageError",
     "VerifyResult",
 ]

@@ -191,7 +191,11 @@ class LocalStore:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self.meta
-        for path in sorted(base.rglob("*.json")):
+        # walk only the folder the prefix names, not the whole store
+        folder = base.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else base
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.rglob("*.json")):
             key = path.relative_to(base).as_posix()[: -len(".json")]
             if key.startswith(prefix):
                 yield self._info(key, json.loads(path.read_text()))

@@ -106,3 +106,32 @@ def test_demo_runs_on_the_ephemeral_server_without_tracebacks(tmp_path):
     report = Path(doc["report"]).read_text()
     for needle in ("DSJ-A01", "DSJ-B02", "overlap", "truncated", "not_media", "39.936" if False else "40"):
         assert needle in report
+
+
+def _leaf_keys(data: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in data.items():
+        if isinstance(v, dict) and v and k not in ("categories", "device_priority", "users", "rules"):
+            keys += _leaf_keys(v, f"{prefix}{k}.")
+        else:
+            keys.append(f"{prefix}{k}")
+    return keys
+
+
+def test_every_setting_is_documented(footage_home):
+    from flows.config import Settings
+
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    sections = {}
+    for line in doc.splitlines():
+        if line.startswith("## "):
+            current = line.strip("# `[]")
+            sections[current] = []
+        elif line.startswith("| `") and sections:
+            sections[current] += [k.strip(" `") for k in line.split("|")[1].split(",")]
+    missing = []
+    for key in _leaf_keys(Settings().model_dump(mode="json")):
+        section, _, leaf = key.rpartition(".")
+        if leaf not in sections.get(section or "Top level", []):
+            missing.append(key)
+    assert missing == []

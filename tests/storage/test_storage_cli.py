@@ -1,0 +1,118 @@
+"""``footage storage init|extend|hold|audit`` on the local backend and against the S3 server."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.config import load_settings
+from flows.records import record_events
+from flows.stores import open_store
+
+runner = CliRunner()
+
+
+def footage(*args: str):
+    from flows.cli import app
+
+    return runner.invoke(app, list(args))
+
+
+def test_extend_and_hold_write_record_events(put_record, footage_home):
+    settings = load_settings()
+    store = open_store(settings)
+    stored = put_record(store, os.urandom(5000), retain_hours=1)
+    sha, key = stored["sha256"], stored["key"]
+
+    r = footage("storage", "extend", sha, "--until", "2040-01-31", "--as", "archivist-1")
+    assert r.exit_code == 0, r.output
+    assert store.head(key).retain_until.year == 2040
+    r = footage("storage", "extend", key, "--until", "2030-01-01")
+    assert r.exit_code == 1 and "not shortened" in r.output.replace("\n", " ")
+    assert store.head(key).retain_until.year == 2040
+
+    r = footage("storage", "hold", key, "--on", "--reason", "case 2026-17")
+    assert r.exit_code == 0, r.output
+    assert store.head(key).legal_hold
+    r = footage("storage", "hold", sha, "--off")
+    assert r.exit_code == 0, r.output
+    assert not store.head(key).legal_hold
+
+    kinds = [(e["kind"], e["user"]) for e in record_events(store, sha)]
+    assert kinds[0] == ("retention_extended", "archivist-1")
+    assert [k for k, _ in kinds] == ["retention_extended", "legal_hold_set", "legal_hold_cleared"]
+    assert record_events(store, sha)[1]["detail"]["reason"] == "case 2026-17"
+
+    from flows.audit import open_audit
+
+    audit_kinds = [e["kind"] for e in open_audit(settings, store).events(record=sha)]
+    assert audit_kinds == ["retention_extended", "legal_hold_set", "legal_hold_cleared"]
+
+
+def test_unknown_record_is_a_clear_error(put_record, footage_home):
+    r = footage("storage", "hold", "0" * 64, "--on")
+    assert r.exit_code == 2 and "no record" in r.output
+
+
+def test_init_on_local_says_not_worm(put_record, footage_home):
+    r = footage("storage", "init", "--json")
+    assert r.exit_code == 0, r.output
+    assert "NOT WORM-grade" in json.loads(r.stdout)["warning"]
+
+
+def test_audit_command(put_record, footage_home, prefect_harness):
+    store = open_store(load_settings())
+    put_record(store, os.urandom(3000))
+    r = footage("storage", "audit", "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["ok"] and report["checked"] == 1 and report["warning"].startswith("WARNING")
+    stored = put_record(store, os.urandom(3000))
+    store.delete(stored["key"])
+    r = footage("storage", "audit", "--sample", "100")
+    assert r.exit_code == 1 and "missing 1" in r.output
+
+
+@pytest.mark.s3
+def test_init_creates_locked_bucket_and_refuses_unlocked(put_record, footage_home, s3_settings, s3_client, bucket_name, monkeypatch):
+    monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")
+    monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", bucket_name)
+    monkeypatch.setenv("FOOTAGE_STORAGE__ENDPOINT_URL", s3_settings["endpoint_url"])
+    monkeypatch.setenv("FOOTAGE_STORAGE__PATH_STYLE", "true")
+    r = footage("storage", "init", "--retention-days", "2")
+    assert r.exit_code == 0, r.output
+    assert "created" in r.output and "Object Lock enabled" in r.output
+    cfg = s3_client.get_object_lock_configuration(Bucket=bucket_name)["ObjectLockConfiguration"]
+    assert cfg["Rule"]["DefaultRetention"] == {"Mode": "COMPLIANCE", "Days": 2}
+
+    plain = bucket_name + "-plain"
+    s3_client.create_bucket(Bucket=plain)
+    monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", plain)
+    r = footage("storage", "init")
+    assert r.exit_code == 2 and "no Object Lock" in r.output
+    r = footage("storage", "init", "--allow-unlocked")
+    assert r.exit_code == 0 and "WARNING" in r.output
+
+
+@pytest.mark.s3
+def test_extend_on_s3_and_server_keeps_it(put_record, footage_home, s3_settings, s3_client, bucket_name, monkeypatch):
+    from storage.s3 import S3Store
+
+    monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")
+    monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", bucket_name)
+    monkeypatch.setenv("FOOTAGE_STORAGE__ENDPOINT_URL", s3_settings["endpoint_url"])
+    monkeypatch.setenv("FOOTAGE_STORAGE__PATH_STYLE", "true")
+    store = S3Store(bucket_name, **s3_settings)
+    store.init_bucket(default_retention_days=None)
+    stored = put_record(store, os.urandom(4000), retain_hours=2)
+    r = footage("storage", "extend", stored["sha256"], "--until", "2031-06-30T12:00:00+08:00")
+    assert r.exit_code == 0, r.output
+    ret = s3_client.get_object_retention(Bucket=bucket_name, Key=stored["key"], VersionId=stored["version_id"])
+    assert ret["Retention"]["RetainUntilDate"] == datetime(2031, 6, 30, 4, 0, tzinfo=timezone.utc)
+    assert ret["Retention"]["Mode"] == "COMPLIANCE"
+    assert [e["kind"] for e in record_events(store, stored["sha256"])] == ["retention_extended"]
+    assert datetime.now(timezone.utc) + timedelta(days=365) < store.head(stored["key"]).retain_until
