@@ -69,6 +69,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "flows.ops_cli",
     "flows.storage_cli",
     "flows.gaps_cli",
+    "flows.archive_cli",
 )
 
 

@@ -57,6 +57,7 @@ class IngestSettings(BaseModel):
     max_duration_s: float = 24 * 3600.0
     default_device: str = "unknown-device"
     qc: bool = True  # decode-level checks (media.gaps) of every new recording
+    archive: bool = True  # archive master and access copy (media.archive) of every new recording
     store_retries: int = 3
     retry_delays_s: list[float] = Field(default_factory=lambda: [1.0, 5.0, 20.0])
     fixed_devices: list[str] = Field(default_factory=list)

@@ -30,11 +30,12 @@ from media.timeinfo import identify
 from storage import ObjectStore, StorageError
 
 from . import progress
+from .archive_tasks import ArchiveOutputs, archive_task
 from .audit import open_audit
 from .deadlines import deadline_report
 from .config import Role, Settings, load_settings
 from .roles import acting_user, require_role
-from .records import manifest_key, original_key, key_suffix, safe_part
+from .records import derivative_key, key_suffix, manifest_key, original_key, safe_part
 from .gaps_cli import load_explanations
 from .reports import build_summary, publish_ingest_report
 from .reports_gaps import document as gaps_document
@@ -42,7 +43,7 @@ from .reports_gaps import write_session_report
 from .retention import retain_until
 from .stores import open_store
 
-STEPS = ("validate", "probe", "qc", "store", "verify", "finalize")
+STEPS = ("validate", "probe", "qc", "archive", "store", "verify", "finalize")
 
 
 class Outcome(BaseModel):
@@ -56,6 +57,7 @@ class Outcome(BaseModel):
     recording: Recording | None = None
     categories: list[str] = Field(default_factory=list)
     stored: dict[str, Any] | None = None
+    derivatives: list[dict[str, Any]] = Field(default_factory=list)  # archive master, access copy
     moved_to: str | None = None
 
 
@@ -215,7 +217,9 @@ def _manifest(out: Outcome, session: Session | None, stored: dict[str, Any], qc:
 
 
 @task(name="store", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
-def store_task(out: Outcome, session: Session | None, qc: QCResult | None, settings: Settings) -> Outcome:
+def store_task(
+    out: Outcome, session: Session | None, qc: QCResult | None, archive: ArchiveOutputs | None, settings: Settings
+) -> Outcome:
     """Store the original and its manifest; a record already stored is a duplicate."""
     if out.status != "pending":
         return out
@@ -249,7 +253,21 @@ def store_task(out: Outcome, session: Session | None, qc: QCResult | None, setti
         "version_id": info.version_id,
         "backend": store.name,
     }
-    body = json.dumps(_manifest(out, session, stored, qc), ensure_ascii=False, indent=1).encode()
+    out.derivatives = []
+    for d in archive.derivatives() if archive else []:
+        dkey = derivative_key(rec.sha256, d["kind"], d["suffix"])
+        dinfo = store.put(
+            dkey, Path(d["path"]), sha256=d["sha256"], metadata={"source-sha256": rec.sha256, "kind": d["kind"]},
+            retain_until=until, mode=settings.storage.mode, content_type=d["content_type"],
+        )
+        out.derivatives.append(
+            {"kind": d["kind"], "key": dkey, "sha256": d["sha256"], "size": d["size"], "action": d["action"],
+             "version_id": dinfo.version_id, "work_path": d["path"]}
+        )
+    manifest = _manifest(out, session, stored, qc)
+    if archive is not None:
+        manifest["archive"] = {**archive.manifest(), "stored": [{k: v for k, v in d.items() if k != "work_path"} for d in out.derivatives]}
+    body = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
     store.put(mkey, body, retain_until=until, mode=settings.storage.mode, content_type="application/json")
     out.status, out.stored = "stored", stored
     return out
@@ -264,9 +282,11 @@ def verify_task(out: Outcome, settings: Settings) -> Outcome:
     store = open_store(settings)
     assert out.stored is not None
     result = store.verify(out.stored["key"], out.stored["sha256"], version_id=out.stored.get("version_id"))
-    if not result.ok:
+    bad = [] if result.ok else ["original"]
+    bad += [d["kind"] for d in out.derivatives if not store.verify(d["key"], d["sha256"], version_id=d.get("version_id")).ok]
+    if bad:
         out.status, out.reason = "failed", "verify_failed"
-        out.message = f"stored copy of {out.file} {'is missing' if result.missing else 'does not match its SHA-256'}"
+        out.message = f"stored copy of {out.file} ({', '.join(bad)}) is missing or does not match its SHA-256"
     elif out.status == "stored":
         out.status = "ingested"
     return out
@@ -298,6 +318,8 @@ def finalize_task(out: Outcome, settings: Settings, run_day: str) -> Outcome:
         return out
     progress.step(out.file, "finalize")
     dest = _move_with_sidecars(Path(out.path), settings.processed / run_day, safe_part(out.file.replace("/", "_")))
+    for d in out.derivatives:  # stored and verified: the work copies are no longer needed
+        Path(d["work_path"]).unlink(missing_ok=True)
     out.moved_to = str(dest)
     progress.done(out.file, out.status)
     return out
@@ -365,6 +387,21 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     qc = {o.recording.path: r for o, r in zip(good, qc_results) if r is not None}
     gap_doc = gaps_task(sessions, qc, settings, _today(settings)) if sessions else None
 
+    archived: list[Any] = [None] * len(good)
+    if good and settings.ingest.archive:
+        archived = archive_task.map(
+            [o.recording for o in good],
+            [o.path for o in good],
+            unmapped(str(settings.home / "work" / "archive")),
+            settings=unmapped(settings.archive),
+            session_id=[session_of[o.recording.name].id if o.recording.name in session_of else None for o in good],
+        ).result(raise_on_failure=False)
+    for out, result in zip(good, archived):
+        if result is not None and not isinstance(result, ArchiveOutputs):
+            logger.warning("%s: archive formats failed (%s); the original is stored without them", out.file, result)
+            out.recording.events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": str(result)}))
+    archived = [r if isinstance(r, ArchiveOutputs) else None for r in archived]
+
     storing = store_task.with_options(
         retries=settings.ingest.store_retries, retry_delay_seconds=settings.ingest.retry_delays_s
     )
@@ -372,6 +409,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
         good,
         session=[session_of.get(o.recording.name) for o in good],
         qc=[qc.get(o.recording.path) for o in good],
+        archive=archived,
         settings=unmapped(settings),
     ).result(raise_on_failure=False) if good else []
     stored = [_settle(o, s) for o, s in zip(good, stored)]

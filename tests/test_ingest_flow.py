@@ -84,8 +84,8 @@ def test_demo_inbox_end_to_end(footage_home):
     assert [e["kind"] for e in summary["events"]] == ["overlap"]
 
     # one task run per file per step, read back from Prefect's API
-    assert task_run_counts(45) == {
-        "validate": 8, "probe": 8, "segment": 1, "qc": 6, "gaps": 1,
+    assert task_run_counts(51) == {
+        "validate": 8, "probe": 8, "segment": 1, "qc": 6, "gaps": 1, "archive": 6,
         "store": 6, "verify": 6, "finalize": 6, "quarantine": 2, "audit": 1,
     }
 
@@ -99,7 +99,13 @@ def test_demo_inbox_end_to_end(footage_home):
         manifest = json.loads(store.get_bytes(f"manifests/{item['sha256']}.json"))
         assert manifest["stored"]["key"] == item["key"]
         assert manifest["recording"]["sha256"] == item["sha256"]
+        # H.264 sources get a lossless remux master and an access copy, each stored and verified
+        kinds = {d["kind"]: d for d in manifest["archive"]["stored"]}
+        assert manifest["archive"]["action"] == "remux" and set(kinds) == {"master", "access"}
+        for d in kinds.values():
+            assert store.verify(d["key"], d["sha256"]).ok
     assert list(settings.inbox.iterdir()) == []
+    assert [p for p in (settings.home / "work").rglob("*") if p.is_file()] == []  # work copies removed
     processed = {p.name for p in settings.processed.rglob("*") if p.is_file()}
     assert len(processed) == 7  # six recordings and one sidecar
     for q in summary["quarantined"]:
