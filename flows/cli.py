@@ -70,6 +70,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "flows.storage_cli",
     "flows.gaps_cli",
     "flows.archive_cli",
+    "flows.redact_cli",
 )
 
 

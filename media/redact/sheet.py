@@ -1,0 +1,157 @@
+"""Pictures for people: the contact sheet of tracks and the disclosure watermark.
+
+Chinese text needs a CJK font: the project's set-up installs Debian's ``fonts-noto-cjk``; we look
+for it under the usual font folders (``FOOTAGE_CJK_FONT`` overrides) and fall back to Pillow's
+own font (Latin only) if it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .render import TrackSet, add_h264, open_output
+
+__all__ = ["cjk_font_path", "font", "contact_sheet", "watermark_text", "watermark_overlay",
+           "apply_overlay", "watermark_video"]
+
+FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/System/Library/Fonts")
+FONT_NAMES = ("NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular.otf", "NotoSansCJK-Bold.ttc",
+              "NotoSerifCJK-Regular.ttc", "wqy-microhei.ttc", "wqy-zenhei.ttc")
+
+
+@lru_cache(maxsize=1)
+def cjk_font_path() -> Path | None:
+    env = os.environ.get("FOOTAGE_CJK_FONT")
+    if env and Path(env).is_file():
+        return Path(env)
+    for name in FONT_NAMES:
+        for root in FONT_DIRS:
+            hits = sorted(Path(root).rglob(name)) if Path(root).is_dir() else []
+            if hits:
+                return hits[0]
+    return None
+
+
+@lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.ImageFont:
+    """A font that draws Chinese at ``size`` px (index 2 of Noto's .ttc is Simplified Chinese)."""
+    path = cjk_font_path()
+    if path is None:
+        return ImageFont.load_default(size)
+    try:
+        return ImageFont.truetype(str(path), size, index=2 if path.suffix == ".ttc" else 0)
+    except OSError:
+        return ImageFont.truetype(str(path), size)
+
+
+def _fmt(seconds: float) -> str:
+    m, s = divmod(seconds, 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: int = 160) -> Path:
+    """One image with a thumbnail per track: its id, time range and frames.
+
+    The thumbnails are the crops of each track's most confident detection, kept by
+    :func:`media.redact.render.find_tracks`; a track loaded from JSON without them gets a grey cell.
+    """
+    n = max(1, len(tracks.tracks))
+    rows = -(-n // columns)
+    label_h, head_h = 44, 40
+    sheet = Image.new("RGB", (columns * cell, head_h + rows * (cell + label_h)), (32, 32, 32))
+    draw = ImageDraw.Draw(sheet)
+    draw.text((8, 8), f"人脸轨迹 / face tracks: {Path(tracks.source).name}  ({len(tracks.tracks)})",
+              font=font(18), fill=(255, 255, 255))
+    small = font(13)
+    for k, t in enumerate(tracks.tracks):
+        x0 = (k % columns) * cell
+        y0 = head_h + (k // columns) * (cell + label_h)
+        thumb = tracks.thumbs.get(t.id)
+        if thumb is not None and thumb.size:
+            im = Image.fromarray(thumb)
+            im.thumbnail((cell - 8, cell - 8))
+            sheet.paste(im, (x0 + (cell - im.width) // 2, y0 + (cell - im.height) // 2))
+        else:
+            draw.rectangle([x0 + 4, y0 + 4, x0 + cell - 4, y0 + cell - 4], fill=(90, 90, 90))
+        last = min(t.last, tracks.frames - 1)
+        draw.text((x0 + 4, y0 + 4), f"#{t.id}", font=font(20), fill=(255, 230, 0), stroke_width=2,
+                  stroke_fill=(0, 0, 0))
+        draw.text((x0 + 4, y0 + cell), f"{_fmt(t.first / tracks.fps)}–{_fmt((last + 1) / tracks.fps)}",
+                  font=small, fill=(230, 230, 230))
+        draw.text((x0 + 4, y0 + cell + 20), f"帧 frames {t.first}–{last} ({t.hits} det)", font=small,
+                  fill=(180, 180, 180))
+    path = Path(path)
+    sheet.save(path)
+    return path
+
+
+def watermark_text(name: str, when: date | str) -> tuple[str, str]:
+    """The visible notice, zh-CN and en."""
+    day = when.isoformat() if isinstance(when, date) else str(when)
+    return (f"{day} 向 {name} 提供，不得公开发布",
+            f"disclosed to {name} on {day}, not for publication")
+
+
+def watermark_overlay(width: int, height: int, name: str, when: date | str) -> np.ndarray:
+    """An RGBA layer with the notice in both languages, twice (top band and across the middle).
+
+    Drawn once and blended into every frame: the text is where it cannot be cropped off without
+    losing the picture.
+    """
+    zh, en = watermark_text(name, when)
+    layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    size = max(12, width // 40)
+    f = font(size)
+    band = int(size * 2.8)
+    draw.rectangle([0, 0, width, band], fill=(0, 0, 0, 140))
+    draw.text((size // 2, size // 4), zh, font=f, fill=(255, 255, 255, 255))
+    draw.text((size // 2, size // 4 + int(size * 1.3)), en, font=f, fill=(255, 255, 255, 255))
+    mid = height // 2
+    draw.text((width // 2, mid), f"{zh}\n{en}", font=f, fill=(255, 255, 255, 110), anchor="mm",
+              align="center", stroke_width=1, stroke_fill=(0, 0, 0, 110))
+    return np.asarray(layer)
+
+
+def apply_overlay(image: np.ndarray, overlay: np.ndarray) -> np.ndarray:
+    """Alpha-blend an RGBA overlay onto an RGB uint8 image (returns a new array)."""
+    alpha = overlay[..., 3:4].astype(np.float32) / 255
+    out = image.astype(np.float32) * (1 - alpha) + overlay[..., :3].astype(np.float32) * alpha
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def watermark_video(src: str | Path, out: str | Path, name: str, when: date | str,
+                    metadata: dict[str, str] | None = None, crf: int = 20, preset: str = "veryfast") -> Path:
+    """Re-encode ``src`` with the visible notice on every frame; audio is copied untouched."""
+    with av.open(str(src)) as inp, open_output(out, {**_ours(inp.metadata), **(metadata or {})}) as outp:
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        vout = add_h264(outp, vin, crf, preset)
+        aout = outp.add_stream_from_template(ain) if ain is not None else None
+        overlay = watermark_overlay(vin.width, vin.height, name, when)
+        for packet in inp.demux([s for s in (vin, ain) if s is not None]):
+            if packet.stream is vin:
+                for frame in packet.decode():
+                    img = apply_overlay(frame.to_ndarray(format="rgb24"), overlay)
+                    nf = av.VideoFrame.from_ndarray(img, format="rgb24")
+                    nf.pts, nf.time_base = frame.pts, frame.time_base
+                    for p in vout.encode(nf):
+                        outp.mux(p)
+            elif packet.dts is not None:
+                packet.stream = aout
+                outp.mux(packet)
+        for p in vout.encode(None):
+            outp.mux(p)
+    return Path(out)
+
+
+def _ours(metadata: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in metadata.items() if k.startswith("footage_") or k == "comment"}
