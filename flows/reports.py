@@ -167,14 +167,12 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
 
 
 def report_banner(settings: "Settings") -> list[str]:
-    """First lines every report carries: warnings an auditor must not miss."""
-    lines = []
-    if not settings.users:
-        lines.append("> 单用户模式：未配置用户，当前用户拥有全部角色。 / Single-user mode: no users configured; the acting user holds every role.")
+    """First lines every report carries: warnings an auditor must not miss (zh-CN, then en)."""
+    from .roles import mode_banner
+
+    lines = [f"> {b}" for b in (mode_banner(settings, lang=lang) for lang in ("zh-CN", "en")) if b]
     if settings.storage.backend == "local":
         lines.append("> 本地存储后端仅供试用，不具备 WORM 保护。 / The local storage backend is for trying Footage out and is not WORM-grade.")
-    if settings.storage.backend == "s3" and settings.storage.allow_unlocked:
-        lines.append("> 警告：存储桶未启用对象锁定（--allow-unlocked）。 / WARNING: the bucket has no Object Lock (--allow-unlocked).")
     if lines:
         lines.append("")
     return lines

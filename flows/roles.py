@@ -117,8 +117,17 @@ BANNER = {
 }
 
 
+UNLOCKED = {
+    "en": "WARNING: the S3 bucket has no Object Lock (--allow-unlocked): records are not WORM-protected.",
+    "zh-CN": "警告：S3 存储桶未启用对象锁定（--allow-unlocked），记录不受 WORM 保护。",
+}
+
+
 def mode_banner(settings: Settings, user: str | None = None, lang: str = "en") -> str | None:
-    """One line for the top of every report in single-user mode; None otherwise."""
-    if not single_user_mode(settings):
-        return None
-    return BANNER.get(lang, BANNER["en"]).format(user=user or acting_user())
+    """The lines every report starts with: an unlocked bucket, single-user mode; None otherwise."""
+    lines = []
+    if settings.storage.backend == "s3" and settings.storage.allow_unlocked:
+        lines.append(UNLOCKED.get(lang, UNLOCKED["en"]))
+    if single_user_mode(settings):
+        lines.append(BANNER.get(lang, BANNER["en"]).format(user=user or acting_user()))
+    return "\n> ".join(lines) or None

@@ -135,3 +135,17 @@ def test_every_setting_is_documented(footage_home):
         if leaf not in sections.get(section or "Top level", []):
             missing.append(key)
     assert missing == []
+
+
+def test_reports_open_with_an_unlocked_bucket_warning(footage_home, monkeypatch):
+    from flows.config import load_settings
+    from flows.reports import report_banner
+    from flows.roles import mode_banner
+
+    monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")
+    monkeypatch.setenv("FOOTAGE_STORAGE__ALLOW_UNLOCKED", "true")
+    settings = load_settings()
+    assert "--allow-unlocked" in report_banner(settings)[0]
+    assert mode_banner(settings).startswith("WARNING: the S3 bucket has no Object Lock")
+    monkeypatch.setenv("FOOTAGE_STORAGE__ALLOW_UNLOCKED", "false")
+    assert "Object Lock" not in "".join(report_banner(load_settings()))
