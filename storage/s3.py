@@ -44,6 +44,7 @@ from .base import (
     StorageError,
     VerifyResult,
     check_key,
+    sha256_file,
 )
 
 MiB = 1 << 20
@@ -458,7 +459,7 @@ class S3Store:
             data = None
             path = Path(source)
             size = path.stat().st_size
-            digest = sha256 or _sha256_path(path)
+            digest = sha256 or sha256_file(path)
         # deterministic keys: the same content already there is the same record
         existing = self._head_or_none(key)
         if existing is not None:
@@ -732,14 +733,6 @@ def _install_prehashed_signer(client: Any) -> None:
     for op in ("PutObject", "UploadPart"):
         client.meta.events.register(f"before-call.s3.{op}", remember)
         client.meta.events.register_first(f"choose-signer.s3.{op}", choose)
-
-
-def _sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 * MiB):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _add_content_md5(params: dict, **_: Any) -> None:

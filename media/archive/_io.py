@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
+from ..probe import sha256_file
 
 #: ``progress(stage, done, total)``: ``stage`` is ``"transcode"``, ``"remux"``, ``"access"`` or
 #: ``"verify"``; ``done`` and ``total`` are seconds of media (``total`` may be 0 when unknown).
@@ -65,9 +65,8 @@ def stale_partials(directory: Path | str) -> list[Path]:
 
 
 def file_sha256(path: Path | str) -> str:
-    """SHA-256 of a file, read in chunks."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    """SHA-256 of a file, as ``sha256sum`` computes it."""
+    return sha256_file(path)
 
 
 def codec_name(codec_context) -> str:

@@ -7,7 +7,6 @@ clip's length. Frames are numbered in presentation order from 0, the same in bot
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from .detect import CenterFace, Detections, FaceDetector
 from .masks import apply_masks
 from .spec import DetectionConfig, RedactSpec
 from .track import Track, TrackIndex, Tracker, clip_boxes, pad_boxes
+from ..probe import sha256_file
 
 __all__ = ["TrackSet", "RenderResult", "find_tracks", "render", "sha256_file", "probe_video", "Progress"]
 
@@ -28,14 +28,6 @@ __all__ = ["TrackSet", "RenderResult", "find_tracks", "render", "sha256_file", "
 Progress = Callable[[str, int, int], None]
 
 THUMB = 128  # longest side of a contact-sheet thumbnail, pixels
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def probe_video(path: str | Path) -> dict[str, Any]:
