@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,46 @@ def probe_task(out: Outcome, settings: Settings) -> Outcome:
         events=[e.model_copy(update={"device": device}) for e in facts.events + who.events],
     )
     return out
+
+
+@task(name="earlier", cache_policy=NO_CACHE)
+def earlier_recordings_task(recordings: list[Recording], settings: Settings) -> list[tuple[Recording, QCResult | None]]:
+    """Recordings already stored for the same devices, close enough in time to share a session.
+
+    They come back from their manifests, with the findings of their own decode checks, so a
+    session that spans two runs is checked as one and nothing is decoded twice.
+    """
+    store = open_store(settings)
+    margin = settings.session_break
+    known = {r.sha256 for r in recordings}
+    found: dict[str, tuple[Recording, QCResult | None]] = {}
+    for device in sorted({r.device_id for r in recordings}):
+        mine = [r for r in recordings if r.device_id == device]
+        lo = min(r.start for r in mine) - margin
+        hi = max(r.end for r in mine) + margin
+        days = {(lo + timedelta(days=d)).astimezone(tz) for d in range((hi - lo).days + 2) for tz in (timezone.utc, ZoneInfo(settings.time.timezone))}
+        prefixes = sorted({f"originals/{safe_part(device)}/{day:%Y/%m/%d}/" for day in days})
+        for prefix in prefixes:
+            for info in store.list(prefix):
+                sha = info.key.rsplit("/", 1)[-1].split(".", 1)[0]
+                if sha in known or sha in found or not store.exists(manifest_key(sha)):
+                    continue
+                manifest = json.loads(store.get_bytes(manifest_key(sha)))
+                rec = Recording.model_validate(manifest["recording"])
+                if rec.end < lo or rec.start > hi:
+                    continue
+                qc = None
+                if manifest.get("qc_stats") is not None:
+                    qc = QCResult(
+                        path=rec.path,
+                        events=[Event.model_validate(e) for e in manifest.get("qc_events", [])],
+                        duration=rec.duration,
+                        has_video=rec.video is not None,
+                        has_audio=rec.audio is not None,
+                        stats=manifest["qc_stats"],
+                    )
+                found[sha] = (rec, qc)
+    return list(found.values())
 
 
 @task(name="segment", cache_policy=NO_CACHE)
@@ -380,11 +421,16 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     earlier = [o for o in probed if o.status == "duplicate" and o.stored]
     earlier_ids = {id(o) for o in earlier}
     good = [o for o in probed if o.status == "pending"]
-    sessions = segment_task([o.recording for o in good], settings) if good else []
-    session_of = {r.name: s for s in sessions for r in s.recordings}
+    # recordings stored by earlier runs may belong to the same sessions (a camera docked twice a day)
+    earlier_recs = earlier_recordings_task([o.recording for o in good], settings) if good else []
+    sessions = segment_task([o.recording for o in good] + [r for r, _ in earlier_recs], settings) if good else []
+    new_names = {o.recording.name for o in good}
+    sessions = [s for s in sessions if any(r.name in new_names for r in s.recordings)]
+    session_of = {r.name: s for s in sessions for r in s.recordings if r.name in new_names}
 
     qc_results = qc_task.map(good, settings=unmapped(settings)).result() if good and settings.ingest.qc else []
-    qc = {o.recording.path: r for o, r in zip(good, qc_results) if r is not None}
+    qc = {r.path: q for r, q in earlier_recs if q is not None}
+    qc.update({o.recording.path: r for o, r in zip(good, qc_results) if r is not None})
     gap_doc = gaps_task(sessions, qc, settings, _today(settings)) if sessions else None
 
     archived: list[Any] = [None] * len(good)
@@ -484,8 +530,6 @@ def _describe(exc: Any) -> str:
 
 
 def _today(settings: Settings) -> str:
-    from zoneinfo import ZoneInfo
-
     return datetime.now(ZoneInfo(settings.time.timezone)).strftime("%Y-%m-%d")
 
 

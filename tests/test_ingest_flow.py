@@ -84,8 +84,8 @@ def test_demo_inbox_end_to_end(footage_home):
     assert [e["kind"] for e in summary["events"]] == ["overlap"]
 
     # one task run per file per step, read back from Prefect's API
-    assert task_run_counts(51) == {
-        "validate": 8, "probe": 8, "segment": 1, "qc": 6, "gaps": 1, "archive": 6,
+    assert task_run_counts(52) == {
+        "validate": 8, "probe": 8, "earlier": 1, "segment": 1, "qc": 6, "gaps": 1, "archive": 6,
         "store": 6, "verify": 6, "finalize": 6, "quarantine": 2, "audit": 1,
     }
 
@@ -148,6 +148,33 @@ def test_demo_inbox_end_to_end(footage_home):
     assert dup["ingested"] == 0 and dup["duplicates"] == 2 and dup["stored"] == []
     assert records() == before
     assert list(settings.inbox.iterdir()) == []
+
+
+def test_a_session_split_across_two_runs_is_checked_as_one(footage_home):
+    """A camera docked twice: the second run joins its files to the session stored by the first."""
+    from flows.config import load_settings
+
+    settings = load_settings()
+    made = build_demo_inbox(settings.inbox)
+    later = [p for p in made if "DSJ-A01" in p.name and p.name.endswith(("_0003.MP4", "_0004.MP4", "_0005.MP4"))]
+    held = settings.home / "held"
+    held.mkdir()
+    for p in later:
+        p.rename(held / p.name)
+    first = run()
+    assert [(s["device"], s["recordings"]) for s in first["sessions"]] == [("DSJ-A01", 2), ("DSJ-B02", 2)]
+    assert first["gaps"] == []
+    for p in later:
+        (held / p.name).rename(settings.inbox / p.name)
+    second = run()
+    assert second["ingested"] == 2
+    (session,) = second["sessions"]
+    assert session["id"] == first["sessions"][0]["id"] and session["recordings"] == 4
+    (gap,) = second["gaps"]
+    assert gap["seconds"] == pytest.approx(40, abs=0.01) and gap["before"].endswith("_0003.MP4")
+    # the opening statement is judged on the session's real start, once, not again at the second dock
+    openings = [f for f in second["findings"] if f["kind"] == "missing_opening_statement"]
+    assert len(openings) == 1 and openings[0]["file"].endswith("_0001.MP4")
 
 
 def latest_artifact(key: str) -> str:
