@@ -53,7 +53,7 @@ def test_ingest_json_contract(footage_home):
     result = runner.invoke(app, ["ingest", "--inbox", str(inbox), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert {"seen", "ingested", "duplicates", "quarantined", "stored", "sessions", "gaps"} <= set(doc)
+    assert {"seen", "ingested", "duplicates", "quarantined", "stored", "sessions", "gaps", "findings", "deadlines"} <= set(doc)
     assert doc["seen"] == 3 and doc["ingested"] == 2 and doc["duplicates"] == 0
     assert doc["quarantined"][0]["file"] == "junk.bin" and doc["quarantined"][0]["reason"] == "not_media"
     for item in doc["stored"]:
