@@ -418,8 +418,8 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
         if out.status == "pending" and store.exists(manifest_key(out.recording.sha256)):
             manifest = json.loads(store.get_bytes(manifest_key(out.recording.sha256)))
             out.status, out.reason, out.stored = "duplicate", "already stored", manifest["stored"]
-    earlier = [o for o in probed if o.status == "duplicate" and o.stored]
-    earlier_ids = {id(o) for o in earlier}
+    already_stored = [o for o in probed if o.status == "duplicate" and o.stored]
+    already_ids = {id(o) for o in already_stored}
     good = [o for o in probed if o.status == "pending"]
     # recordings stored by earlier runs may belong to the same sessions (a camera docked twice a day)
     earlier_recs = earlier_recordings_task([o.recording for o in good], settings) if good else []
@@ -459,14 +459,16 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
         settings=unmapped(settings),
     ).result(raise_on_failure=False) if good else []
     stored = [_settle(o, s) for o, s in zip(good, stored)]
-    to_verify = stored + earlier
+    to_verify = stored + already_stored
     verified = verify_task.map(to_verify, settings=unmapped(settings)).result() if to_verify else []
     # an in-run duplicate is finished once its twin is verified
-    twins = {o.recording.sha256: o for o in verified if o.recording is not None and o.status == "ingested"}
+    twins = {
+        o.recording.sha256: o for o in verified if o.recording is not None and o.status in ("ingested", "duplicate")
+    }
     for out in probed:
         if out.status == "duplicate" and out.recording is not None and out.recording.sha256 in twins:
             out.stored = twins[out.recording.sha256].stored
-    in_run_dups = [o for o in probed if o.status == "duplicate" and o.stored and id(o) not in earlier_ids]
+    in_run_dups = [o for o in probed if o.status == "duplicate" and o.stored and id(o) not in already_ids]
     finals = finalize_task.map(verified + in_run_dups, settings=unmapped(settings), run_day=unmapped(_today(settings))).result()
 
     bad = [o for o in probed if o.status == "quarantined"]

@@ -284,3 +284,20 @@ def test_files_still_being_written_are_left_for_the_next_run(footage_home, monke
         stop.set()
         t.join()
     assert ready == [done] and busy == [growing]
+
+
+def test_identical_files_in_one_run_are_stored_once(footage_home):
+    from flows.config import load_settings
+
+    settings = load_settings()
+    settings.inbox.mkdir(parents=True)
+    clip = make_clip(settings.inbox / "a.mp4", 1, seed=9)
+    shutil.copy(clip, settings.inbox / "copy-of-a.mp4")
+    summary = run()
+    assert summary["ingested"] == 1 and summary["duplicates"] == 1
+    assert list(settings.inbox.iterdir()) == []
+    # the same bytes arriving twice more, in a later run, are both duplicates of the stored record
+    for name in ("b.mp4", "c.mp4"):
+        shutil.copy(settings.processed.rglob("a.mp4").__next__(), settings.inbox / name)
+    again = run()
+    assert again["ingested"] == 0 and again["duplicates"] == 2 and list(settings.inbox.iterdir()) == []
