@@ -556,7 +556,6 @@ def deadlines_flow(as_user: str | None = None) -> dict[str, Any]:
     return rep.to_dict()
 
 
-MONTHLY_CRON = "0 3 1 * *"
 
 
 def deployments(settings) -> list[Any]:
@@ -567,7 +566,7 @@ def deployments(settings) -> list[Any]:
     return [
         compliance_flow.to_deployment(
             name="monthly-compliance",
-            schedules=[Cron(MONTHLY_CRON, timezone=settings.schedule.timezone)],
+            schedules=[Cron(settings.schedule.compliance_cron, timezone=settings.schedule.timezone)],
             description="Compliance assessment of the previous month (article 33).",
             tags=["footage"],
         )

@@ -66,6 +66,8 @@ class IngestSettings(BaseModel):
 
 class ScheduleSettings(BaseModel):
     ingest_cron: str = "0 2 * * *"
+    fixity_cron: str = "0 3 * * 0"  # weekly fixity audit, Sunday 03:00
+    compliance_cron: str = "0 3 1 * *"  # previous month's compliance report, the 1st at 03:00
     timezone: str = "Asia/Shanghai"
 
 

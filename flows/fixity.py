@@ -31,7 +31,6 @@ from .stores import open_store
 
 MANIFESTS = "manifests/"
 #: Weekly, Sunday 03:00 in the schedule's timezone (``footage serve``).
-FIXITY_CRON = "0 3 * * 0"
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -195,7 +194,7 @@ def deployments(settings: Settings) -> list[Any]:
     """The weekly fixity audit for ``footage serve`` (``flows.schedules.EXTRA_DEPLOYMENTS``)."""
     from prefect.schedules import Cron
 
-    cron = getattr(settings.schedule, "fixity_cron", FIXITY_CRON)
+    cron = settings.schedule.fixity_cron
     return [
         fixity_audit.to_deployment(
             name="weekly-fixity-audit",

@@ -84,10 +84,12 @@ def test_serve_refuses_without_a_prefect_server(tmp_path):
 def test_nightly_deployment_is_a_cron_in_shanghai(footage_home):
     from flows.schedules import build_deployments
 
-    nightly = next(d for d in build_deployments() if d.name == "nightly-ingest")
-    (sched,) = nightly.schedules
-    assert sched.schedule.cron == "0 2 * * *"
-    assert sched.schedule.timezone == "Asia/Shanghai"
+    by_name = {d.name: d.schedules[0].schedule for d in build_deployments()}
+    assert by_name["nightly-ingest"].cron == "0 2 * * *"
+    assert by_name["nightly-ingest"].timezone == "Asia/Shanghai"
+    assert by_name["weekly-fixity-audit"].cron == "0 3 * * 0"
+    assert by_name["monthly-compliance"].cron == "0 3 1 * *"
+    assert {s.timezone for s in by_name.values()} == {"Asia/Shanghai"}
 
 
 @pytest.mark.slow
