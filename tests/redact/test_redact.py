@@ -314,3 +314,14 @@ def test_mp3_in_avi_is_reencoded_with_the_range_muted(tmp_path):
         samples = np.concatenate([f.to_ndarray()[0] for f in b.decode(audio=0)])
     assert np.abs(samples[int(1.1 * rate) : int(1.9 * rate)]).max() < 1e-3
     assert np.abs(samples[int(3.0 * rate) : int(4.0 * rate)]).max() > 0.01
+
+
+def test_qa_counts_a_face_that_stays_and_lists_one_frame_blips_apart():
+    from media.redact.qa import Residual, split_persistent
+
+    face = [Residual(f, f / 25, (100.0 + f, 50.0, 140.0 + f, 100.0), 0.9) for f in (10, 11, 12)]
+    blip = [Residual(22, 0.88, (63.0, 53.0, 76.0, 81.0), 0.506)]
+    elsewhere = [Residual(11, 0.44, (10.0, 10.0, 30.0, 40.0), 0.6)]  # same frame, another place
+    persistent, isolated = split_persistent(face + blip + elsewhere, every=1, min_persist=2)
+    assert persistent == face and isolated == blip + elsewhere
+    assert split_persistent(blip, every=1, min_persist=1) == (blip, [])
