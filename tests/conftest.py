@@ -17,6 +17,17 @@ def shared_root() -> Path:
     return Path(os.environ.get("FOOTAGE_SHARED", ROOT.parent / "shared")).resolve()
 
 
+@pytest.fixture(autouse=True)
+def _restore_footage_env():
+    """The CLI's callbacks set FOOTAGE_CONFIG (``--config``) and ``footage demo`` sets
+    FOOTAGE_HOME in the process environment, as a command should; keep that inside each test."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("FOOTAGE_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("FOOTAGE_") and k not in saved]:
+        del os.environ[key]
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """The shared material folder (FOOTAGE_SHARED, default ../shared); skips when absent."""
