@@ -28,7 +28,7 @@ import chinese_calendar
 
 from storage import ObjectNotFound, ObjectStore
 
-from .records import safe_part
+from .records import MANIFEST_PREFIX, safe_part
 
 CHINA = "Asia/Shanghai"
 STORED_WITHIN_WORKING_DAYS = 2
@@ -148,7 +148,7 @@ def classify(
 # -- what the store knows -----------------------------------------------------------------------
 def manifests(store: ObjectStore) -> Iterator[dict[str, Any]]:
     """Every per-recording manifest (``manifests/<sha256>.json``) in the store."""
-    for info in store.list("manifests/"):
+    for info in store.list(MANIFEST_PREFIX):
         if not info.key.endswith(".json"):
             continue
         try:

@@ -27,9 +27,9 @@ from prefect.cache_policies import NO_CACHE
 from storage import ObjectStore, StorageError
 
 from .config import Settings, load_settings
+from .records import MANIFEST_PREFIX
 from .stores import open_store
 
-MANIFESTS = "manifests/"
 #: Weekly, Sunday 03:00 in the schedule's timezone (``footage serve``).
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -59,7 +59,7 @@ def choose_sample(keys: list[str], sample_pct: float, seed: int | None = None) -
 
 def check_manifest(store: ObjectStore, manifest: str) -> dict[str, Any]:
     """Audit one record: read its manifest, stream the stored original, compare SHA-256."""
-    name = manifest[len(MANIFESTS) :].removesuffix(".json")
+    name = manifest[len(MANIFEST_PREFIX) :].removesuffix(".json")
     row: dict[str, Any] = {"manifest": manifest, "sha256": name, "key": None, "version_id": None,
                            "status": "ok", "actual": None, "size": None, "detail": ""}
     try:
@@ -162,7 +162,7 @@ def fixity_audit(sample_pct: float = 100, settings: Settings | None = None, seed
     settings = settings or load_settings()
     started = datetime.now(timezone.utc)
     store = open_store(settings)
-    manifests = [o.key for o in store.list(MANIFESTS) if o.key.endswith(".json")]
+    manifests = [o.key for o in store.list(MANIFEST_PREFIX) if o.key.endswith(".json")]
     chosen = choose_sample(manifests, sample_pct, seed)
     rows = [check_task(store, m) for m in chosen]
     report = summarize(rows, len(manifests), sample_pct, store, started)

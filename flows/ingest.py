@@ -36,7 +36,7 @@ from .audit import open_audit
 from .deadlines import deadline_report
 from .config import Role, Settings, load_settings
 from .roles import acting_user, require_role
-from .records import derivative_key, key_suffix, manifest_key, original_key, safe_part
+from .records import derivative_key, key_suffix, load_manifest, manifest_key, original_key, safe_part
 from .gaps_cli import load_explanations
 from .reports import build_summary, publish_ingest_report
 from .reports_gaps import document as gaps_document
@@ -186,7 +186,7 @@ def earlier_recordings_task(recordings: list[Recording], settings: Settings) -> 
                 sha = info.key.rsplit("/", 1)[-1].split(".", 1)[0]
                 if sha in known or sha in found or not store.exists(manifest_key(sha)):
                     continue
-                manifest = json.loads(store.get_bytes(manifest_key(sha)))
+                manifest = load_manifest(store, sha)
                 rec = Recording.model_validate(manifest["recording"])
                 if rec.end < lo or rec.start > hi:
                     continue
@@ -270,7 +270,7 @@ def store_task(
     store = open_store(settings)
     mkey = manifest_key(rec.sha256)
     if store.exists(mkey):
-        manifest = json.loads(store.get_bytes(mkey))
+        manifest = load_manifest(store, rec.sha256)
         out.status, out.stored = "duplicate", manifest["stored"]
         return out
     until = retain_until(rec.start, out.categories, settings.storage)
@@ -396,7 +396,8 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     settings.ensure_layout()
     logger = get_run_logger()
     user = acting_user(None)
-    require_role(settings, user, Role.OPERATOR, open_store(settings), action="ingest")
+    store = open_store(settings)
+    require_role(settings, user, Role.OPERATOR, store, action="ingest")
     box = Path(inbox) if inbox else settings.inbox
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
@@ -413,10 +414,9 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
             first = seen.setdefault(out.recording.sha256, out.file)
             if first != out.file:
                 out.status, out.reason = "duplicate", f"same content as {first}"
-    store = open_store(settings)
     for out in probed:
         if out.status == "pending" and store.exists(manifest_key(out.recording.sha256)):
-            manifest = json.loads(store.get_bytes(manifest_key(out.recording.sha256)))
+            manifest = load_manifest(store, out.recording.sha256)
             out.status, out.reason, out.stored = "duplicate", "already stored", manifest["stored"]
     already_stored = [o for o in probed if o.status == "duplicate" and o.stored]
     already_ids = {id(o) for o in already_stored}
@@ -480,7 +480,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     outcomes = finals + quarantined + [o for o in probed if o.status == "duplicate" and not o.stored]
     audit_task(outcomes, settings, user)
     summary = build_summary(outcomes, sessions, busy=[p.relative_to(box).as_posix() for p in busy], gap_doc=gap_doc)
-    deadlines = deadline_report(settings, open_store(settings))
+    deadlines = deadline_report(settings, store)
     summary["deadlines"] = deadlines.to_dict()
     publish_ingest_report(settings, summary, sessions, deadlines)
     return summary

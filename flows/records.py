@@ -30,8 +30,11 @@ def original_key(sha256: str, device: str, made: datetime, suffix: str) -> str:
     return f"originals/{safe_part(device)}/{made:%Y/%m/%d}/{sha256}.{ext}"
 
 
+MANIFEST_PREFIX = "manifests/"
+
+
 def manifest_key(sha256: str) -> str:
-    return f"manifests/{sha256}.json"
+    return f"{MANIFEST_PREFIX}{sha256}.json"
 
 
 def derivative_key(sha256: str, kind: str, suffix: str) -> str:
