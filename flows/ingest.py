@@ -28,7 +28,7 @@ from media.model import CameraKind, Event, Recording, Session
 from media.probe import Limits, MediaError, check_name, probe
 from media.segment import segment
 from media.timeinfo import identify
-from storage import ObjectStore, StorageError
+from storage import StorageError
 
 from . import progress
 from .archive_tasks import ArchiveOutputs, archive_task

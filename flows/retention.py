@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from .config import StorageSettings
 
@@ -36,7 +35,3 @@ def retain_until(
     ingested = ingested or datetime.now(timezone.utc)
     candidates.append(ingested + timedelta(days=cfg.min_days_after_ingest))
     return max(candidates).astimezone(timezone.utc).replace(microsecond=0)
-
-
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -265,7 +264,3 @@ def _chapters(container: av.container.InputContainer) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def file_mtime(path: Path) -> float:
-    return os.stat(path).st_mtime
