@@ -1,5 +1,5 @@
 """``python -m flows`` runs the ``footage`` command line."""
 
-from .cli import app
+from flows.cli import app
 
 app(prog_name="footage")

@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from . import prefect_env  # noqa: F401  (Prefect defaults before Prefect is imported)
+from flows import prefect_env  # noqa: F401  (Prefect defaults before Prefect is imported)
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -44,10 +44,10 @@ from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
-from .config import Role, Settings, load_settings
-from .records import add_record_event, load_manifest, safe_part
-from .roles import has_role, roles_of
-from .stores import open_store
+from records.settings import Role, Settings, load_settings
+from records.keys import add_record_event, load_manifest, safe_part
+from records.roles import has_role, roles_of
+from records.store import open_store
 
 FLOW_NAME = "disclose"
 MAX_REFUSALS = 5  # inputs refused for want of a role before the flow gives up
@@ -95,7 +95,7 @@ def _event(settings: Settings, store, record: str, kind: str, user: str, detail:
     kind = f"disclosure_{kind}"
     add_record_event(store, record, kind, user=user, detail=detail)
     try:
-        from .audit import open_audit
+        from records.audit import open_audit
 
         open_audit(settings, store).append(kind, user=user, record=record, detail=detail)
     except Exception as exc:  # the record's history above is the primary trail

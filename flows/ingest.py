@@ -19,47 +19,33 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, Field
 
 from media.gaps.qc import QCResult, analyse
-from media.model import CameraKind, Event, Recording, Session
-from media.probe import Limits, MediaError, check_name, probe
+from media.model import Event, Recording, Session
+from media.probe import MediaError, check_name
 from media.segment import segment
-from media.timeinfo import identify
 from storage import StorageError
 
-from . import progress
-from .archive_tasks import ArchiveOutputs, archive_task
-from .audit import open_audit
-from .deadlines import deadline_report
-from .config import Role, Settings, load_settings
-from .roles import acting_user, require_role
-from .records import derivative_key, key_suffix, load_manifest, manifest_key, original_key, safe_part
-from .gaps_cli import load_explanations
-from .reports import build_summary, publish_ingest_report
-from .reports_gaps import document as gaps_document
-from .reports_gaps import write_session_report
-from .retention import retain_until
-from .stores import open_store
+from flows import progress
+from flows.archive import archive_task
+from records.derivatives import ArchiveOutputs
+from records.audit import open_audit
+from records.deadlines import deadline_report
+from records.settings import Role, Settings, load_settings, today
+from records.roles import acting_user, require_role
+from records.keys import derivative_key, key_suffix, load_manifest, manifest_key, original_key, safe_part
+from records.explanations import load_explanations
+from records.intake import Outcome, probe_file
+from reports.ingest import build_summary, write_ingest_report
+from records.findings import document as gaps_document
+from reports.gaps import write_session_reports
+from records.retention import retain_until
+from records.store import open_store
 
 STEPS = ("validate", "probe", "qc", "archive", "store", "verify", "finalize")
-
-
-class Outcome(BaseModel):
-    """What happened to one inbox file."""
-
-    file: str  # path relative to the inbox
-    path: str
-    status: str = "pending"  # pending | ingested | duplicate | quarantined | failed
-    reason: str | None = None
-    message: str | None = None
-    recording: Recording | None = None
-    categories: list[str] = Field(default_factory=list)
-    stored: dict[str, Any] | None = None
-    derivatives: list[dict[str, Any]] = Field(default_factory=list)  # archive master, access copy
-    moved_to: str | None = None
 
 
 # -- discovery -------------------------------------------------------------------------------
@@ -126,41 +112,12 @@ def probe_task(out: Outcome, settings: Settings) -> Outcome:
         return out
     progress.step(out.file, "probe")
     path = Path(out.path)
-    ing = settings.ingest
-    limits = Limits(ing.max_width, ing.max_height, ing.max_duration_s, settings.segment.discontinuity_s)
     try:
-        facts = probe(path, limits)
-        who = identify(path, facts.tags, facts.duration, settings.time, path.stat().st_mtime)
+        out.recording, out.categories = probe_file(path, settings, name=out.file)
     except MediaError as exc:
         out.status, out.reason, out.message = "quarantined", exc.reason, exc.message
-        return out
     except ValueError as exc:  # a broken sidecar
         out.status, out.reason, out.message = "quarantined", "bad_sidecar", str(exc)
-        return out
-    device = who.device or ing.default_device
-    kind = who.camera_kind or (
-        CameraKind.FIXED if device in ing.fixed_devices else CameraKind.BODY if device in ing.body_devices else CameraKind.UNKNOWN
-    )
-    out.categories = who.categories
-    out.recording = Recording(
-        path=out.file,
-        name=path.name,
-        size=facts.size,
-        sha256=facts.sha256,
-        container=facts.container,
-        streams=facts.streams,
-        duration=facts.duration,
-        start=who.start,
-        start_source=who.source,
-        device_id=device,
-        officer_id=who.officer,
-        camera_kind=kind,
-        sequence=who.sequence,
-        origin=str(path.parent),
-        tags=facts.tags,
-        chapters=facts.chapters,
-        events=[e.model_copy(update={"device": device}) for e in facts.events + who.events],
-    )
     return out
 
 
@@ -227,11 +184,7 @@ def gaps_task(sessions: list[Session], qc: dict[str, QCResult], settings: Settin
     store = open_store(settings)
     explanations = load_explanations(store, [s.id for s in sessions])
     doc = gaps_document(sessions, qc, settings.gaps, explanations)
-    for session in sessions:
-        paths = write_session_report(settings.reports / day / "gaps" / session.id, session, doc)
-        for entry in doc["sessions"]:
-            if entry["id"] == session.id:
-                entry["report"] = str(paths["md"])
+    write_session_reports(settings.reports / day / "gaps", sessions, doc)
     return doc
 
 
@@ -431,7 +384,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     qc_results = qc_task.map(good, settings=unmapped(settings)).result() if good and settings.ingest.qc else []
     qc = {r.path: q for r, q in earlier_recs if q is not None}
     qc.update({o.recording.path: r for o, r in zip(good, qc_results) if r is not None})
-    gap_doc = gaps_task(sessions, qc, settings, _today(settings)) if sessions else None
+    gap_doc = gaps_task(sessions, qc, settings, today(settings)) if sessions else None
 
     archived: list[Any] = [None] * len(good)
     if good and settings.ingest.archive:
@@ -469,7 +422,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
         if out.status == "duplicate" and out.recording is not None and out.recording.sha256 in twins:
             out.stored = twins[out.recording.sha256].stored
     in_run_dups = [o for o in probed if o.status == "duplicate" and o.stored and id(o) not in already_ids]
-    finals = finalize_task.map(verified + in_run_dups, settings=unmapped(settings), run_day=unmapped(_today(settings))).result()
+    finals = finalize_task.map(verified + in_run_dups, settings=unmapped(settings), run_day=unmapped(today(settings))).result()
 
     bad = [o for o in probed if o.status == "quarantined"]
     quarantined = quarantine_task.map(bad, settings=unmapped(settings)).result() if bad else []
@@ -482,7 +435,8 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     summary = build_summary(outcomes, sessions, busy=[p.relative_to(box).as_posix() for p in busy], gap_doc=gap_doc)
     deadlines = deadline_report(settings, store)
     summary["deadlines"] = deadlines.to_dict()
-    publish_ingest_report(settings, summary, sessions, deadlines)
+    md = write_ingest_report(settings, summary, deadlines)
+    create_markdown_artifact(key="footage-ingest-report", markdown=md, description="Footage ingest report")
     return summary
 
 
@@ -529,10 +483,6 @@ def _describe(exc: Any) -> str:
     if isinstance(exc, (StorageError, OSError)):
         return str(exc)
     return type(exc).__name__ + (f": {exc}" if str(exc) else "")
-
-
-def _today(settings: Settings) -> str:
-    return datetime.now(ZoneInfo(settings.time.timezone)).strftime("%Y-%m-%d")
 
 
 def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def test_serve_refuses_without_a_prefect_server(tmp_path):
 
 
 def test_nightly_deployment_is_a_cron_in_shanghai(footage_home):
-    from flows.schedules import build_deployments
+    from flows.deployments import build_deployments
 
     by_name = {d.name: d.schedules[0].schedule for d in build_deployments()}
     assert by_name["nightly-ingest"].cron == "0 2 * * *"
@@ -121,7 +121,7 @@ def _leaf_keys(data: dict, prefix: str = "") -> list[str]:
 
 
 def test_every_setting_is_documented(footage_home):
-    from flows.config import Settings
+    from records.settings import Settings
 
     doc = (ROOT / "docs" / "configuration.md").read_text()
     sections = {}
@@ -140,9 +140,9 @@ def test_every_setting_is_documented(footage_home):
 
 
 def test_reports_open_with_an_unlocked_bucket_warning(footage_home, monkeypatch):
-    from flows.config import load_settings
-    from flows.reports import report_banner
-    from flows.roles import mode_banner
+    from records.settings import load_settings
+    from reports.ingest import report_banner
+    from records.roles import mode_banner
 
     monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")
     monkeypatch.setenv("FOOTAGE_STORAGE__ALLOW_UNLOCKED", "true")

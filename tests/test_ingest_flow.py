@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.demo import build_demo_inbox
+from media.demo import build_demo_inbox
 from media.synth import make_clip
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -63,7 +63,7 @@ def task_run_counts(expected_total: int) -> dict[str, int]:
 
 
 def test_demo_inbox_end_to_end(footage_home):
-    from flows.config import load_settings
+    from records.settings import load_settings
     from storage import LocalStore
 
     settings = load_settings()
@@ -122,7 +122,7 @@ def test_demo_inbox_end_to_end(footage_home):
     assert json.loads((day / "ingest.json").read_text())["ingested"] == 6
 
     # the run left one audit segment whose chain verifies, naming every stored record
-    from flows.audit import open_audit
+    from records.audit import open_audit
 
     audit = open_audit(settings, store)
     assert audit.verify().ok
@@ -152,7 +152,7 @@ def test_demo_inbox_end_to_end(footage_home):
 
 def test_a_session_split_across_two_runs_is_checked_as_one(footage_home):
     """A camera docked twice: the second run joins its files to the session stored by the first."""
-    from flows.config import load_settings
+    from records.settings import load_settings
 
     settings = load_settings()
     made = build_demo_inbox(settings.inbox)
@@ -220,7 +220,7 @@ def _bad_inputs(inbox: Path) -> dict[str, str]:
 
 
 def test_every_bad_input_is_quarantined_and_the_run_goes_on(footage_home, monkeypatch):
-    from flows.config import load_settings
+    from records.settings import load_settings
 
     monkeypatch.setenv("FOOTAGE_INGEST__MAX_WIDTH", "200")
     settings = load_settings()
@@ -240,7 +240,7 @@ def test_every_bad_input_is_quarantined_and_the_run_goes_on(footage_home, monkey
 
 
 def test_a_store_failure_leaves_the_file_in_the_inbox(footage_home, monkeypatch):
-    from flows.config import load_settings
+    from records.settings import load_settings
 
     monkeypatch.setenv("FOOTAGE_INGEST__STORE_RETRIES", "1")
     monkeypatch.setenv("FOOTAGE_INGEST__RETRY_DELAYS_S", "[0]")
@@ -287,7 +287,7 @@ def test_files_still_being_written_are_left_for_the_next_run(footage_home, monke
 
 
 def test_identical_files_in_one_run_are_stored_once(footage_home):
-    from flows.config import load_settings
+    from records.settings import load_settings
 
     settings = load_settings()
     settings.inbox.mkdir(parents=True)

@@ -1,4 +1,5 @@
-"""media/ and storage/ stay free of Prefect and of each other; only flows/ orchestrates."""
+"""The layers: media/ and storage/ stay free of Prefect and of each other; records/ (the domain) and
+reports/ (rendering) know no Prefect, no CLI and no flows; only flows/ orchestrates."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = {"media": {"prefect", "flows", "storage", "boto3", "botocore"}, "storage": {"prefect", "flows", "media"}}
+FORBIDDEN = {
+    "media": {"prefect", "flows", "storage", "records", "reports", "boto3", "botocore"},
+    "storage": {"prefect", "flows", "media", "records", "reports"},
+    "records": {"prefect", "flows", "reports", "typer", "rich"},
+    "reports": {"prefect", "flows", "typer"},
+}
 
 
 def imported_roots(path: Path) -> set[str]:

@@ -46,7 +46,7 @@ def test_real_clip_probes(shared_video: Path, name: str):
 @pytest.mark.shared
 @pytest.mark.usefixtures("prefect_harness")
 def test_real_clips_ingest(shared_video: Path, footage_home: Path):
-    from flows.config import load_settings
+    from records.settings import load_settings
     from flows.ingest import run_ingest
 
     settings = load_settings()

@@ -11,8 +11,9 @@ import typer
 from prefect.states import Failed
 from typer.testing import CliRunner
 
-from flows.archive_cli import register
-from flows.archive_tasks import _worth_retrying, archive_recording, archive_task
+from flows.cli.archive import register
+from flows.archive import _worth_retrying, archive_task
+from records.derivatives import archive_recording
 from media.archive import ArchiveError, ArchiveSettings, VerificationError
 from media.model import Recording, StreamInfo, TimeSource
 

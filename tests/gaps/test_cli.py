@@ -35,7 +35,7 @@ def footage(tmp_path, monkeypatch):
 
 
 def run(*args):
-    from flows.gaps_cli import main_app
+    from flows.cli.gaps import main_app
 
     result = CliRunner().invoke(main_app(), ["gaps", *args])
     assert result.exit_code == 0, result.output
@@ -85,7 +85,7 @@ def test_check_explain_check(footage):
 
 
 def test_explain_refuses_bad_ids(footage):
-    from flows.gaps_cli import main_app
+    from flows.cli.gaps import main_app
 
     result = CliRunner().invoke(main_app(), ["gaps", "explain", "S1", "../x", "--text", "t", "--by", "P1"])
     assert result.exit_code == 2

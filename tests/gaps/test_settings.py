@@ -13,7 +13,7 @@ def test_defaults_follow_ffmpeg():
 
 
 def test_embedded_in_settings(tmp_path, monkeypatch):
-    from flows.config import load_settings
+    from records.settings import load_settings
 
     toml = tmp_path / "footage.toml"
     toml.write_text("[gaps]\nresume_within = 45.0\nspeech = false\n")

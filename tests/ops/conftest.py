@@ -13,7 +13,7 @@ import pytest
 
 @pytest.fixture
 def settings(footage_home: Path):
-    from flows.config import load_settings
+    from records.settings import load_settings
 
     s = load_settings()
     s.ensure_layout()
@@ -22,7 +22,7 @@ def settings(footage_home: Path):
 
 @pytest.fixture
 def store(settings):
-    from flows.stores import open_store
+    from records.store import open_store
 
     return open_store(settings)
 

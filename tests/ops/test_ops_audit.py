@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from flows.audit import GENESIS, PREFIX, AuditLog, event_hash, open_audit
+from records.audit import GENESIS, PREFIX, AuditLog, event_hash, open_audit
 from storage import RetentionLocked
 
 

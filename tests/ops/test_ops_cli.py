@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from flows.audit import PREFIX, open_audit
+from records.audit import PREFIX, open_audit
 from flows.cli import app
-from flows.deadlines import cases
+from records.deadlines import cases
 
 CN = ZoneInfo("Asia/Shanghai")
 

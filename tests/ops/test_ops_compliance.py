@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flows.audit import open_audit
-from flows.compliance import Row, build_report, cjk_font, gather, month_bounds, previous_month
+from records.audit import open_audit
+from records.compliance import Row, gather, month_bounds, previous_month
+from reports.compliance import build_report, cjk_font
 
 CN = ZoneInfo("Asia/Shanghai")
 H = 3600.0

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flows.deadlines import State, add_working_days, classify, filed_by, is_working_day, stored_by
+from records.deadlines import State, add_working_days, classify, filed_by, is_working_day, stored_by
 
 CN = ZoneInfo("Asia/Shanghai")
 

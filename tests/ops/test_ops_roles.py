@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from flows.audit import open_audit
-from flows.config import Role, load_settings
-from flows.roles import (
+from records.audit import open_audit
+from records.settings import Role, load_settings
+from records.roles import (
     ACTION_ROLES,
     PermissionDenied,
     acting_user,
@@ -53,7 +53,7 @@ def _refusals():
 
 @pytest.mark.parametrize("action, user", list(_refusals()))
 def test_every_refusal_is_an_audit_event(users, footage_home, action, user):
-    from flows.stores import open_store
+    from records.store import open_store
 
     settings = load_settings()
     store = open_store(settings)
@@ -70,7 +70,7 @@ def test_every_refusal_is_an_audit_event(users, footage_home, action, user):
 
 
 def test_allowed_users_pass_quietly(users, footage_home):
-    from flows.stores import open_store
+    from records.store import open_store
 
     settings = load_settings()
     store = open_store(settings)
@@ -93,7 +93,7 @@ CLI_COMMANDS = {
 @pytest.mark.parametrize("action", sorted(CLI_COMMANDS))
 def test_cli_refuses_with_a_clear_message(users, footage_home, action, monkeypatch):
     from flows.cli import app
-    from flows.stores import open_store
+    from records.store import open_store
 
     refused = next(u for a, u in _refusals() if a == action)
     result = CliRunner().invoke(app, CLI_COMMANDS[action] + ["--as", refused])

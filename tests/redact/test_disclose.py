@@ -12,10 +12,10 @@ import typer
 from typer.testing import CliRunner
 
 from flows import disclose
-from flows.config import load_settings
-from flows.records import record_events
-from flows.redact_cli import register
-from flows.stores import open_store
+from records.settings import load_settings
+from records.keys import record_events
+from flows.cli.redact import register
+from records.store import open_store
 
 from .conftest import make_clip, Face
 

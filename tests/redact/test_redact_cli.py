@@ -8,7 +8,7 @@ import av
 import typer
 from typer.testing import CliRunner
 
-from flows.redact_cli import register
+from flows.cli.redact import register
 
 
 def _app() -> typer.Typer:

@@ -76,7 +76,7 @@ def s3_settings(s3_endpoint) -> dict:
 
 def _put_record(store, data: bytes, retain_hours: float | None = None) -> dict:
     """A stored original plus its manifest, shaped as the ingest flow writes them."""
-    from flows.records import manifest_key, original_key
+    from records.keys import manifest_key, original_key
 
     sha = hashlib.sha256(data).hexdigest()
     made = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)

@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
-from flows.config import Settings, StorageSettings
-from flows.records import manifest_key
-from flows.stores import open_store
+from records.settings import Settings, StorageSettings
+from records.keys import manifest_key
+from records.store import open_store
 
 
 def settings_for(backend: str, tmp_path, request) -> Settings:
@@ -81,7 +81,8 @@ def test_fixity_audit_finds_mismatched_and_missing(backend, tmp_path, request, p
 
 
 def test_sampling_checks_a_share(tmp_path, prefect_harness, put_record):
-    from flows.fixity import choose_sample, fixity_audit
+    from flows.fixity import fixity_audit
+    from records.fixity import choose_sample
 
     settings = Settings(home=tmp_path / "home")
     store = open_store(settings)

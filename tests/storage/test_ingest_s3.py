@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from flows.demo import build_demo_inbox
+from media.demo import build_demo_inbox
 
 pytestmark = [pytest.mark.s3, pytest.mark.usefixtures("prefect_harness")]
 
 
 def test_demo_ingest_on_s3_object_lock(footage_home, monkeypatch, s3_store, s3_client, bucket_name, s3_endpoint):
-    from flows.config import load_settings
+    from records.settings import load_settings
     from flows.ingest import run_ingest
 
     monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")

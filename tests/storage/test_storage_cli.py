@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
-from flows.config import load_settings
-from flows.records import record_events
-from flows.stores import open_store
+from records.settings import load_settings
+from records.keys import record_events
+from records.store import open_store
 
 runner = CliRunner()
 
@@ -47,7 +47,7 @@ def test_extend_and_hold_write_record_events(put_record, footage_home):
     assert [k for k, _ in kinds] == ["retention_extended", "legal_hold_set", "legal_hold_cleared"]
     assert record_events(store, sha)[1]["detail"]["reason"] == "case 2026-17"
 
-    from flows.audit import open_audit
+    from records.audit import open_audit
 
     audit_kinds = [e["kind"] for e in open_audit(settings, store).events(record=sha)]
     assert audit_kinds == ["retention_extended", "legal_hold_set", "legal_hold_cleared"]

@@ -17,7 +17,7 @@ def _settings():
     from media.archive import ArchiveSettings
 
     try:
-        from .config import load_settings
+        from records.settings import load_settings
 
         return getattr(load_settings(), "archive", None) or ArchiveSettings()
     except Exception as e:  # a broken footage.toml is reported, not hidden

@@ -1,10 +1,10 @@
-"""The archive step of ingest: a verified master (per the format policy) and an access copy.
+"""A record's derivatives: the verified archive master (per the format policy) and the access copy.
 
-``archive_task`` is meant to run after probing and the gap checks, before storage: it writes both
-outputs into a work directory, proves the master lossless, and returns their paths and SHA-256
-so the store step can keep them beside the original (``records.derivative_key(sha, "master",
-".mkv")``, same retention). A master that fails verification fails the task without retries;
-the original is untouched, and the error says which stream and frame differ.
+:func:`archive_recording` writes both into a work directory, proves the master lossless, and
+returns their paths and SHA-256 (:class:`ArchiveOutputs`) so the store step can keep them beside
+the original (:func:`records.keys.derivative_key`, same retention). A master that fails
+verification raises :class:`media.archive.ArchiveError`; the original is untouched, and the error
+says which stream and frame differ.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from media.archive import (
     Action,
-    ArchiveError,
     ArchiveResult,
     ArchiveSettings,
     Progress,
@@ -119,35 +116,3 @@ def archive_recording(
             local_path, work / f"{recording.sha256}{settings.access_suffix}", settings=settings, progress=progress, overwrite=True
         )
     return ArchiveOutputs(source_sha256=recording.sha256, action=action.value, master=master, access=access)
-
-
-def _worth_retrying(task, task_run, state) -> bool:
-    """Retry I/O trouble; a master that does not verify, or a source that cannot be archived, stays failed."""
-    exc = state.data if isinstance(getattr(state, "data", None), BaseException) else None
-    if exc is None:
-        try:
-            state.result(raise_on_failure=True)
-        except BaseException as e:  # noqa: BLE001 (we only classify it)
-            exc = e
-    return not isinstance(exc, ArchiveError)
-
-
-@task(
-    name="archive",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=_worth_retrying,
-)
-def archive_task(
-    recording: Recording,
-    local_path: str,
-    work_dir: str,
-    settings: ArchiveSettings | None = None,
-    session_id: str | None = None,
-) -> ArchiveOutputs:
-    """Prefect task around :func:`archive_recording` (retries on I/O errors only)."""
-    from . import progress
-
-    progress.step(recording.path, "archive")
-    return archive_recording(recording, local_path, work_dir, settings=settings, session_id=session_id)

@@ -423,8 +423,8 @@ def _canonical_first(infos: list[ObjectInfo]) -> ObjectInfo:
 
 def open_audit(settings, store: ObjectStore | None = None) -> AuditLog:
     """The audit log of the configured store, segments kept as long as evidence."""
-    from .retention import retain_until
-    from .stores import open_store
+    from records.retention import retain_until
+    from records.store import open_store
 
     store = store if store is not None else open_store(settings)
     cfg = settings.storage

@@ -28,7 +28,7 @@ import chinese_calendar
 
 from storage import ObjectNotFound, ObjectStore
 
-from .records import MANIFEST_PREFIX, safe_part
+from records.keys import MANIFEST_PREFIX, safe_part
 
 CHINA = "Asia/Shanghai"
 STORED_WITHIN_WORKING_DAYS = 2

@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import getpass
 import os
-from typing import Iterable
+from enum import Enum
+from typing import TYPE_CHECKING, Iterable
 
 from storage import ObjectStore
 
-from .config import Role, Settings
+if TYPE_CHECKING:
+    from records.settings import Settings
+
+
+class Role(str, Enum):
+    OPERATOR = "operator"
+    ARCHIVIST = "archivist"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+
 
 ENV_USER = "FOOTAGE_USER"
 
@@ -93,7 +103,7 @@ def require_role(
     if has_role(settings, user, wanted):
         return
     denied = PermissionDenied(user, wanted, action, roles_of(settings, user))
-    from .audit import open_audit
+    from records.audit import open_audit
 
     open_audit(settings, store).append(
         "access_denied",

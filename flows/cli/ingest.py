@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import progress
+from flows import progress
 
 err = Console(stderr=True)
 
@@ -75,7 +75,7 @@ def quiet_prefect() -> None:
 
 def run_with_progress(inbox: Optional[Path], quiet: bool) -> dict[str, Any]:
     quiet_prefect()
-    from .ingest import run_ingest
+    from flows.ingest import run_ingest
 
     if quiet:
         return run_ingest(inbox)
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document (documented in docs/cli.md)."),
     ) -> None:
         """Run the ingest flow once over the inbox."""
-        from .cli import fail
+        from flows.cli import fail
 
         if inbox is not None and not inbox.is_dir():
             fail(f"inbox {inbox} does not exist or is not a folder")
@@ -117,8 +117,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve() -> None:
         """Serve the scheduled deployments (nightly ingest) so they appear in the Prefect UI."""
-        from .cli import fail
-        from .schedules import build_deployments, require_server
+        from flows.cli import fail
+        from flows.deployments import build_deployments, require_server
 
         problem = require_server()
         if problem:
@@ -138,12 +138,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the ingest JSON document."),
     ) -> None:
         """Generate synthetic footage, ingest it on the local backend and show the report."""
-        from .demo import build_demo_inbox
+        from media.demo import build_demo_inbox
 
         if workdir is not None:
             os.environ["FOOTAGE_HOME"] = str(workdir.resolve())
         os.environ["FOOTAGE_STORAGE__BACKEND"] = "local"
-        from .config import load_settings
+        from records.settings import load_settings
 
         settings = load_settings()
         settings.ensure_layout()

@@ -1,38 +1,17 @@
-"""Gap findings of sessions: the JSON contract, ``gaps.md``/``gaps.json`` (zh-CN and en) and a
-timeline picture per session.
+"""The gap report of a session: ``gaps.md`` (zh-CN, then en), ``gaps.json`` and ``timeline.png``.
 
-The document (``footage gaps check --json`` prints it; ``gaps.json`` holds one session's part):
-
-``{"sessions": [SESSION...], "events": [EVENT...], "errors": [{"file", "reason"}]}``
-
-EVENT always has ``kind``, ``file``, ``device``, ``start``, ``end``, ``at``, ``until``,
-``rule``, ``detail``, ``session`` and, where it concerns an explainable finding, ``id`` and
-``explanation`` (null or ``{text, by, at, key}``). ``kind`` is one of ``gap``, ``overlap``,
-``discontinuity``, ``dropped_frames``, ``black``, ``freeze``, ``silence``, ``no_audio``,
-``audio_dropout``, ``duration_mismatch``, ``speech``, ``marker``, ``missing_opening_statement``,
-``unexplained_interruption`` (and the foundation's ``clock_disagreement``/``weak_start_time``).
-``start``/``end`` are seconds from the start of ``file``, except for ``gap``: seconds on the
-session clock (from the start of the session's first recording), with ``at``/``until`` the
-absolute ISO times; ``file`` of a gap is the recording that resumed. SESSION is
-:meth:`media.model.Session.summary` plus ``findings`` (count of flagged events) and
-``explained`` (ids with a written explanation).
-
-:func:`gaps_for_sessions` runs the whole thing (one decode pass per recording, then the session
-rules) and is what the ingest flow calls for each new session.
+The document it renders comes from :mod:`records.findings` (its docstring describes the contract).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from media.gaps.qc import QCResult, analyse
-from media.gaps.session import check_session
-from media.gaps.settings import GapSettings
-from media.model import Event, Recording, Session
+from media.model import Recording, Session
+from records.findings import INFO_KINDS
 
 KIND_LABELS: dict[str, tuple[str, str]] = {
     "gap": ("录制中断（文件之间）", "gap between recordings"),
@@ -52,8 +31,6 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "clock_disagreement": ("设备时钟不一致", "clock disagreement"),
     "weak_start_time": ("开始时间来源不可靠", "weak start time"),
 }
-#: kinds listed for information, not flagged as findings
-INFO_KINDS = {"speech", "marker"}
 TEXT = {
     "zh-CN": {
         "title": "录像完整性检查", "session": "执法过程", "device": "设备", "span": "时间",
@@ -72,84 +49,6 @@ TEXT = {
 
 def _offset(rec: Recording, session: Session) -> float:
     return (rec.start - session.start).total_seconds()
-
-
-def _row(e: Event, session: Session, explanations: Mapping[str, dict]) -> dict[str, Any]:
-    row = e.model_dump(mode="json")
-    row["session"] = session.id
-    row["device"] = row.get("device") or session.device
-    eid = e.detail.get("id")
-    if eid is not None:
-        row["id"] = eid
-        row["explanation"] = explanations.get(eid)
-    return row
-
-
-def session_events(
-    session: Session,
-    qc: Mapping[str, QCResult],
-    settings: GapSettings,
-    explanations: Mapping[str, dict] | None = None,
-) -> list[dict[str, Any]]:
-    """Every event of one session as contract rows, flagged ones not explained."""
-    explanations = explanations or {}
-    rows: list[dict[str, Any]] = []
-    t0 = session.start
-    for gap in session.gaps:
-        after = next((r for r in session.recordings if gap.after in (r.name, r.path)), None)
-        e = Event(
-            kind="gap", file=after.path if after else gap.after, device=gap.device,
-            start=round((gap.start - t0).total_seconds(), 3), end=round((gap.end - t0).total_seconds(), 3),
-            at=gap.start, until=gap.end, rule=settings.rule("gap"),
-            detail={"id": gap.id, "seconds": round(gap.seconds, 3), "before": gap.before, "after": gap.after,
-                    "detector": "segment"},
-        )
-        rows.append(_row(e, session, explanations))
-    for e in session.events:
-        rows.append(_row(e, session, explanations))
-    file_events: dict[str, list[Event]] = {}
-    for rec in session.recordings:
-        rows += [_row(e.model_copy(update={"file": e.file or rec.path}), session, explanations) for e in rec.events]
-        result = qc.get(rec.path)
-        if result is None:
-            continue
-        file_events[rec.path] = result.events
-        for e in result.events:
-            e = e.model_copy(update={"file": rec.path, "device": rec.device_id})
-            if e.start is not None:
-                e.at = rec.start + timedelta(seconds=e.start)
-                e.until = rec.start + timedelta(seconds=e.end if e.end is not None else e.start)
-            rows.append(_row(e, session, explanations))
-    speech = {path: r.speech for path, r in qc.items()}
-    checked = [r for r in session.recordings if r.path in qc]
-    if checked:
-        # recordings not decoded cannot be judged for speech: the rules run on those that were
-        sub = session.model_copy(update={"recordings": checked})
-        for e in check_session(sub, speech, settings, set(explanations), file_events):
-            rows.append(_row(e, session, explanations))
-    return rows
-
-
-def document(
-    sessions: Sequence[Session],
-    qc: Mapping[str, QCResult],
-    settings: GapSettings,
-    explanations: Mapping[str, Mapping[str, dict]] | None = None,
-    errors: Sequence[dict] = (),
-) -> dict[str, Any]:
-    """The ``{"sessions", "events", "errors"}`` document over several sessions.
-
-    ``explanations`` maps session id -> finding id -> latest explanation.
-    """
-    explanations = explanations or {}
-    out: dict[str, Any] = {"sessions": [], "events": [], "errors": list(errors)}
-    for session in sessions:
-        mine = explanations.get(session.id, {})
-        rows = session_events(session, qc, settings, mine)
-        flagged = [r for r in rows if r["kind"] not in INFO_KINDS and not r.get("explanation")]
-        out["sessions"].append({**session.summary(), "findings": len(flagged), "explained": sorted(mine)})
-        out["events"] += rows
-    return out
 
 
 def _fmt_time(row: dict) -> str:
@@ -265,42 +164,10 @@ def write_session_report(folder: Path, session: Session, doc: dict[str, Any]) ->
     return {"md": folder / "gaps.md", "json": folder / "gaps.json", "png": png}
 
 
-def gaps_for_sessions(
-    sessions: Sequence[Session],
-    settings: GapSettings,
-    explanations: Mapping[str, Mapping[str, dict]] | None = None,
-    report_root: Path | None = None,
-    local_path: Callable[[Recording], str | Path] = lambda r: r.path,
-    errors: list[dict] | None = None,
-) -> dict[str, Any]:
-    """Decode every recording once, apply the session rules, and optionally write the reports.
-
-    Parameters
-    ----------
-    sessions : sequence of Session
-    settings : GapSettings
-    explanations : mapping, optional
-        session id -> finding id -> explanation (see :func:`flows.gaps_cli.load_explanations`).
-    report_root : Path, optional
-        When given, each session's report goes to ``report_root/<session id>/``.
-    local_path : callable, optional
-        Where each recording can be read now (default its ``path``).
-    errors : list, optional
-        Unreadable files are appended here as ``{"file", "reason"}`` and left out.
-    """
-    errors = errors if errors is not None else []
-    qc: dict[str, QCResult] = {}
+def write_session_reports(root: Path, sessions: Sequence[Session], doc: dict[str, Any]) -> None:
+    """Write every session's report under ``root/<session id>/`` and note its path in ``doc``."""
     for session in sessions:
-        for rec in session.recordings:
-            try:
-                qc[rec.path] = analyse(local_path(rec), settings)
-            except Exception as exc:  # a file that probed but does not decode: report, go on
-                errors.append({"file": rec.path, "reason": f"decode failed: {exc}"})
-    doc = document(sessions, qc, settings, explanations, errors)
-    if report_root is not None:
-        for session in sessions:
-            paths = write_session_report(Path(report_root) / session.id, session, doc)
-            for s in doc["sessions"]:
-                if s["id"] == session.id:
-                    s["report"] = str(paths["md"])
-    return doc
+        paths = write_session_report(Path(root) / session.id, session, doc)
+        for entry in doc["sessions"]:
+            if entry["id"] == session.id:
+                entry["report"] = str(paths["md"])

@@ -44,9 +44,9 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _context(as_user: str | None, action: str | None):
     """Settings, store and acting user, with the role for ``action`` checked."""
-    from .config import load_settings
-    from .roles import PermissionDenied, acting_user, require_action
-    from .stores import open_store
+    from records.settings import load_settings
+    from records.roles import PermissionDenied, acting_user, require_action
+    from records.store import open_store
 
     settings = load_settings()
     store = open_store(settings)
@@ -60,7 +60,7 @@ def _context(as_user: str | None, action: str | None):
 
 
 def _banner(settings, user: str) -> None:
-    from .roles import mode_banner
+    from records.roles import mode_banner
 
     b = mode_banner(settings, user)
     if b:
@@ -87,7 +87,7 @@ def audit_verify(
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """Re-check the whole hash chain; name the first broken link. Exit 1 when broken."""
-    from .audit import open_audit
+    from records.audit import open_audit
 
     settings, store, user = _context(as_user, "audit.verify")
     v = open_audit(settings, store).verify(expected_head)
@@ -116,7 +116,7 @@ def audit_show(
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """List audit events, oldest first."""
-    from .audit import open_audit
+    from records.audit import open_audit
 
     settings, store, user = _context(as_user, "audit.show")
     events = open_audit(settings, store).events(record=record, since=_parse_since(since, settings.time.timezone))
@@ -145,8 +145,8 @@ def deadline_stored(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Print the article 29 "stored by" deadline as an ISO datetime in Asia/Shanghai."""
-    from .config import load_settings
-    from .deadlines import CHINA, stored_by
+    from records.settings import load_settings
+    from records.deadlines import CHINA, stored_by
 
     settings = load_settings()
     try:
@@ -171,9 +171,9 @@ def case_close(
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """Record a case's closing date (its records are due filed 30 days later)."""
-    from .audit import open_audit
-    from .deadlines import close_case
-    from .retention import retain_until
+    from records.audit import open_audit
+    from records.deadlines import close_case
+    from records.retention import retain_until
 
     try:
         day = date.fromisoformat(closed)
@@ -194,7 +194,8 @@ def report_compliance(
 ) -> None:
     """Build the monthly compliance assessment (zh-CN, en; Markdown, HTML, PNG), store it and
     publish it as a Prefect artifact."""
-    from .compliance import compliance_flow, month_bounds
+    from flows.compliance import compliance_flow
+    from records.compliance import month_bounds
 
     try:
         month_bounds(month, "Asia/Shanghai")
@@ -220,8 +221,8 @@ def report_deadlines(
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """List late and at-risk items (article 29) and write reports/<date>/deadlines.{md,json}."""
-    from .deadlines import deadline_report
-    from .roles import mode_banner
+    from records.deadlines import deadline_report
+    from records.roles import mode_banner
 
     settings, store, user = _context(as_user, "report.deadlines")
     s = _parse_since(since, settings.time.timezone)
@@ -318,7 +319,7 @@ def status(
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """Recent flow runs, failures, quarantine count and late items (from Prefect's API)."""
-    from .deadlines import deadline_report
+    from records.deadlines import deadline_report
 
     settings, store, user = _context(as_user, "status")
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .config import load_settings
+from records.settings import load_settings
 
 SERVER_HINT = (
     "footage serve needs a Prefect server: Prefect does not run schedules on its ephemeral server. "
@@ -33,7 +33,7 @@ def build_deployments() -> list[Any]:
     """The deployments served by ``footage serve``: the nightly ingest, plus those other modules add."""
     from prefect.schedules import Cron
 
-    from .ingest import ingest_flow
+    from flows.ingest import ingest_flow
 
     settings = load_settings()
     sched = settings.schedule

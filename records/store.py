@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from storage import LocalStore, ObjectStore
 
-from .config import Settings
+from records.settings import Settings
 
 
 def open_store(settings: Settings) -> ObjectStore:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from media.model import Session
+from records.findings import INFO_KINDS
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .ingest import Outcome
+    from records.settings import Settings
+    from records.intake import Outcome
 
 SCHEMA = "footage.ingest/1"
 
@@ -21,8 +21,6 @@ def build_summary(
     outcomes: list["Outcome"], sessions: list[Session], busy: list[str], gap_doc: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The documented JSON document of one ingest run (see docs/cli.md)."""
-    from .reports_gaps import INFO_KINDS
-
     gap_doc = gap_doc or {"sessions": [], "events": []}
     findings = [
         e for e in gap_doc["events"] if e["kind"] not in INFO_KINDS and e["kind"] != "gap" and not e.get("explanation")
@@ -168,7 +166,7 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
 
 def report_banner(settings: "Settings") -> list[str]:
     """First lines every report carries: warnings an auditor must not miss (zh-CN, then en)."""
-    from .roles import mode_banner
+    from records.roles import mode_banner
 
     lines = [f"> {b}" for b in (mode_banner(settings, lang=lang) for lang in ("zh-CN", "en")) if b]
     if settings.storage.backend == "local":
@@ -178,12 +176,13 @@ def report_banner(settings: "Settings") -> list[str]:
     return lines
 
 
-def publish_ingest_report(
-    settings: "Settings", summary: dict[str, Any], sessions: list[Session], deadlines: Any = None
-) -> Path:
-    """Write ``reports/<date>/ingest.{md,json}`` and publish the Markdown as a Prefect artifact."""
-    day = datetime.now(ZoneInfo(settings.time.timezone)).strftime("%Y-%m-%d")
-    folder = settings.reports / day
+def write_ingest_report(
+    settings: "Settings", summary: dict[str, Any], deadlines: Any = None, day: str | None = None
+) -> str:
+    """Write ``reports/<day>/ingest.{md,json}``; returns the Markdown (also set ``summary["report"]``)."""
+    from records.settings import today
+
+    folder = settings.reports / (day or today(settings))
     folder.mkdir(parents=True, exist_ok=True)
     md = ingest_markdown(summary, settings.time.timezone, report_banner(settings))
     if deadlines is not None:
@@ -191,10 +190,4 @@ def publish_ingest_report(
     (folder / "ingest.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1))
     (folder / "ingest.md").write_text(md)
     summary["report"] = str(folder / "ingest.md")
-    try:
-        from prefect.artifacts import create_markdown_artifact
-
-        create_markdown_artifact(key="footage-ingest-report", markdown=md, description="Footage ingest report")
-    except Exception:  # outside a flow run there is nothing to attach the artifact to
-        pass
-    return folder / "ingest.md"
+    return md

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
-from enum import Enum
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, field_validator
 from media.archive.policy import ArchiveSettings
@@ -22,12 +22,7 @@ from media.segment import SegmentSettings
 from media.timeinfo import TimeSettings
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-class Role(str, Enum):
-    OPERATOR = "operator"
-    ARCHIVIST = "archivist"
-    SUPERVISOR = "supervisor"
-    AUDITOR = "auditor"
-
+from records.roles import Role
 
 class StorageSettings(BaseModel):
     backend: Literal["local", "s3"] = "local"
@@ -150,6 +145,16 @@ class Settings(BaseSettings):
     def ensure_layout(self) -> None:
         for p in (self.inbox, self.processed, self.quarantine, self.store_root, self.reports):
             p.mkdir(parents=True, exist_ok=True)
+
+
+def now_local(settings: Settings) -> datetime:
+    """Now, in the configured zone (``time.timezone``)."""
+    return datetime.now(ZoneInfo(settings.time.timezone))
+
+
+def today(settings: Settings) -> str:
+    """Today's date (``YYYY-MM-DD``) in the configured zone: the name of a day's report folder."""
+    return now_local(settings).strftime("%Y-%m-%d")
 
 
 def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
-from .config import StorageSettings
+from records.settings import StorageSettings
 
 
 def retain_until(

@@ -38,7 +38,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _user_allowed(settings, store, user: str, roles, action: str, record: str | None = None) -> None:
-    from .roles import PermissionDenied, require_role
+    from records.roles import PermissionDenied, require_role
 
     try:
         require_role(settings, user, roles, store, action=action, record=record)
@@ -64,7 +64,7 @@ def resolve(store, target: str) -> tuple[str, str | None, str]:
     """(key, version_id, record sha256) for a stored key, or for a record's SHA-256 (its original)."""
     from storage import ObjectNotFound
 
-    from .records import load_manifest
+    from records.keys import load_manifest
 
     if re.fullmatch(r"[0-9a-f]{64}", target):
         try:
@@ -88,20 +88,20 @@ def resolve(store, target: str) -> tuple[str, str | None, str]:
 
 
 def _record_event(store, settings, record: str, kind: str, user: str, detail: dict[str, Any], until) -> None:
-    from .records import add_record_event
+    from records.keys import add_record_event
 
     add_record_event(store, record, kind, user=user, detail=detail, retain_until=until)
     try:
-        from .audit import open_audit
+        from records.audit import open_audit
     except ImportError:  # the audit log is optional
         return
     open_audit(settings, store).append(kind, user=user, record=record, detail=detail)
 
 
 def _context(as_user: str | None):
-    from .config import load_settings
-    from .roles import acting_user
-    from .stores import open_store
+    from records.settings import load_settings
+    from records.roles import acting_user
+    from records.store import open_store
 
     settings = load_settings()
     try:
@@ -122,7 +122,7 @@ def init(
     """Create the S3 bucket with Object Lock (versioning on) and a default retention."""
     from storage import StorageError
 
-    from .config import load_settings
+    from records.settings import load_settings
 
     settings = load_settings()
     s = settings.storage
@@ -169,7 +169,7 @@ def extend(
     """Extend the retention of a stored object; shortening is refused."""
     from storage import RetentionLocked, StorageError
 
-    from .config import Role
+    from records.settings import Role
 
     settings, store, user = _context(as_user)
     when = parse_until(until, settings.time.timezone)
@@ -198,7 +198,7 @@ def hold(
     """Set or clear a legal hold: a held object cannot be deleted whatever its retention."""
     from storage import StorageError
 
-    from .config import Role
+    from records.settings import Role
 
     settings, store, user = _context(as_user)
     skey, version, record = resolve(store, key)
@@ -220,8 +220,8 @@ def audit(
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """Fixity audit: re-hash stored originals and compare with their manifests (exit 1 on problems)."""
-    from .config import Role
-    from .fixity import fixity_audit
+    from records.settings import Role
+    from flows.fixity import fixity_audit
 
     settings, store, user = _context(as_user)
     _user_allowed(settings, store, user, {Role.AUDITOR, Role.SUPERVISOR, Role.ARCHIVIST}, "storage.audit")

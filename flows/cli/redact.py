@@ -129,7 +129,7 @@ def register_redact(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     ) -> None:
         """Render a redacted working copy (H.264/AAC MP4, marked unreleased)."""
-        from .cli import fail
+        from flows.cli import fail
 
         if out.suffix.lower() != ".mp4":
             fail("--out must end in .mp4")
@@ -189,8 +189,8 @@ def register_disclose(app: typer.Typer) -> None:
     app.add_typer(disclose_app, name="disclose")
 
     def _server() -> None:
-        from .cli import fail
-        from .schedules import require_server
+        from flows.cli import fail
+        from flows.deployments import require_server
 
         problem = require_server()
         if problem:
@@ -204,8 +204,8 @@ def register_disclose(app: typer.Typer) -> None:
             Console().print_json(json.dumps(doc, ensure_ascii=False, default=str))
 
     def _guard(fn, *args, **kwargs):
-        from .cli import fail
-        from .disclose import DisclosureError
+        from flows.cli import fail
+        from flows.disclose import DisclosureError
 
         try:
             return fn(*args, **kwargs)
@@ -225,8 +225,8 @@ def register_disclose(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Start a disclosure; returns when the contact sheet is ready and the flow waits for 'select'."""
-        from .disclose import request
-        from .roles import acting_user
+        from flows.disclose import request
+        from records.roles import acting_user
 
         _server()
         doc = _guard(request, record, requester, reason, acting_user(as_user), str(file) if file else None)
@@ -245,8 +245,8 @@ def register_disclose(app: typer.Typer) -> None:
         """The archivist's keep-list and manual masks."""
         from media.redact import load_spec
 
-        from .disclose import select, wait_next
-        from .roles import acting_user
+        from flows.disclose import select, wait_next
+        from records.roles import acting_user
 
         _server()
         s = load_spec(spec, _parse_ids(keep))
@@ -255,8 +255,8 @@ def register_disclose(app: typer.Typer) -> None:
         _show(_guard(wait_next, run, key), as_json)
 
     def _decide(run: str, approve: bool, comment: str, as_user: Optional[str], as_json: bool) -> None:
-        from .disclose import decide, wait_next
-        from .roles import acting_user
+        from flows.disclose import decide, wait_next
+        from records.roles import acting_user
 
         _server()
         key = _guard(decide, run, acting_user(as_user), approve, comment)
@@ -280,8 +280,8 @@ def register_disclose(app: typer.Typer) -> None:
                           block: bool = typer.Option(False, "--block", help="Keep the release blocked."),
                           as_user: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
         """After QA found faces: release anyway with a written reason (archivist), or --block."""
-        from .disclose import override, wait_next
-        from .roles import acting_user
+        from flows.disclose import override, wait_next
+        from records.roles import acting_user
 
         _server()
         key = _guard(override, run, acting_user(as_user), not block, reason)
@@ -290,7 +290,7 @@ def register_disclose(app: typer.Typer) -> None:
     @disclose_app.command("status")
     def disclose_status(run: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
         """State of a disclosure run: what it waits for, and its receipt once closed."""
-        from .disclose import status
+        from flows.disclose import status
 
         _server()
         _show(_guard(status, run), as_json)

@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from . import prefect_env  # noqa: F401  (sets Prefect defaults before Prefect is imported)
+from flows import prefect_env  # noqa: F401  (sets Prefect defaults before Prefect is imported)
 
 app = typer.Typer(
     name="footage",
@@ -45,7 +45,7 @@ def main(
 @config_app.command("show")
 def config_show(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of TOML-like text.")) -> None:
     """Print the effective configuration, secrets masked."""
-    from .config import load_settings, masked
+    from records.settings import load_settings, masked
 
     settings = load_settings()
     data = masked(settings.model_dump(mode="json"))
@@ -65,12 +65,12 @@ def fail(message: str, code: int = 2) -> None:
 
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "flows.ingest_cli",
-    "flows.ops_cli",
-    "flows.storage_cli",
-    "flows.gaps_cli",
-    "flows.archive_cli",
-    "flows.redact_cli",
+    "flows.cli.ingest",
+    "flows.cli.ops",
+    "flows.cli.storage",
+    "flows.cli.gaps",
+    "flows.cli.archive",
+    "flows.cli.redact",
 )
 
 

@@ -1,0 +1,44 @@
+"""The fixity audit's report as people read it: Markdown and JSON under ``<reports>/<date>/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from records.settings import Settings, today
+
+def to_markdown(report: dict[str, Any]) -> str:
+    lines = []
+    if report["warning"]:
+        lines += [f"**{report['warning']}**", ""]
+    c = report["counts"]
+    lines += [
+        "# Fixity audit",
+        "",
+        f"- store: `{report['store']}`",
+        f"- started: {report['started']}, finished: {report['finished']}",
+        f"- manifests: {report['manifests']}, sampled {report['sample_pct']:g}%: {report['checked']} checked, "
+        f"{report['bytes_read'] / 2**20:.1f} MiB re-hashed",
+        f"- ok {c['ok']}, **mismatched {c['mismatch']}**, **missing {c['missing']}**, "
+        f"bad manifests {c['bad-manifest']}, errors {c['error']}",
+        "",
+        "Result: " + ("every checked object matches its manifest." if report["ok"] else "**problems found.**"),
+    ]
+    if report["problems"]:
+        lines += ["", "| status | record | key | version | detail |", "|---|---|---|---|---|"]
+        for r in report["problems"]:
+            lines.append(
+                f"| {r['status']} | `{r['sha256']}` | `{r['key']}` | {r['version_id'] or ''} | {r['detail']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], settings: Settings) -> dict[str, Path]:
+    folder = settings.reports / today(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    md, js = folder / "fixity.md", folder / "fixity.json"
+    md.write_text(to_markdown(report), encoding="utf-8")
+    body = dict(report)
+    js.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+    return {"markdown": md, "json": js}
