@@ -45,7 +45,9 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from records.settings import Role, Settings, load_settings
-from records.keys import add_record_event, load_manifest, safe_part
+from records.history import add_record_event
+from records.keys import disclosure_prefix, safe_part
+from records.manifest import load_manifest
 from records.roles import has_role, roles_of
 from records.store import open_store
 
@@ -308,12 +310,12 @@ def disclose_flow(
     final = watermark_task(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata)
     out_sha = sha256_file(final)
     until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=settings.disclosure.retention_days)
-    base = f"disclosures/{record}/{safe_part(run_id)}"
-    info = store.put(f"{base}/copy.mp4", final, sha256=out_sha, retain_until=until, mode=settings.storage.mode,
+    base = disclosure_prefix(record, run_id)
+    info = store.put(base + "copy.mp4", final, sha256=out_sha, retain_until=until, mode=settings.storage.mode,
                      metadata={"record": record, "requester": safe_part(requester), "status": "released"},
                      content_type="video/mp4")
     log_path = write_log(entries, workdir / "redaction.json", record, out_sha)
-    store.put(f"{base}/redaction.json", log_path, retain_until=until, mode=settings.storage.mode,
+    store.put(base + "redaction.json", log_path, retain_until=until, mode=settings.storage.mode,
               content_type="application/json")
     receipt.update({
         "output": {"key": info.key, "sha256": out_sha, "size": info.size, "retain_until": until.isoformat(),
@@ -334,7 +336,7 @@ def _finish(store, receipt: dict[str, Any], status: str, record: str, run_id: st
     receipt["status"] = status
     receipt["closed_at"] = datetime.now(timezone.utc).isoformat()
     body = json.dumps(receipt, ensure_ascii=False, indent=1, sort_keys=True).encode()
-    store.put(f"disclosures/{record}/{safe_part(run_id)}/receipt.json", body, retain_until=until,
+    store.put(disclosure_prefix(record, run_id) + "receipt.json", body, retain_until=until,
               content_type="application/json")
     return receipt
 
@@ -459,7 +461,7 @@ def status(run_id: str) -> dict[str, Any]:
            "awaiting": awaiting(run), "pause_key": pause_key(run), "parameters": {k: v for k, v in run.parameters.items() if k != "detection"}}
     settings = load_settings()
     store = open_store(settings)
-    key = f"disclosures/{run.parameters.get('record')}/{safe_part(str(run.id))}/receipt.json"
+    key = disclosure_prefix(run.parameters.get("record"), str(run.id)) + "receipt.json"
     if store.exists(key):
         out["receipt"] = json.loads(store.get_bytes(key))
     return out

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from storage import ObjectStore
 
 from records.fixity import check_manifest, choose_sample, summarize
-from records.keys import MANIFEST_PREFIX
+from records.keys import MANIFESTS
 from records.settings import Settings, load_settings
 from records.store import open_store
 from reports.fixity import to_markdown, write_report
@@ -35,7 +35,7 @@ def fixity_audit(sample_pct: float = 100, settings: Settings | None = None, seed
     settings = settings or load_settings()
     started = datetime.now(timezone.utc)
     store = open_store(settings)
-    manifests = [o.key for o in store.list(MANIFEST_PREFIX) if o.key.endswith(".json")]
+    manifests = [o.key for o in store.list(MANIFESTS) if o.key.endswith(".json")]
     chosen = choose_sample(manifests, sample_pct, seed)
     rows = [check_task(store, m) for m in chosen]
     report = summarize(rows, len(manifests), sample_pct, store, started)

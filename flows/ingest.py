@@ -36,7 +36,16 @@ from records.audit import open_audit
 from records.deadlines import deadline_report
 from records.settings import Role, Settings, load_settings, today
 from records.roles import acting_user, require_role
-from records.keys import derivative_key, key_suffix, load_manifest, manifest_key, original_key, safe_part
+from records.keys import (
+    derivative_key,
+    key_suffix,
+    manifest_key,
+    original_key,
+    originals_prefix,
+    safe_part,
+    sha256_of_original,
+)
+from records.manifest import load_manifest
 from records.explanations import load_explanations
 from records.intake import Outcome, probe_file
 from reports.ingest import build_summary, write_ingest_report
@@ -137,10 +146,10 @@ def earlier_recordings_task(recordings: list[Recording], settings: Settings) -> 
         lo = min(r.start for r in mine) - margin
         hi = max(r.end for r in mine) + margin
         days = {(lo + timedelta(days=d)).astimezone(tz) for d in range((hi - lo).days + 2) for tz in (timezone.utc, ZoneInfo(settings.time.timezone))}
-        prefixes = sorted({f"originals/{safe_part(device)}/{day:%Y/%m/%d}/" for day in days})
+        prefixes = sorted({originals_prefix(device, day) for day in days})
         for prefix in prefixes:
             for info in store.list(prefix):
-                sha = info.key.rsplit("/", 1)[-1].split(".", 1)[0]
+                sha = sha256_of_original(info.key)
                 if sha in known or sha in found or not store.exists(manifest_key(sha)):
                     continue
                 manifest = load_manifest(store, sha)

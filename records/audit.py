@@ -52,7 +52,9 @@ from typing import Any, Iterable, Iterator
 
 from storage import COMPLIANCE, ObjectInfo, ObjectStore
 
-PREFIX = "audit/segments/"
+from records.keys import AUDIT_SEGMENTS, audit_segment_key
+
+PREFIX = AUDIT_SEGMENTS
 FORMAT = "footage-audit/1"
 GENESIS = "0" * 64
 
@@ -96,7 +98,7 @@ def event_hash(event: dict[str, Any]) -> str:
 
 
 def segment_key(seq: int, when: datetime) -> str:
-    return f"{PREFIX}{seq:012d}-{when.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}.json"
+    return audit_segment_key(seq, when)
 
 
 def parse_segment_key(key: str) -> tuple[int, str] | None:

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from storage import ObjectStore
 
+from records.keys import REPORTS
 from records.deadlines import State, classify, manifest_made, manifest_stored, manifests
 
 UNKNOWN = "unknown"
@@ -146,7 +147,7 @@ def _ingest_reports(settings, store: ObjectStore, start: datetime, end: datetime
                     found[str(p)] = json.loads(p.read_text())
                 except ValueError:
                     pass
-    for info in store.list("reports/"):
+    for info in store.list(REPORTS):
         if re.search(r"/ingest[^/]*\.json$", info.key) and in_month(info.key):
             try:
                 found[info.key] = json.loads(store.get_bytes(info.key))

@@ -28,13 +28,12 @@ import chinese_calendar
 
 from storage import ObjectNotFound, ObjectStore
 
-from records.keys import MANIFEST_PREFIX, safe_part
+from records.keys import CASES, MANIFESTS, case_key
 
 CHINA = "Asia/Shanghai"
 STORED_WITHIN_WORKING_DAYS = 2
 FILED_WITHIN_DAYS = 30
 END_OF_DAY = time(23, 59, 59)
-CASES_PREFIX = "cases/"
 
 
 # -- calendar -----------------------------------------------------------------------------------
@@ -148,7 +147,7 @@ def classify(
 # -- what the store knows -----------------------------------------------------------------------
 def manifests(store: ObjectStore) -> Iterator[dict[str, Any]]:
     """Every per-recording manifest (``manifests/<sha256>.json``) in the store."""
-    for info in store.list(MANIFEST_PREFIX):
+    for info in store.list(MANIFESTS):
         if not info.key.endswith(".json"):
             continue
         try:
@@ -184,10 +183,6 @@ def manifest_case(m: dict[str, Any]) -> str | None:
 
 
 # -- cases --------------------------------------------------------------------------------------
-def case_key(case_id: str, when: datetime) -> str:
-    return f"{CASES_PREFIX}{safe_part(case_id)}/closing-{when.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}.json"
-
-
 def close_case(
     store: ObjectStore,
     case_id: str,
@@ -223,7 +218,7 @@ def close_case(
 def cases(store: ObjectStore) -> dict[str, dict[str, Any]]:
     """The latest closing of every case."""
     out: dict[str, dict[str, Any]] = {}
-    for info in store.list(CASES_PREFIX):
+    for info in store.list(CASES):
         if "/closing-" not in info.key:
             continue
         body = json.loads(store.get_bytes(info.key))

@@ -13,13 +13,10 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-EXPLANATIONS = "explanations"
+from records.keys import explanation_key, explanation_prefix
+
 _FINDING_ID = re.compile(r"^(opening|gap-\d{8}T\d{6})$")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
-
-
-def explanation_prefix(session: str, finding: str | None = None) -> str:
-    return f"{EXPLANATIONS}/{session}/" + (f"{finding}/" if finding else "")
 
 
 def load_explanations(store, session_ids: list[str]) -> dict[str, dict[str, dict]]:
@@ -58,7 +55,7 @@ def store_explanation(store, settings, session: str, finding: str, text: str, by
         "at": now.isoformat(),
         "supersedes": previous["key"] if previous else None,
     }
-    key = explanation_prefix(session, finding) + now.strftime("%Y%m%dT%H%M%S%fZ") + ".json"
+    key = explanation_key(session, finding, now)
     s = settings.storage
     days = s.categories.get(s.default_category)
     until = (

@@ -20,7 +20,7 @@ from typing import Any
 
 from storage import ObjectStore, StorageError
 
-from records.keys import MANIFEST_PREFIX
+from records.keys import MANIFESTS
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -50,7 +50,7 @@ def choose_sample(keys: list[str], sample_pct: float, seed: int | None = None) -
 
 def check_manifest(store: ObjectStore, manifest: str) -> dict[str, Any]:
     """Audit one record: read its manifest, stream the stored original, compare SHA-256."""
-    name = manifest[len(MANIFEST_PREFIX) :].removesuffix(".json")
+    name = manifest[len(MANIFESTS) :].removesuffix(".json")
     row: dict[str, Any] = {"manifest": manifest, "sha256": name, "key": None, "version_id": None,
                            "status": "ok", "actual": None, "size": None, "detail": ""}
     try:

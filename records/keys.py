@@ -1,20 +1,40 @@
-"""Object keys of a record and its append-only event history.
+"""The object-key layout of the store: every prefix defined once, every key built here.
 
 A record is identified by the SHA-256 of its original file. Keys are deterministic, so a rerun
 writes to the same key and never makes a second copy. WORM storage cannot append to an object,
 so every later event about a record (retention extended, legal hold, explanation, disclosure
-step) is an object of its own under ``records/<sha256>/events/``.
+step) is an object of its own.
+
+====================  ===========================================================================
+prefix                holds
+====================  ===========================================================================
+``originals/``        ``originals/<device>/<YYYY/MM/DD>/<sha256>.<ext>``: the original, bit for bit
+``manifests/``        ``manifests/<sha256>.json``: the record's manifest (:mod:`records.manifest`)
+``derivatives/``      ``derivatives/<sha256>/<kind>.<ext>``: archive master, access copy
+``records/``          ``records/<sha256>/events/<UTC time>-<kind>.json``: the record's history
+``disclosures/``      ``disclosures/<sha256>/<run>/``: a released copy, its redaction log, receipt
+``explanations/``     ``explanations/<session>/<finding>/<UTC time>.json``: written explanations
+``cases/``            ``cases/<case>/closing-<UTC time>.json``: a case's closing date
+``audit/``            ``audit/segments/<seq>-<UTC time>.json``: the hash-chained audit log
+``reports/``          ``reports/compliance/<month>/<UTC time>/<file>``: stored reports
+====================  ===========================================================================
 """
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any
 
-from storage import ObjectStore
+ORIGINALS = "originals/"
+MANIFESTS = "manifests/"
+DERIVATIVES = "derivatives/"
+RECORDS = "records/"
+DISCLOSURES = "disclosures/"
+EXPLANATIONS = "explanations/"
+CASES = "cases/"
+AUDIT_SEGMENTS = "audit/segments/"
+REPORTS = "reports/"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -25,51 +45,65 @@ def safe_part(text: str, fallback: str = "unknown") -> str:
     return cleaned[:80]
 
 
-def original_key(sha256: str, device: str, made: datetime, suffix: str) -> str:
-    ext = safe_part(suffix.lower().lstrip("."), "bin")
-    return f"originals/{safe_part(device)}/{made:%Y/%m/%d}/{sha256}.{ext}"
-
-
-MANIFEST_PREFIX = "manifests/"
-
-
-def manifest_key(sha256: str) -> str:
-    return f"{MANIFEST_PREFIX}{sha256}.json"
-
-
-def derivative_key(sha256: str, kind: str, suffix: str) -> str:
-    return f"derivatives/{sha256}/{safe_part(kind)}.{safe_part(suffix.lstrip('.'), 'bin')}"
-
-
-def event_key(sha256: str, kind: str, when: datetime) -> str:
-    return f"records/{sha256}/events/{when:%Y%m%dT%H%M%S%fZ}-{safe_part(kind)}.json"
-
-
-def add_record_event(
-    store: ObjectStore,
-    sha256: str,
-    kind: str,
-    *,
-    user: str,
-    detail: dict[str, Any] | None = None,
-    retain_until: datetime | None = None,
-) -> dict[str, Any]:
-    """Append one event to a record's history as its own immutable object."""
-    when = datetime.now(timezone.utc)
-    event = {"record": sha256, "kind": kind, "at": when.isoformat(), "user": user, "detail": detail or {}}
-    body = json.dumps(event, ensure_ascii=False, sort_keys=True).encode()
-    store.put(event_key(sha256, kind, when), body, retain_until=retain_until, content_type="application/json")
-    return event
-
-
-def record_events(store: ObjectStore, sha256: str) -> list[dict[str, Any]]:
-    events = [json.loads(store.get_bytes(o.key)) for o in store.list(f"records/{sha256}/events/")]
-    return sorted(events, key=lambda e: e["at"])
-
-
-def load_manifest(store: ObjectStore, sha256: str) -> dict[str, Any]:
-    return json.loads(store.get_bytes(manifest_key(sha256)))
+def _stamp(when: datetime) -> str:
+    return f"{when.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}"
 
 
 def key_suffix(name: str) -> str:
     return PurePosixPath(name).suffix or ".bin"
+
+
+def originals_prefix(device: str, day: datetime) -> str:
+    """Where a device's originals made on ``day`` (its date as given) are kept."""
+    return f"{ORIGINALS}{safe_part(device)}/{day:%Y/%m/%d}/"
+
+
+def original_key(sha256: str, device: str, made: datetime, suffix: str) -> str:
+    ext = safe_part(suffix.lower().lstrip("."), "bin")
+    return f"{originals_prefix(device, made)}{sha256}.{ext}"
+
+
+def sha256_of_original(key: str) -> str:
+    """The record id in an original's key."""
+    return key.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+def manifest_key(sha256: str) -> str:
+    return f"{MANIFESTS}{sha256}.json"
+
+
+def derivative_key(sha256: str, kind: str, suffix: str) -> str:
+    return f"{DERIVATIVES}{sha256}/{safe_part(kind)}.{safe_part(suffix.lstrip('.'), 'bin')}"
+
+
+def events_prefix(sha256: str) -> str:
+    return f"{RECORDS}{sha256}/events/"
+
+
+def event_key(sha256: str, kind: str, when: datetime) -> str:
+    return f"{events_prefix(sha256)}{when:%Y%m%dT%H%M%S%fZ}-{safe_part(kind)}.json"
+
+
+def disclosure_prefix(record: str, run_id: str) -> str:
+    """Where one disclosure run keeps its released copy, redaction log and receipt."""
+    return f"{DISCLOSURES}{record}/{safe_part(run_id)}/"
+
+
+def explanation_prefix(session: str, finding: str | None = None) -> str:
+    return f"{EXPLANATIONS}{session}/" + (f"{finding}/" if finding else "")
+
+
+def explanation_key(session: str, finding: str, when: datetime) -> str:
+    return f"{explanation_prefix(session, finding)}{when.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}.json"
+
+
+def case_key(case_id: str, when: datetime) -> str:
+    return f"{CASES}{safe_part(case_id)}/closing-{_stamp(when)}.json"
+
+
+def audit_segment_key(seq: int, when: datetime) -> str:
+    return f"{AUDIT_SEGMENTS}{seq:012d}-{_stamp(when)}.json"
+
+
+def compliance_report_key(month: str, generated: datetime, name: str) -> str:
+    return f"{REPORTS}compliance/{month}/{generated.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}/{name}"

@@ -14,6 +14,7 @@ from typing import Any
 
 from storage import ObjectStore
 
+from records.keys import compliance_report_key
 from records.compliance import LANGS, ComplianceData, Row, gather
 
 COLUMN_TITLES = {
@@ -255,9 +256,8 @@ def build_report(
     stored: dict[str, str] = {}
     if keep:
         until = retain_until(now, None, settings.storage, ingested=now)
-        stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         for name, path in sorted(files.items()):
-            key = f"reports/compliance/{month}/{stamp}/{name}"
+            key = compliance_report_key(month, now, name)
             store.put(key, path, retain_until=until, mode=settings.storage.mode)
             stored[name] = key
     return ComplianceReport(data, files, stored, md)

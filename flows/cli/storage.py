@@ -64,7 +64,7 @@ def resolve(store, target: str) -> tuple[str, str | None, str]:
     """(key, version_id, record sha256) for a stored key, or for a record's SHA-256 (its original)."""
     from storage import ObjectNotFound
 
-    from records.keys import load_manifest
+    from records.manifest import load_manifest
 
     if re.fullmatch(r"[0-9a-f]{64}", target):
         try:
@@ -88,7 +88,7 @@ def resolve(store, target: str) -> tuple[str, str | None, str]:
 
 
 def _record_event(store, settings, record: str, kind: str, user: str, detail: dict[str, Any], until) -> None:
-    from records.keys import add_record_event
+    from records.history import add_record_event
 
     add_record_event(store, record, kind, user=user, detail=detail, retain_until=until)
     try:

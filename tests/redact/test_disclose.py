@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from flows import disclose
 from records.settings import load_settings
-from records.keys import record_events
+from records.history import record_events
 from flows.cli.redact import register
 from records.store import open_store
 

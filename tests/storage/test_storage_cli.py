@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from records.settings import load_settings
-from records.keys import record_events
+from records.history import record_events
 from records.store import open_store
 
 runner = CliRunner()
