@@ -68,12 +68,12 @@ def resolve(store, target: str) -> tuple[str, str | None, str]:
 
     if re.fullmatch(r"[0-9a-f]{64}", target):
         try:
-            stored = load_manifest(store, target).get("stored") or {}
+            stored = load_manifest(store, target).stored
         except ObjectNotFound:
             _fail(f"no record {target} (no manifests/{target}.json)")
-        if not stored.get("key"):
-            _fail(f"the manifest of record {target} names no stored object")
-        return stored["key"], stored.get("version_id"), target
+        except ValueError as e:
+            _fail(f"the manifest of record {target} cannot be read: {e}")
+        return stored.key, stored.version_id, target
     try:
         info = store.head(target)
     except ObjectNotFound:
