@@ -8,7 +8,6 @@ cases are skipped with that reason. Every test gets a fresh bucket.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
