@@ -248,7 +248,7 @@ def _draw_events(ax, rows: Sequence[dict], offsets: dict[str, float], legend: di
                        linewidth=0)
             seconds = row["detail"].get("seconds", row["end"] - row["start"])
             ax.text((row["start"] + row["end"]) / 2, yr, f"{length_label(seconds)}\n{zh} {en}", ha="center",
-                    va="center", fontsize=7, color=colour, gid="gap-label",
+                    va="center", fontsize=8, color=colour, gid="gap-label",
                     bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": colour})
             legend[f"gap-{explained}"] = Patch(facecolor=colour, alpha=0.35, hatch=hatch, edgecolor=colour,
                                                label=f"中断 {zh} gap, {en}")
