@@ -50,13 +50,16 @@ def deadlines_flow(as_user: str | None = None) -> dict[str, Any]:
     from records.deadlines import deadline_report
     from records.roles import acting_user, mode_banner, require_action
     from records.store import open_store
+    from reports.deadlines import deadlines_markdown
 
     settings = load_settings()
     store = open_store(settings)
     user = acting_user(as_user)
     require_action(settings, user, "report.deadlines", store)
     rep = deadline_report(settings, store)
-    create_markdown_artifact(key="deadlines", markdown=rep.to_markdown(mode_banner(settings, user)),
+    banners = [mode_banner(settings, user), mode_banner(settings, user, lang="zh-CN")]
+    md = deadlines_markdown(rep, settings.time.timezone, banners=banners)
+    create_markdown_artifact(key="deadlines", markdown=md,
                              description="Late and at-risk items (article 29)")
     return rep.to_dict()
 

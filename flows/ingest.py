@@ -133,7 +133,7 @@ def gaps_task(sessions: list[Session], qc: dict[str, QCResult], settings: Settin
     store = open_store(settings)
     explanations = load_explanations(store, [s.id for s in sessions])
     doc = gaps_document(sessions, qc, settings.gaps, explanations)
-    write_session_reports(settings.reports / day / "gaps", sessions, doc)
+    write_session_reports(settings.reports / day / "gaps", sessions, doc, tz=settings.time.timezone)
     return doc
 
 

@@ -217,6 +217,8 @@ class Item:
 
 @dataclass
 class DeadlineReport:
+    """Late and at-risk items found at ``generated``; :mod:`reports.deadlines` renders it."""
+
     generated: str
     items: list[Item] = field(default_factory=list)
     calendar_known: bool = True
@@ -237,30 +239,6 @@ class DeadlineReport:
             "at_risk": len(self.at_risk),
             "items": [i.to_dict() for i in self.items],
         }
-
-    def to_markdown(self, banner: str | None = None) -> str:
-        lines = []
-        if banner:
-            lines += [f"> {banner}", ""]
-        lines += ["# Deadlines (article 29)", "", f"Generated {self.generated}.", ""]
-        if not self.calendar_known:
-            lines += [
-                "**Note:** a year outside the `chinese-calendar` data was met; for it, working days "
-                "were counted Monday-Friday, without holidays or adjusted working weekends.",
-                "",
-            ]
-        lines += [f"Late or overdue: **{len(self.late)}**; at risk: **{len(self.at_risk)}**.", ""]
-        if self.items:
-            lines += ["| State | Kind | Item | Device | Officer | Made | Stored | Due | Late by (h) | Note |",
-                      "|---|---|---|---|---|---|---|---|---|---|"]
-            for i in self.items:
-                late = "" if i.late_by_hours is None else f"{i.late_by_hours:.1f}"
-                due = i.due + ("" if i.calendar_known else " (Mon-Fri)")
-                lines.append(
-                    f"| {i.state} | {i.kind} | {i.short_ref} | {i.device or ''} | {i.officer or ''} | "
-                    f"{i.made or ''} | {i.stored or ''} | {due} | {late} | {i.note} |"
-                )
-        return "\n".join(lines) + "\n"
 
 
 def _hours(td: timedelta | None) -> float | None:

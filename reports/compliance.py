@@ -8,7 +8,6 @@ import json
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,8 @@ from storage import ObjectStore
 
 from records.keys import compliance_report_key
 from records.compliance import LANGS, ComplianceData, Row, gather
+from reports.fonts import cjk_font, cjk_fonts
+from reports.tables import markdown_table
 
 COLUMN_TITLES = {
     "en": {
@@ -82,42 +83,14 @@ TEXT = {
 }
 
 
-@lru_cache(maxsize=1)
-def cjk_font() -> str | None:
-    """Register a CJK font with matplotlib (Debian's fonts-noto-cjk) and return its family name."""
-    import os
-
-    from matplotlib import font_manager
-
-    candidates = [os.environ.get("FOOTAGE_CJK_FONT", "")]
-    for root in ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".fonts")):
-        if Path(root).is_dir():
-            found = sorted(Path(root).rglob("*CJK*.tt[cf]")) + sorted(Path(root).rglob("*CJK*.otf"))
-            # Sans Regular first: it reads best at chart sizes
-            found.sort(key=lambda p: ("Sans" not in p.name, "Regular" not in p.name, p.name))
-            candidates += [str(p) for p in found]
-    for path in candidates:
-        if path and Path(path).is_file():
-            try:
-                font_manager.fontManager.addfont(path)
-                return font_manager.FontProperties(fname=path).get_name()
-            except (RuntimeError, OSError, ValueError):
-                continue
-    return None
-
-
 def render_charts(data: ComplianceData, outdir: Path, lang: str) -> dict[str, str]:
     """Two PNG charts (hours per officer, findings per device); returns name -> file name."""
     from matplotlib.figure import Figure  # no pyplot: no global state, safe in worker threads
     from matplotlib.ticker import MaxNLocator
 
-    family = cjk_font()
-    rc = {"font.family": [family, "DejaVu Sans"] if family else ["DejaVu Sans"]}
     t, cols = TEXT[lang], COLUMN_TITLES[lang]
     out: dict[str, str] = {}
-    import matplotlib
-
-    with matplotlib.rc_context(rc):
+    with cjk_fonts():
         names = sorted(data.officers)
         fig = Figure(figsize=(7, 0.5 + 0.4 * max(len(names), 3)), dpi=100)
         ax = fig.add_subplot()
@@ -157,12 +130,9 @@ def _fmt(key: str, value: Any) -> str:
 def _table(title: str, rows: dict[str, Row], total: Row, lang: str) -> list[str]:
     cols = COLUMN_TITLES[lang]
     keys = [f.name for f in fields(Row)]
-    lines = ["| " + " | ".join([title] + [cols[k] for k in keys]) + " |", "|" + "---|" * (len(keys) + 1)]
-    for name in sorted(rows):
-        cell = name.replace("|", "\\|")  # an id with a pipe must not split the Markdown row
-        lines.append("| " + " | ".join([cell] + [_fmt(k, getattr(rows[name], k)) for k in keys]) + " |")
-    lines.append("| " + " | ".join([f"**{TEXT[lang]['total']}**"] + [_fmt(k, getattr(total, k)) for k in keys]) + " |")
-    return lines
+    body = [[name] + [_fmt(k, getattr(rows[name], k)) for k in keys] for name in sorted(rows)]
+    body.append([f"**{TEXT[lang]['total']}**"] + [_fmt(k, getattr(total, k)) for k in keys])
+    return markdown_table([title] + [cols[k] for k in keys], body).splitlines()
 
 
 def render_markdown(data: ComplianceData, lang: str, charts: dict[str, str] | None = None) -> str:

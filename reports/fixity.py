@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from records.settings import Settings, today
+from reports.tables import markdown_table
+
 
 def to_markdown(report: dict[str, Any]) -> str:
+    """The audit as Markdown (English): counts, the verdict and a table of the problems found."""
     lines = []
     if report["warning"]:
         lines += [f"**{report['warning']}**", ""]
@@ -26,11 +29,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         "Result: " + ("every checked object matches its manifest." if report["ok"] else "**problems found.**"),
     ]
     if report["problems"]:
-        lines += ["", "| status | record | key | version | detail |", "|---|---|---|---|---|"]
-        for r in report["problems"]:
-            lines.append(
-                f"| {r['status']} | `{r['sha256']}` | `{r['key']}` | {r['version_id'] or ''} | {r['detail']} |"
-            )
+        lines += ["", markdown_table(
+            ["status", "record", "key", "version", "detail"],
+            [[r["status"], f"`{r['sha256']}`", f"`{r['key']}`", r["version_id"], r["detail"]] for r in report["problems"]],
+        ).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from media.model import Session
 from records.findings import open_findings
+from reports.deadlines import deadlines_markdown
+from reports.tables import markdown_table
+from reports.times import local_time
 
 if TYPE_CHECKING:
     from records.settings import Settings
+    from records.deadlines import DeadlineReport
     from records.intake import Outcome
 
 SCHEMA = "footage.ingest/1"
@@ -71,23 +74,15 @@ def build_summary(
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    if not rows:
-        return "_无 / none_\n"
-    esc = lambda v: str(v if v is not None else "").replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table(headers, rows, empty="_无 / none_\n")
 
 
 def _secs(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) else ""
 
 
-def _local(iso: str, tz: ZoneInfo) -> str:
-    return datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | None = None) -> str:
+    """The run's summary as bilingual Markdown (zh-CN / en side by side), times in ``tz_name``."""
     tz = ZoneInfo(tz_name)
     out = list(banner or [])
     out += [
@@ -113,7 +108,7 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
         _table(
             ["会话 / session", "设备 / device", "开始 / start", "结束 / end", "文件 / files", "中断 / gaps"],
             [
-                [s["id"], s["device"], _local(s["start"], tz), _local(s["end"], tz), ", ".join(s["files"]), s["gaps"]]
+                [s["id"], s["device"], local_time(s["start"], tz), local_time(s["end"], tz), ", ".join(s["files"]), s["gaps"]]
                 for s in summary["sessions"]
             ],
         ),
@@ -122,7 +117,7 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
         _table(
             ["设备 / device", "中断开始 / from", "恢复 / resumed", "秒 / seconds", "之前 / before", "之后 / after"],
             [
-                [g["device"], _local(g["start"], tz), _local(g["end"], tz), g["seconds"], g["before"], g["after"]]
+                [g["device"], local_time(g["start"], tz), local_time(g["end"], tz), g["seconds"], g["before"], g["after"]]
                 for g in summary["gaps"]
             ],
         ),
@@ -175,7 +170,7 @@ def report_banner(settings: "Settings") -> list[str]:
 
 
 def write_ingest_report(
-    settings: "Settings", summary: dict[str, Any], deadlines: Any = None, day: str | None = None
+    settings: "Settings", summary: dict[str, Any], deadlines: "DeadlineReport | None" = None, day: str | None = None
 ) -> str:
     """Write ``reports/<day>/ingest.{md,json}``; returns the Markdown (also set ``summary["report"]``)."""
     from records.settings import today
@@ -184,7 +179,7 @@ def write_ingest_report(
     folder.mkdir(parents=True, exist_ok=True)
     md = ingest_markdown(summary, settings.time.timezone, report_banner(settings))
     if deadlines is not None:
-        md += "\n" + deadlines.to_markdown().replace("# Deadlines", "## 期限 / Deadlines", 1)
+        md += "\n" + deadlines_markdown(deadlines, settings.time.timezone, level=2)
     (folder / "ingest.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1))
     (folder / "ingest.md").write_text(md)
     summary["report"] = str(folder / "ingest.md")

@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
 
         doc, sessions = check_files(files, settings, store)
         if report:
-            write_session_reports(settings.reports / "gaps", sessions, doc)
+            write_session_reports(settings.reports / "gaps", sessions, doc, tz=settings.time.timezone)
         if as_json:
             print(json.dumps(doc, ensure_ascii=False, indent=1))
         else:

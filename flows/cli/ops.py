@@ -223,6 +223,7 @@ def report_deadlines(
     """List late and at-risk items (article 29) and write reports/<date>/deadlines.{md,json}."""
     from records.deadlines import deadline_report
     from records.roles import mode_banner
+    from reports.deadlines import deadlines_markdown
 
     settings, store, user = _context(as_user, "report.deadlines")
     s = _parse_since(since, settings.time.timezone)
@@ -232,7 +233,9 @@ def report_deadlines(
     day = datetime.now(ZoneInfo(settings.time.timezone)).date().isoformat()
     folder = settings.reports / day
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "deadlines.md").write_text(rep.to_markdown(mode_banner(settings, user)), encoding="utf-8")
+    banners = [mode_banner(settings, user), mode_banner(settings, user, lang="zh-CN")]
+    md = deadlines_markdown(rep, settings.time.timezone, banners=banners)
+    (folder / "deadlines.md").write_text(md, encoding="utf-8")
     (folder / "deadlines.json").write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     if as_json:
         print(json.dumps(rep.to_dict(), ensure_ascii=False))

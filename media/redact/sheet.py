@@ -1,13 +1,12 @@
 """Pictures for people: the contact sheet of tracks and the disclosure watermark.
 
-Chinese text needs a CJK font: the project's set-up installs Debian's ``fonts-noto-cjk``; we look
-for it under the usual font folders (``FOOTAGE_CJK_FONT`` overrides) and fall back to Pillow's
-own font (Latin only) if it is missing.
+Chinese text needs a CJK font: :func:`media.fonts.cjk_font_path` finds it (Debian's
+``fonts-noto-cjk``; ``FOOTAGE_CJK_FONT`` overrides); without one we fall back to Pillow's own font
+(Latin only).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -16,28 +15,12 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from media.fonts import cjk_font_path
+
 from .render import TrackSet, add_h264, open_output
 
 __all__ = ["cjk_font_path", "font", "contact_sheet", "watermark_text", "watermark_overlay",
            "apply_overlay", "watermark_video"]
-
-FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/System/Library/Fonts")
-FONT_NAMES = ("NotoSansCJK-Regular.ttc", "NotoSansCJKsc-Regular.otf", "NotoSansCJK-Bold.ttc",
-              "NotoSerifCJK-Regular.ttc", "wqy-microhei.ttc", "wqy-zenhei.ttc")
-
-
-@lru_cache(maxsize=1)
-def cjk_font_path() -> Path | None:
-    env = os.environ.get("FOOTAGE_CJK_FONT")
-    if env and Path(env).is_file():
-        return Path(env)
-    for name in FONT_NAMES:
-        for root in FONT_DIRS:
-            hits = sorted(Path(root).rglob(name)) if Path(root).is_dir() else []
-            if hits:
-                return hits[0]
-    return None
-
 
 @lru_cache(maxsize=16)
 def font(size: int) -> ImageFont.ImageFont:
