@@ -33,6 +33,7 @@ from media.gaps.qc import QCResult, analyse
 from media.model import Event, Recording, Session
 from media.segment import segment
 from storage import ObjectStore, StorageError
+from storage.faults import fault
 
 from flows import progress
 from flows.archive import archive_task
@@ -43,6 +44,7 @@ from records.derivatives import ArchiveOutputs
 from records.explanations import load_explanations
 from records.findings import document as gaps_document
 from records.findings import findings_of
+from records.history import add_record_event, events_of_kind, has_event
 from records.intake import Batch, Outcome, Status
 from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
 from records.manifest import build_manifest, find_manifest
@@ -54,6 +56,9 @@ from reports.gaps import write_session_reports
 from reports.ingest import build_summary, write_ingest_report
 
 STEPS = ("validate", "probe", "qc", "archive", "store", "verify", "finalize")
+#: record-history kinds of the commit protocol (docs/reliability.md)
+INTENT = "ingest_intent"  # before the first put: the original's key
+DONE = "ingest_audited"  # after the run's outcome events are in the audit log
 
 
 # -- per-file tasks --------------------------------------------------------------------------
@@ -146,7 +151,11 @@ def store_task(
     findings: list[dict[str, Any]],
     settings: Settings,
 ) -> Outcome:
-    """Store the original, its derivatives and, last, its manifest (the commit point)."""
+    """Store the original, its derivatives and, last, its manifest (the commit point).
+
+    An intent in the record's history comes first and names the original's key: a rerun after a
+    crash reuses that key even when a sidecar that appeared since names another device.
+    """
     rec = out.recording
     progress.step(out.file, "store")
     store = open_store(settings)
@@ -156,7 +165,14 @@ def store_task(
         return out.set(Status.DUPLICATE, "already stored")
     until = retain_until(rec.start, out.categories, settings.storage)
     mode = settings.storage.mode
-    key = original_key(rec.sha256, rec.device_id, rec.start, key_suffix(rec.name))
+    intents = events_of_kind(store, rec.sha256, INTENT)
+    if intents:
+        key = intents[0]["detail"]["key"]
+    else:
+        key = original_key(rec.sha256, rec.device_id, rec.start, key_suffix(rec.name))
+        add_record_event(store, rec.sha256, INTENT, user="footage", detail={"key": key, "file": out.file},
+                         retain_until=until)
+    fault("store.after_intent")
     metadata = {
         "sha256": rec.sha256,
         "device": rec.device_id,
@@ -165,21 +181,24 @@ def store_task(
         "source-name": safe_part(rec.name),
     }
     info = store.put(key, Path(out.path), sha256=rec.sha256, metadata=metadata, retain_until=until, mode=mode)
+    fault("store.after_original")
     out.stored = {
         "key": key, "sha256": rec.sha256, "size": info.size, "retain_until": until.isoformat(), "mode": mode,
         "version_id": info.version_id, "backend": store.name,
     }
     out.derivatives = [_store_derivative(store, rec.sha256, d, until, mode) for d in (archive.derivatives() if archive else [])]
+    fault("store.after_derivatives")
     manifest = build_manifest(
         rec, out.stored, session=session, qc=qc, categories=out.categories, case=out.case, findings=findings,
         archive={**archive.manifest(), "stored": [_public(d) for d in out.derivatives]} if archive else None,
     )
     store.put(manifest_key(rec.sha256), manifest.to_json(), retain_until=until, mode=mode, content_type="application/json")
+    fault("store.after_manifest")
     return out.set(Status.STORED)
 
 
 def _store_derivative(store: ObjectStore, sha256: str, d: dict[str, Any], until: datetime, mode: str) -> dict[str, Any]:
-    key = derivative_key(sha256, d["kind"], d["suffix"])
+    key = derivative_key(sha256, d["kind"], d["sha256"], d["suffix"])
     info = store.put(
         key, Path(d["path"]), sha256=d["sha256"], metadata={"source-sha256": sha256, "kind": d["kind"]},
         retain_until=until, mode=mode, content_type=d["content_type"],
@@ -215,6 +234,7 @@ def finalize_task(out: Outcome, settings: Settings, run_day: str) -> Outcome:
         return out
     progress.step(out.file, "finalize")
     intake.move_out(out, settings.processed / run_day)
+    fault("finalize.after_move")
     progress.done(out.file, out.status.value)
     return out
 
@@ -229,11 +249,24 @@ def quarantine_task(out: Outcome, settings: Settings) -> Outcome:
 
 @task(name="audit", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
 def audit_task(outcomes: list[Outcome], settings: Settings, user: str) -> int:
-    """Append this run's events to the tamper-evident audit log: one segment per run."""
+    """Append this run's outcome events to the tamper-evident audit log, one segment, before any
+    file leaves the inbox; then mark each record audited in its history (a rerun after a crash
+    between the two writes the events again rather than never)."""
     events = [e for out in outcomes for e in _audit_events(out, user)]
-    if events:
-        open_audit(settings, open_store(settings)).append_many(events)
+    if not events:
+        return 0
+    store = open_store(settings)
+    open_audit(settings, store).append_many(events)
+    for out in outcomes:
+        if out.status == Status.INGESTED:
+            add_record_event(store, out.sha256, DONE, user=user, detail={"file": out.file},
+                             retain_until=_parse_time(out.stored["retain_until"]))
+    fault("ingest.after_outcome")
     return len(events)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def _audit_events(out: Outcome, user: str) -> list[dict[str, Any]]:
@@ -274,7 +307,12 @@ def take_in(ready: list[Path], inbox: Path, settings: Settings, store: ObjectSto
         manifest = find_manifest(store, sha256)
         return manifest.stored.model_dump(mode="json") if manifest else None
 
-    return intake.sort_batch(probed, stored_copy)
+    batch = intake.sort_batch(probed, stored_copy)
+    for out in batch.stored:
+        if not has_event(store, out.sha256, DONE):
+            # committed by a run that died before its audit events: finish it as this run's own
+            out.set(Status.STORED, "completed", "stored by an interrupted run; its outcome is recorded now")
+    return batch
 
 
 def group_sessions(new: list[Outcome], settings: Settings) -> tuple[list[Session], dict[str, QCResult]]:
@@ -347,16 +385,15 @@ def _failed_store(out: Outcome, exc: Any) -> Outcome:
     return out.model_copy().set(Status.FAILED, "store_failed", f"storing {out.file} failed: {why}; the file stays in the inbox")
 
 
-def leave_inbox(verified: list[Outcome], twins: list[Outcome], settings: Settings) -> list[Outcome]:
-    """Move verified files out of the inbox; an in-run twin goes once its first file is verified."""
+def pair_twins(verified: list[Outcome], twins: list[Outcome]) -> list[Outcome]:
+    """In-run twins whose first file was verified: they leave the inbox with it."""
     done = {o.sha256: o for o in verified if o.status in (Status.INGESTED, Status.DUPLICATE)}
-    ready_twins = []
+    ready = []
     for twin in twins:
         if twin.sha256 in done:
             twin.stored = done[twin.sha256].stored
-            ready_twins.append(twin)
-    finals = _each(finalize_task, verified + ready_twins, settings=settings, run_day=today(settings))
-    return finals + [t for t in twins if t not in ready_twins]
+            ready.append(twin)
+    return ready
 
 
 # -- the flow ----------------------------------------------------------------------------------
@@ -385,14 +422,18 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
 
     stored = store_records(batch.new, session_of, qc, archived, gap_doc, settings)
     verified = _each(verify_task, stored + batch.stored, settings=settings)
-    finished = leave_inbox(verified, batch.twins, settings)
+    ready_twins = pair_twins(verified, batch.twins)
+    for out in batch.bad:
+        intake.plan_quarantine(out, settings.quarantine)
+    audit_task(verified + batch.twins + batch.bad, settings, user)  # before anything leaves the inbox
+
+    finished = _each(finalize_task, verified + ready_twins, settings=settings, run_day=today(settings))
     quarantined = _each(quarantine_task, batch.bad, settings=settings)
     for out in finished:
         if out.status == Status.FAILED:
             get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
 
-    outcomes = finished + quarantined
-    audit_task(outcomes, settings, user)
+    outcomes = finished + [t for t in batch.twins if t not in ready_twins] + quarantined
     return publish_report(settings, store, outcomes, sessions, [p.relative_to(box).as_posix() for p in busy], gap_doc)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from storage import ObjectStore
 
-from records.keys import event_key, events_prefix
+from records.keys import event_key, events_prefix, safe_part
 
 
 def add_record_event(
@@ -31,3 +31,15 @@ def add_record_event(
 def record_events(store: ObjectStore, sha256: str) -> list[dict[str, Any]]:
     events = [json.loads(store.get_bytes(o.key)) for o in store.list(events_prefix(sha256))]
     return sorted(events, key=lambda e: e["at"])
+
+
+def events_of_kind(store: ObjectStore, sha256: str, kind: str) -> list[dict[str, Any]]:
+    """The record's events of ``kind``, oldest first (read by key, so only those are fetched)."""
+    suffix = f"-{safe_part(kind)}.json"
+    keys = sorted(o.key for o in store.list(events_prefix(sha256)) if o.key.endswith(suffix))
+    return [json.loads(store.get_bytes(k)) for k in keys]
+
+
+def has_event(store: ObjectStore, sha256: str, kind: str) -> bool:
+    suffix = f"-{safe_part(kind)}.json"
+    return any(o.key.endswith(suffix) for o in store.list(events_prefix(sha256)))

@@ -225,50 +225,67 @@ def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], dict[str, A
 
 
 # -- leaving the inbox -----------------------------------------------------------------------
-def _move(src: Path, dest_dir: Path, name: str) -> Path:
-    dest_dir.mkdir(parents=True, exist_ok=True)
+def _free_name(dest_dir: Path, name: str) -> Path:
     dest = dest_dir / name
     n = 1
     while dest.exists():
         dest = dest_dir / f"{Path(name).stem}.{n}{Path(name).suffix}"
         n += 1
+    return dest
+
+
+def _move(src: Path, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():  # taken since it was planned
+        dest = _free_name(dest.parent, dest.name)
     shutil.move(str(src), dest)
     return dest
 
 
-def _move_with_sidecars(src: Path, dest_dir: Path, name: str) -> Path:
-    dest = _move(src, dest_dir, name)
+def _move_with_sidecars(src: Path, dest: Path) -> Path:
+    dest = _move(src, dest)
     for side in (src.with_name(src.name + ".json"), src.with_suffix(".json")):
         if side.is_file() and side != src:
-            _move(side, dest_dir, dest.name + ".json")
+            _move(side, _free_name(dest.parent, dest.name + ".json"))
     return dest
 
 
 def move_out(out: Outcome, processed_day: Path) -> Outcome:
     """Move a verified file (ingested or duplicate) to ``processed/<day>/``, sidecars with it."""
-    dest = _move_with_sidecars(Path(out.path), processed_day, safe_part(out.file.replace("/", "_")))
+    name = safe_part(out.file.replace("/", "_"))
+    dest = _move_with_sidecars(Path(out.path), _free_name(processed_day, name))
     for d in out.derivatives:  # stored and verified: the work copies are no longer needed
         Path(d["work_path"]).unlink(missing_ok=True)
     out.moved_to = str(dest)
     return out
 
 
-def quarantine(out: Outcome, folder: Path) -> Outcome:
-    """Move a bad file to ``folder`` with a ``.reason.json`` beside it; never delete it."""
+def plan_quarantine(out: Outcome, folder: Path) -> Outcome:
+    """Choose where a bad file will go (``moved_to``), so the audit log can say so before it moves."""
     src = Path(out.path)
-    now = datetime.now(timezone.utc)
-    name = f"{now:%Y%m%dT%H%M%S}-{safe_part(src.name, 'unnamed')}"
-    dest = _move_with_sidecars(src, folder, name) if os.path.lexists(src) else None
+    name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{safe_part(src.name, 'unnamed')}"
+    out.moved_to = str(_free_name(folder, name)) if os.path.lexists(src) else None
+    return out
+
+
+def quarantine(out: Outcome, folder: Path) -> Outcome:
+    """Move a bad file to its planned place in ``folder`` with a ``.reason.json`` beside it;
+    never delete it."""
+    src = Path(out.path)
+    if out.moved_to is None and os.path.lexists(src):
+        plan_quarantine(out, folder)
+    dest = _move_with_sidecars(src, Path(out.moved_to)) if out.moved_to and os.path.lexists(src) else None
     record = {
         "file": out.file,
         "original_name": src.name,
         "reason": out.reason,
         "message": out.message,
-        "quarantined_at": now.isoformat(),
+        "quarantined_at": datetime.now(timezone.utc).isoformat(),
         "moved_to": str(dest) if dest else None,
     }
     folder.mkdir(parents=True, exist_ok=True)
-    reason_path = (dest or folder / name).with_name((dest or Path(name)).name + ".reason.json")
+    stand_in = folder / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{safe_part(src.name, 'unnamed')}"
+    reason_path = (dest or stand_in).with_name((dest or stand_in).name + ".reason.json")
     reason_path.write_text(json.dumps(record, ensure_ascii=False, indent=1))
     out.moved_to = str(dest) if dest else None
     return out

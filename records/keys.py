@@ -10,7 +10,7 @@ prefix                holds
 ====================  ===========================================================================
 ``originals/``        ``originals/<device>/<YYYY/MM/DD>/<sha256>.<ext>``: the original, bit for bit
 ``manifests/``        ``manifests/<sha256>.json``: the record's manifest (:mod:`records.manifest`)
-``derivatives/``      ``derivatives/<sha256>/<kind>.<ext>``: archive master, access copy
+``derivatives/``      ``derivatives/<sha256>/<kind>-<its own sha256>.<ext>``: master, access copy
 ``records/``          ``records/<sha256>/events/<UTC time>-<kind>.json``: the record's history
 ``disclosures/``      ``disclosures/<sha256>/<run>/``: a released copy, its redaction log, receipt
 ``explanations/``     ``explanations/<session>/<finding>/<UTC time>.json``: written explanations
@@ -72,8 +72,11 @@ def manifest_key(sha256: str) -> str:
     return f"{MANIFESTS}{sha256}.json"
 
 
-def derivative_key(sha256: str, kind: str, suffix: str) -> str:
-    return f"{DERIVATIVES}{sha256}/{safe_part(kind)}.{safe_part(suffix.lstrip('.'), 'bin')}"
+def derivative_key(sha256: str, kind: str, content_sha256: str, suffix: str) -> str:
+    """A derivative's key names its own content: an FFV1 or remux master is not byte-reproducible
+    (Matroska writes a random segment UID and the muxing date), so a rerun after a crash makes
+    other bytes, which must land under another key, never on a retention-locked one."""
+    return f"{DERIVATIVES}{sha256}/{safe_part(kind)}-{content_sha256}.{safe_part(suffix.lstrip('.'), 'bin')}"
 
 
 def events_prefix(sha256: str) -> str:

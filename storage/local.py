@@ -1,6 +1,8 @@
 """The embedded local-filesystem backend: the default, for trying Footage out.
 
-Objects are written once (temp file, fsync, checksum, atomic rename) and made read-only.
+Objects are written once (temp file, fsync, checksum, atomic rename) and made read-only. The
+metadata (size, SHA-256, retention, hold) is written before the data is renamed into place, so a
+put cut short leaves either nothing visible or a whole object: never data without its lock.
 Retention and legal holds are recorded beside each object and enforced by this code, so anybody
 with write access to the folder can still remove files: this backend is NOT WORM-grade. Use the
 S3 backend with Object Lock for real records.
@@ -29,8 +31,10 @@ from .base import (
     StorageError,
     VerifyResult,
     check_key,
+    sha256_file,
     sha256_stream,
 )
+from .faults import fault
 
 
 def _now() -> datetime:
@@ -61,6 +65,12 @@ class LocalStore:
             return json.loads(self._meta(key).read_text())
         except FileNotFoundError:
             raise ObjectNotFound(f"no object {key!r} in local store {self.root}") from None
+
+    def _meta_if_any(self, key: str) -> dict | None:
+        try:
+            return self._read_meta(key)
+        except ObjectNotFound:
+            return None
 
     def _write_meta(self, key: str, meta: dict) -> None:
         path = self._meta(key)
@@ -135,32 +145,43 @@ class LocalStore:
             digest = h.hexdigest()
             if sha256 is not None and digest != sha256:
                 raise IntegrityError(f"content of {key!r} hashes to {digest}, expected {sha256}")
+            meta = {
+                "size": size,
+                "sha256": digest,
+                "metadata": dict(metadata or {}),
+                "content_type": content_type,
+                "retain_until": retain_until.isoformat() if retain_until else None,
+                "mode": mode if retain_until else None,
+                "legal_hold": legal_hold,
+                "last_modified": _now().isoformat(),
+            }
             if dest.exists():
-                old = self._read_meta(key)
-                if old.get("sha256") == digest:
+                old = self._meta_if_any(key)
+                if old is None:
+                    # the data of an earlier put landed but its metadata did not (an old
+                    # version of this backend wrote data first): the same bytes complete it
+                    if sha256_file(dest) == digest:
+                        self._write_meta(key, meta)
+                        return self._info(key, meta)
+                elif old.get("sha256") == digest and dest.stat().st_size == old.get("size"):
                     return self._info(key, old)
-                why = self._locked(old)
-                if why:
-                    raise RetentionLocked(f"cannot overwrite {key!r}: {why}")
+                else:
+                    why = self._locked(old)
+                    if why:
+                        raise RetentionLocked(f"cannot overwrite {key!r}: {why}")
                 dest.chmod(stat.S_IWUSR | stat.S_IRUSR)
+            # Metadata first, then the data: an object is there only when its data is, and its
+            # data never lands without the metadata that says how it is locked.
+            self._write_meta(key, meta)
+            fault("local.after_meta")
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
             os.replace(tmp, dest)
             tmp = None
+            fault("local.after_data")
         finally:
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
-        meta = {
-            "size": size,
-            "sha256": digest,
-            "metadata": dict(metadata or {}),
-            "content_type": content_type,
-            "retain_until": retain_until.isoformat() if retain_until else None,
-            "mode": mode if retain_until else None,
-            "legal_hold": legal_hold,
-            "last_modified": _now().isoformat(),
-        }
-        self._write_meta(key, meta)
         return self._info(key, meta)
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
@@ -197,7 +218,8 @@ class LocalStore:
             return
         for path in sorted(folder.rglob("*.json")):
             key = path.relative_to(base).as_posix()[: -len(".json")]
-            if key.startswith(prefix):
+            # metadata whose data never landed (a put cut short) is no object
+            if key.startswith(prefix) and self._obj(key).exists():
                 yield self._info(key, json.loads(path.read_text()))
 
     def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:

@@ -1,0 +1,112 @@
+"""Kill a real ``footage ingest`` with SIGKILL at every named crash point, rerun it, and count:
+nothing lost, nothing stored twice, nothing stuck, the audit log whole (docs/reliability.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from media.synth import make_clip
+from storage.faults import POINTS
+
+pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_inbox(inbox: Path) -> dict[str, str]:
+    """Three short clips of one camera and a file that is not media; name -> SHA-256."""
+    inbox.mkdir(parents=True)
+    for i in range(3):
+        start = T0 + timedelta(seconds=3 * i)
+        make_clip(inbox / f"CAM-1_7001_{start:%Y%m%d%H%M%S}_{i + 1:04d}.MP4", 2, width=160, height=120, fps=10,
+                  creation_time=start, seed=i)
+    (inbox / "note.txt").write_text("not a video\n")
+    return {p.name: sha(p) for p in inbox.iterdir()}
+
+
+def ingest(home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTAGE_") or k == "FOOTAGE_SHARED"}
+    env.update(FOOTAGE_HOME=str(home), FOOTAGE_STORAGE__BACKEND="local", FOOTAGE_INGEST__SETTLE_SECONDS="0.1",
+               PREFECT_API_URL=PREFECT_API_URL.value(), PREFECT_LOGGING_LEVEL="WARNING")
+    if fault:
+        env["FOOTAGE_FAULT"] = fault
+    return subprocess.run([sys.executable, "-m", "flows", "ingest", "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def count(home: Path, planted: dict[str, str]) -> dict[str, object]:
+    """What the store, the inbox, the quarantine and the audit log hold now."""
+    from records.audit import AuditLog
+    from records.manifest import iter_manifests
+    from storage import LocalStore
+
+    store = LocalStore(home / "store")
+    manifests = {m.sha256: m for m in iter_manifests(store)}
+    originals = Counter(o.key.rsplit("/", 1)[-1].split(".")[0] for o in store.list("originals/"))
+    quarantined = {sha(p) for p in (home / "quarantine").glob("*") if not p.name.endswith(".reason.json")}
+    inbox = [p.name for p in (home / "inbox").iterdir() if not p.name.startswith(".")]
+    audit = AuditLog(store)
+    events = Counter((e["kind"], e.get("record")) for e in audit.events())
+    media = {s for n, s in planted.items() if n.endswith(".MP4")}
+    return {
+        "lost": sorted(s for s in planted.values() if s not in manifests and s not in quarantined),
+        "bit_for_bit": all(store.verify(m.stored.key, s).ok for s, m in manifests.items()),
+        "duplicated": sorted(s for s, n in originals.items() if n > 1),
+        "stuck": inbox,
+        "audit_ok": audit.verify().ok,
+        "missing_events": sorted(
+            (kind, s[:12]) for s in media for kind in ("ingested", "stored", "verified") if events[(kind, s)] == 0
+        ),
+        "quarantine_event": any(k == "quarantined" for k, _ in events),
+    }
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_killed_at_each_point_a_rerun_finishes_with_nothing_lost(tmp_path, point):
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+
+    killed = ingest(home, f"{point}:kill")
+    assert killed.returncode == -signal.SIGKILL, f"{point} was never reached:\n{killed.stdout[-2000:]}\n{killed.stderr[-3000:]}"
+
+    for _ in range(2):  # at most two reruns
+        rerun = ingest(home)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        if not [p for p in (home / "inbox").iterdir() if not p.name.startswith(".")]:
+            break
+    summary = json.loads(rerun.stdout)
+    assert summary["failed"] == []
+    assert count(home, planted) == {
+        "lost": [], "bit_for_bit": True, "duplicated": [], "stuck": [], "audit_ok": True, "missing_events": [],
+        "quarantine_event": True,
+    }
+
+
+def test_a_new_sidecar_after_a_crash_does_not_store_the_original_twice(tmp_path):
+    """Killed after the original is stored; a sidecar naming another device appears before the rerun."""
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    assert ingest(home, "store.after_original:kill").returncode == -signal.SIGKILL
+    for name in planted:
+        if name.endswith(".MP4"):
+            (home / "inbox" / f"{name}.json").write_text(json.dumps({"device": "CAM-9"}))
+    assert ingest(home).returncode == 0
+    c = count(home, planted)
+    assert c["duplicated"] == [] and c["lost"] == [] and c["stuck"] == []
