@@ -46,6 +46,7 @@ from records.findings import document as gaps_document
 from records.findings import findings_of
 from records.history import add_record_event, events_of_kind, has_event
 from records.intake import Batch, Outcome, Status
+from records.lease import InboxLeases
 from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
 from records.manifest import build_manifest, find_manifest
 from records.retention import retain_until
@@ -298,10 +299,25 @@ def _each(step, items: list, **kwargs) -> list:
     return step.map(items, **{k: unmapped(v) for k, v in kwargs.items()}).result()
 
 
+def _each_file(step, outcomes: list[Outcome], **kwargs) -> list[Outcome]:
+    """:func:`_each` over outcomes, where a step that still fails after its retries (storage
+    down, a file that vanished) makes that file's outcome ``failed``, left in the inbox, and the
+    others go on."""
+    if not outcomes:
+        return []
+    results = step.map(outcomes, **{k: unmapped(v) for k, v in kwargs.items()}).result(raise_on_failure=False)
+    return [r if isinstance(r, Outcome) else _failed(o, step.name, r) for o, r in zip(outcomes, results)]
+
+
+def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
+    why = str(exc) if isinstance(exc, (StorageError, OSError)) else type(exc).__name__ + (f": {exc}" if str(exc) else "")
+    return out.model_copy().set(Status.FAILED, f"{step}_failed", f"{step} of {out.file} failed: {why}; the file stays in the inbox")
+
+
 def take_in(ready: list[Path], inbox: Path, settings: Settings, store: ObjectStore) -> Batch:
     """Validate and probe every ready file, then sort them into new records, duplicates and bad input."""
     checked = _each(validate_task, [str(p) for p in ready], inbox=str(inbox))
-    probed = _each(probe_task, checked, settings=settings)
+    probed = _each_file(probe_task, checked, settings=settings)
 
     def stored_copy(sha256: str) -> dict[str, Any] | None:
         manifest = find_manifest(store, sha256)
@@ -377,12 +393,7 @@ def store_records(
         findings=[findings_of(gap_doc, o.recording.path) if gap_doc else [] for o in new],
         settings=unmapped(settings),
     ).result(raise_on_failure=False)
-    return [r if isinstance(r, Outcome) else _failed_store(o, r) for o, r in zip(new, results)]
-
-
-def _failed_store(out: Outcome, exc: Any) -> Outcome:
-    why = str(exc) if isinstance(exc, (StorageError, OSError)) else type(exc).__name__ + (f": {exc}" if str(exc) else "")
-    return out.model_copy().set(Status.FAILED, "store_failed", f"storing {out.file} failed: {why}; the file stays in the inbox")
+    return [r if isinstance(r, Outcome) else _failed(o, "store", r) for o, r in zip(new, results)]
 
 
 def pair_twins(verified: list[Outcome], twins: list[Outcome]) -> list[Outcome]:
@@ -411,6 +422,34 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
 
     ready, busy = intake.discover(box, settings.ingest.settle_seconds)
     get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
+    leases = InboxLeases(box, settings.ingest.lease_ttl_s)
+    try:
+        ready, leased = lease_files(leases, ready, box)
+        summary = ingest_files(ready, box, settings, store, user)
+    finally:
+        leases.release_all()
+    summary["still_writing"] = [p.relative_to(box).as_posix() for p in busy]
+    summary["leased"] = leased
+    return publish_report(settings, store, summary)
+
+
+def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list[Path], list[dict[str, Any]]]:
+    """The ready files this run may take; those another run holds are left to it, and said so."""
+    mine, theirs = [], []
+    for path in ready:
+        rel = path.relative_to(box).as_posix()
+        holder = leases.acquire(rel)
+        if holder is None:
+            mine.append(path)
+        else:
+            theirs.append({"file": rel, "run": holder.get("run"), "host": holder.get("host")})
+    if theirs:
+        get_run_logger().warning("%d file(s) are being ingested by another run; left to it", len(theirs))
+    return mine, theirs
+
+
+def ingest_files(ready: list[Path], box: Path, settings: Settings, store: ObjectStore, user: str) -> dict[str, Any]:
+    """Every step after discovery, for the files this run holds; returns the run's summary."""
     batch = take_in(ready, box, settings, store)
 
     sessions, qc = group_sessions(batch.new, settings)
@@ -421,28 +460,24 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     archived = archive_recordings(batch.new, session_of, settings)
 
     stored = store_records(batch.new, session_of, qc, archived, gap_doc, settings)
-    verified = _each(verify_task, stored + batch.stored, settings=settings)
+    verified = _each_file(verify_task, stored + batch.stored, settings=settings)
     ready_twins = pair_twins(verified, batch.twins)
     for out in batch.bad:
         intake.plan_quarantine(out, settings.quarantine)
-    audit_task(verified + batch.twins + batch.bad, settings, user)  # before anything leaves the inbox
+    audit_task(verified + batch.twins + batch.bad + batch.failed, settings, user)  # before anything leaves the inbox
 
-    finished = _each(finalize_task, verified + ready_twins, settings=settings, run_day=today(settings))
-    quarantined = _each(quarantine_task, batch.bad, settings=settings)
+    finished = _each_file(finalize_task, verified + ready_twins, settings=settings, run_day=today(settings))
+    quarantined = _each_file(quarantine_task, batch.bad, settings=settings)
     for out in finished:
         if out.status == Status.FAILED:
             get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
 
-    outcomes = finished + [t for t in batch.twins if t not in ready_twins] + quarantined
-    return publish_report(settings, store, outcomes, sessions, [p.relative_to(box).as_posix() for p in busy], gap_doc)
+    outcomes = finished + [t for t in batch.twins if t not in ready_twins] + quarantined + batch.failed
+    return build_summary(outcomes, sessions, busy=[], gap_doc=gap_doc)
 
 
-def publish_report(
-    settings: Settings, store: ObjectStore, outcomes: list[Outcome], sessions: list[Session], busy: list[str],
-    gap_doc: dict[str, Any] | None,
-) -> dict[str, Any]:
+def publish_report(settings: Settings, store: ObjectStore, summary: dict[str, Any]) -> dict[str, Any]:
     """The run's summary with the deadlines, written as the day's report and shown in the UI."""
-    summary = build_summary(outcomes, sessions, busy=busy, gap_doc=gap_doc)
     deadlines = deadline_report(settings, store)
     summary["deadlines"] = deadlines.to_dict()
     md = write_ingest_report(settings, summary, deadlines)

@@ -30,6 +30,9 @@ DEFAULT_FILENAME_PATTERNS = [
     r"^(?P<date>\d{8})_(?P<time>\d{6})_(?P<seq>\d{1,6})\.\w+$",
     # DEVICEID_YYYYMMDD_hhmmss.MP4 (fixed cameras, NVR exports)
     r"^(?P<device>[A-Za-z0-9-]+)_(?P<date>\d{8})_(?P<time>\d{6})\.\w+$",
+    # any DEVICE_OFFICER_YYYYMMDDhhmmss[_NNNN].MP4 whose names hold spaces or Chinese characters,
+    # e.g. 执法记录仪_张三_20261103091500.MP4 (renamed by hand at a docking station)
+    r"^(?P<device>[^_]+)_(?P<officer>[^_]+)_(?P<ts>\d{14})(?:_(?P<seq>\d{1,6}))?\.\w+$",
 ]
 
 

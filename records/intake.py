@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,11 +118,24 @@ def validate(path: Path, inbox: Path) -> Outcome:
             raise MediaError("not_a_file", f"{path.name} is a symbolic link; only regular files are ingested")
         for part in Path(rel).parts:
             check_name(part)
-        if path.stat().st_size == 0:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise MediaError("not_a_file", f"{path.name} is not a regular file (a FIFO, socket or device)")
+        if st.st_size == 0:
             raise MediaError("empty", f"{path.name} is empty (0 bytes)")
     except MediaError as exc:
         out.set(Status.QUARANTINED, exc.reason, exc.message)
+    except OSError as exc:
+        out.set(*_os_failure(exc, rel))
     return out
+
+
+def _os_failure(exc: OSError, file: str) -> tuple[Status, str, str]:
+    """A file that vanished or cannot be read is no bad input: it stays (or stays gone) and the
+    run says so, so that nothing is quarantined for a reason that is not the file's."""
+    if isinstance(exc, FileNotFoundError):
+        return Status.FAILED, "vanished", f"{file} disappeared from the inbox during the run"
+    return Status.FAILED, "unreadable", f"{file} cannot be read ({exc.strerror or exc}); it stays in the inbox"
 
 
 def recording_from_file(path: Path, settings, name: str | None = None) -> Recording:
@@ -181,9 +195,14 @@ def identify(out: Outcome, settings) -> Outcome:
         out.recording, who = probe_file(Path(out.path), settings, name=out.file)
         out.categories, out.case = list(who.categories), who.case_id
     except MediaError as exc:
-        out.set(Status.QUARANTINED, exc.reason, exc.message)
+        if exc.reason == "unreadable":  # permission denied: not the file's fault, keep it
+            out.set(Status.FAILED, exc.reason, f"{exc.message}; it stays in the inbox")
+        else:
+            out.set(Status.QUARANTINED, exc.reason, exc.message)
     except ValueError as exc:  # a broken sidecar
         out.set(Status.QUARANTINED, "bad_sidecar", str(exc))
+    except OSError as exc:
+        out.set(*_os_failure(exc, out.file))
     return out
 
 
@@ -194,13 +213,15 @@ class Batch:
 
     ``new`` are stored by this run; ``stored`` were stored by an earlier run (their manifest's
     ``stored`` section is set); ``twins`` have the same content as another file of this run and
-    leave the inbox once that one is verified; ``bad`` go to quarantine.
+    leave the inbox once that one is verified; ``bad`` go to quarantine; ``failed`` could not be
+    read (or vanished) and stay where they are.
     """
 
     new: list[Outcome] = field(default_factory=list)
     stored: list[Outcome] = field(default_factory=list)
     twins: list[Outcome] = field(default_factory=list)
     bad: list[Outcome] = field(default_factory=list)
+    failed: list[Outcome] = field(default_factory=list)
 
 
 def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], dict[str, Any] | None]) -> Batch:
@@ -210,6 +231,9 @@ def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], dict[str, A
     for out in outcomes:
         if out.status == Status.QUARANTINED:
             batch.bad.append(out)
+            continue
+        if out.status == Status.FAILED:  # vanished or unreadable: reported, left where it is
+            batch.failed.append(out)
             continue
         twin_of = first.setdefault(out.sha256, out.file)
         if twin_of != out.file:

@@ -99,6 +99,7 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
                 ["隔离 / quarantined", len(summary["quarantined"])],
                 ["失败（留在收件箱） / failed (left in inbox)", len(summary["failed"])],
                 ["仍在写入（下次处理） / still being written (next run)", len(summary["still_writing"])],
+                ["其他任务处理中 / being ingested by another run", len(summary.get("leased", []))],
                 ["会话 / sessions", len(summary["sessions"])],
                 ["中断 / gaps", len(summary["gaps"])],
             ],

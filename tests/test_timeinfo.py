@@ -23,6 +23,11 @@ def test_filename_patterns_shipped():
     got = from_filename("20261126_093015_0002.MP4", cfg.filename_patterns, SH)
     assert got["start"] == datetime(2026, 11, 26, 9, 30, 15, tzinfo=SH) and got["sequence"] == 2 and got["device"] is None
     assert from_filename("holiday.mp4", cfg.filename_patterns, SH) is None
+    # names renamed by hand, with Chinese characters and spaces, keep their time and device
+    got = from_filename("执法记录仪_张三_20261103091500.MP4", cfg.filename_patterns, SH)
+    assert (got["device"], got["officer"], got["start"]) == ("执法记录仪", "张三", datetime(2026, 11, 3, 9, 15, tzinfo=SH))
+    got = from_filename("DSJ 7_李 四_20261103091500_0003.mp4", cfg.filename_patterns, SH)
+    assert (got["device"], got["officer"], got["sequence"]) == ("DSJ 7", "李 四", 3)
 
 
 def test_priority_sidecar_container_filename_mtime(tmp_path):

@@ -110,3 +110,59 @@ def test_a_new_sidecar_after_a_crash_does_not_store_the_original_twice(tmp_path)
     assert ingest(home).returncode == 0
     c = count(home, planted)
     assert c["duplicated"] == [] and c["lost"] == [] and c["stuck"] == []
+
+
+def start_ingest(home: Path) -> subprocess.Popen:
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTAGE_") or k == "FOOTAGE_SHARED"}
+    env.update(FOOTAGE_HOME=str(home), FOOTAGE_STORAGE__BACKEND="local", FOOTAGE_INGEST__SETTLE_SECONDS="0.1",
+               PREFECT_API_URL=PREFECT_API_URL.value(), PREFECT_LOGGING_LEVEL="WARNING")
+    return subprocess.Popen([sys.executable, "-m", "flows", "ingest", "--json"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_runs_started_together_share_the_inbox_without_a_crash(tmp_path):
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    runs = [start_ingest(home) for _ in range(2)]
+    results = [(r.wait(timeout=300), *r.communicate()) for r in runs]
+    for code, out, err in results:
+        assert code == 0, err[-3000:]
+    summaries = [json.loads(out) for _, out, _ in results]
+    # every file taken by exactly one of them (the other saw it leased, or found it already done)
+    assert sum(s["ingested"] for s in summaries) == 3
+    assert sum(len(s["quarantined"]) for s in summaries) == 1
+    assert count(home, planted) == {
+        "lost": [], "bit_for_bit": True, "duplicated": [], "stuck": [], "audit_ok": True, "missing_events": [],
+        "quarantine_event": True,
+    }
+    assert not list((home / "inbox" / ".footage-leases").glob("*"))  # every lease released
+
+
+def test_a_fifo_and_names_in_chinese_with_spaces(tmp_path):
+    home = tmp_path / "home"
+    inbox = home / "inbox"
+    inbox.mkdir(parents=True)
+    made = T0 + timedelta(hours=1)
+    clip = make_clip(inbox / "执法记录仪 7_张三_20261120180000.MP4", 2, width=160, height=120, fps=10, seed=9)
+    os.mkfifo(inbox / "pipe.MP4")
+    result = ingest(home)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert [(q["file"], q["reason"]) for q in summary["quarantined"]] == [("pipe.MP4", "not_a_file")]
+    (stored,) = summary["stored"]
+    assert stored["file"] == clip.name and stored["sha256"] == planted_sha(home, stored["sha256"])
+    from records.manifest import load_manifest
+    from storage import LocalStore
+
+    rec = load_manifest(LocalStore(home / "store"), stored["sha256"]).recording
+    assert (rec.device_id, rec.officer_id, rec.start_source.value) == ("执法记录仪 7", "张三", "filename")
+    assert rec.start == made.astimezone(rec.start.tzinfo)
+    assert [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []
+
+
+def planted_sha(home: Path, sha256: str) -> str:
+    """The SHA-256 of the processed copy (the original moved out of the inbox)."""
+    (path,) = [p for p in (home / "processed").rglob("*.MP4")]
+    return sha(path)
