@@ -9,6 +9,7 @@ from .base import (
     ObjectNotFound,
     ObjectStore,
     RetentionLocked,
+    RetentionShort,
     StorageError,
     VerifyResult,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "RetentionLocked",
+    "RetentionShort",
     "S3Store",
     "StorageError",
     "VerifyResult",

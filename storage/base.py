@@ -32,6 +32,10 @@ class RetentionLocked(StorageError):
     """A delete, overwrite or shortening was refused because of retention or a legal hold."""
 
 
+class RetentionShort(StorageError):
+    """The server kept an object's retention shorter than asked (read back after the put)."""
+
+
 class IntegrityError(StorageError):
     """Content did not match the checksum it was sent or recorded with."""
 

@@ -41,6 +41,7 @@ from .base import (
     ObjectInfo,
     ObjectNotFound,
     RetentionLocked,
+    RetentionShort,
     StorageError,
     VerifyResult,
     check_key,
@@ -498,7 +499,25 @@ class S3Store:
             raise IntegrityError(f"stored {key!r} reads back as {info.size} bytes / {info.sha256}, sent {size} / {digest}")
         if locked:
             info = self._ensure_lock(key, info, retain_until, mode, legal_hold)
+            self._check_retention(key, info, retain_until)
         return info
+
+    @staticmethod
+    def _check_retention(key: str, info: ObjectInfo, asked: datetime | None) -> None:
+        """The retention read back must be at least what was asked for.
+
+        Ceph RGW 16 keeps retain-until dates as 32-bit seconds: 2199-12-31 comes back as
+        2063-11-24 and no error is given. A record kept shorter than its rules demand is a
+        failure, never a silent success (docs/storage.md).
+        """
+        if asked is None or (info.retain_until is not None and info.retain_until >= asked - timedelta(seconds=1)):
+            return
+        got = info.retain_until.isoformat() if info.retain_until else "none"
+        hint = ""
+        if asked.year >= 2106:
+            hint = (" (this server seems to keep retain-until dates as 32-bit seconds, as Ceph RGW 16 does:"
+                    " set storage.evidence_until before 2106-02-07)")
+        raise RetentionShort(f"{key!r} is retained until {got}, shorter than the {asked.isoformat()} asked for{hint}")
 
     def _put_single(self, key: str, full: str, data: bytes, digest: str, args: dict[str, Any]) -> str | None:
         r = self._call(

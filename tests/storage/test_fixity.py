@@ -93,3 +93,31 @@ def test_sampling_checks_a_share(tmp_path, prefect_harness, put_record):
     assert len(choose_sample([f"k{i}" for i in range(10)], 1)) == 1
     with pytest.raises(ValueError):
         choose_sample(["a"], 0)
+
+
+def test_fixity_audit_covers_the_master_and_the_access_copy(footage_home, prefect_harness):
+    """A flipped byte in a stored access copy is found, named, and the record reported."""
+    from datetime import datetime, timezone
+
+    from flows.fixity import fixity_audit
+    from flows.ingest import run_ingest
+    from media.synth import make_clip
+    from records.manifest import load_manifest
+    from records.settings import load_settings
+
+    settings = load_settings()
+    settings.ensure_layout()
+    make_clip(settings.inbox / "CAM-2_7002_20261120090000_0001.MP4", 2, width=160, height=120, fps=10,
+              creation_time=datetime(2026, 11, 20, 1, tzinfo=timezone.utc))
+    (stored,) = run_ingest()["stored"]
+    store = open_store(settings)
+    derivatives = {d["kind"]: d for d in load_manifest(store, stored["sha256"]).archive["stored"]}
+    assert set(derivatives) == {"master", "access"}
+    assert fixity_audit(settings=settings)["ok"]
+
+    tamper_local(store, derivatives["access"])
+    report = fixity_audit(settings=settings)
+    assert not report["ok"] and report["counts"]["mismatch"] == 1
+    (problem,) = report["problems"]
+    assert problem["sha256"] == stored["sha256"] and problem["detail"].startswith(f"access {derivatives['access']['key']}")
+    assert {d["kind"]: d["status"] for d in problem["derivatives"]} == {"master": "ok", "access": "mismatch"}

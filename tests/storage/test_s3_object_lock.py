@@ -217,3 +217,16 @@ def test_a_store_pickles_without_its_client(s3_store):
     copy = pickle.loads(pickle.dumps(s3_store))
     assert copy._client_obj is None
     assert copy.get_bytes("a.bin") == b"before"
+
+
+def test_a_retention_kept_shorter_than_asked_is_an_error(s3_store):
+    """Ceph RGW 16 keeps retain-until as 32-bit seconds: 2199-12-31 reads back as 2063-11-24.
+    The put reads the lock back and refuses to call that stored (docs/storage.md)."""
+    from storage import RetentionShort
+
+    far = datetime(2199, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    with pytest.raises(RetentionShort, match="2106-02-07"):
+        s3_store.put("originals/far.bin", b"kept for ever", retain_until=far)
+    # within the server's range the lock reads back as asked
+    near = datetime(2100, 1, 1, tzinfo=timezone.utc)
+    assert s3_store.put("originals/near.bin", b"kept long", retain_until=near).retain_until == near
