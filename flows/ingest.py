@@ -428,7 +428,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
         summary = ingest_files(ready, box, settings, store, user)
     finally:
         leases.release_all()
-    summary["still_writing"] = [p.relative_to(box).as_posix() for p in busy]
+    summary["still_writing"] = [p.relative_to(box).as_posix() for p in busy] + summary["still_writing"]
     summary["leased"] = leased
     return publish_report(settings, store, summary)
 
@@ -473,7 +473,9 @@ def ingest_files(ready: list[Path], box: Path, settings: Settings, store: Object
             get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
 
     outcomes = finished + [t for t in batch.twins if t not in ready_twins] + quarantined + batch.failed
-    return build_summary(outcomes, sessions, busy=[], gap_doc=gap_doc)
+    for out in batch.waiting:
+        get_run_logger().warning("%s: %s", out.file, out.message)
+    return build_summary(outcomes, sessions, busy=[o.file for o in batch.waiting], gap_doc=gap_doc)
 
 
 def publish_report(settings: Settings, store: ObjectStore, summary: dict[str, Any]) -> dict[str, Any]:

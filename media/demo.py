@@ -48,7 +48,10 @@ def build_demo_inbox(inbox: Path) -> list[Path]:
     sidecar = made[-1].with_name(made[-1].name + ".json")
     sidecar.write_text(json.dumps({"camera_kind": "body", "case_id": "DEMO-2026-001", "categories": ["routine"]}))
     # a recording cut short by a flat battery: its MP4 index never got written
-    made.append(truncate(_clip(inbox, "DSJ-A01", "1001", DAY + timedelta(hours=2), 5, 6, seed=5), 0.5))
+    cut = truncate(_clip(inbox, "DSJ-A01", "1001", DAY + timedelta(hours=2), 5, 6, seed=5), 0.5)
+    died = (DAY + timedelta(hours=2, seconds=3)).timestamp()  # when the battery went flat
+    os.utime(cut, (died, died))
+    made.append(cut)
     # somebody dropped a note into the inbox
     note = inbox / "notes.txt"
     note.write_text("现场笔记 / field notes: this is not a video\n", encoding="utf-8")

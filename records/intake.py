@@ -44,6 +44,7 @@ class Status(str, Enum):
     DUPLICATE = "duplicate"  # its content is already stored, or stored by another file of the run
     QUARANTINED = "quarantined"  # bad input, moved to quarantine/ with a reason
     FAILED = "failed"  # an infrastructure failure: left in the inbox for the next run
+    WAITING = "waiting"  # an upload that stalled half-way: left in the inbox, quarantined when too old
 
 
 class Outcome(BaseModel):
@@ -138,6 +139,29 @@ def _os_failure(exc: OSError, file: str) -> tuple[Status, str, str]:
     return Status.FAILED, "unreadable", f"{file} cannot be read ({exc.strerror or exc}); it stays in the inbox"
 
 
+#: suffixes of the files cameras and docking stations upload: a partial one may still grow
+MEDIA_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".mts", ".m2ts", ".ts", ".3gp", ".wav", ".mp3", ".aac", ".m4a"}
+#: what a media file cut off by a stalled upload looks like to the probe
+INCOMPLETE = {"empty", "truncated", "not_media", "corrupt", "empty_media"}
+
+
+def wait_if_incomplete(out: Outcome, wait_s: float, now: float | None = None) -> Outcome:
+    """A quarantined media file young enough to be a stalled upload waits for the next run."""
+    if out.status != Status.QUARANTINED or out.reason not in INCOMPLETE:
+        return out
+    path = Path(out.path)
+    if path.suffix.lower() not in MEDIA_SUFFIXES:
+        return out
+    try:
+        age = (now if now is not None else time.time()) - path.stat().st_mtime
+    except OSError:
+        return out
+    if age < wait_s:
+        out.set(Status.WAITING, out.reason,
+                f"{out.message} - it may be an upload that stalled; it waits {wait_s - age:.0f} s more for the rest")
+    return out
+
+
 def recording_from_file(path: Path, settings, name: str | None = None) -> Recording:
     """Probe one file into a Recording (nothing is stored); see :func:`probe_file`."""
     return probe_file(path, settings, name)[0]
@@ -188,9 +212,10 @@ def probe_file(path: Path, settings, name: str | None = None) -> tuple[Recording
 
 
 def identify(out: Outcome, settings) -> Outcome:
-    """Probe a pending outcome's file; bad media and broken sidecars are quarantined."""
+    """Probe a pending outcome's file; bad media and broken sidecars are quarantined, except a
+    young media file that looks cut off (a stalled upload), which waits for the next run."""
     if out.status != Status.PENDING:
-        return out
+        return wait_if_incomplete(out, settings.ingest.incomplete_wait_s)
     try:
         out.recording, who = probe_file(Path(out.path), settings, name=out.file)
         out.categories, out.case = list(who.categories), who.case_id
@@ -203,7 +228,7 @@ def identify(out: Outcome, settings) -> Outcome:
         out.set(Status.QUARANTINED, "bad_sidecar", str(exc))
     except OSError as exc:
         out.set(*_os_failure(exc, out.file))
-    return out
+    return wait_if_incomplete(out, settings.ingest.incomplete_wait_s)
 
 
 # -- one run ---------------------------------------------------------------------------------
@@ -214,7 +239,8 @@ class Batch:
     ``new`` are stored by this run; ``stored`` were stored by an earlier run (their manifest's
     ``stored`` section is set); ``twins`` have the same content as another file of this run and
     leave the inbox once that one is verified; ``bad`` go to quarantine; ``failed`` could not be
-    read (or vanished) and stay where they are.
+    read (or vanished) and stay where they are; ``waiting`` are young incomplete media files (a
+    stalled upload) left for the next run.
     """
 
     new: list[Outcome] = field(default_factory=list)
@@ -222,6 +248,7 @@ class Batch:
     twins: list[Outcome] = field(default_factory=list)
     bad: list[Outcome] = field(default_factory=list)
     failed: list[Outcome] = field(default_factory=list)
+    waiting: list[Outcome] = field(default_factory=list)
 
 
 def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], dict[str, Any] | None]) -> Batch:
@@ -234,6 +261,9 @@ def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], dict[str, A
             continue
         if out.status == Status.FAILED:  # vanished or unreadable: reported, left where it is
             batch.failed.append(out)
+            continue
+        if out.status == Status.WAITING:
+            batch.waiting.append(out)
             continue
         twin_of = first.setdefault(out.sha256, out.file)
         if twin_of != out.file:

@@ -69,9 +69,12 @@ class InboxLeases:
         now = datetime.now(timezone.utc)
         body = {"file": rel, "run": self.run, "host": self.host, "pid": self.pid,
                 "acquired": now.isoformat(), "expires": (now + self.ttl).isoformat()}
-        for _ in range(2):
+        for _ in range(3):
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileNotFoundError:  # another run removed the empty folder just now
+                self.folder.mkdir(parents=True, exist_ok=True)
+                continue
             except FileExistsError:
                 try:
                     held = json.loads(path.read_text())
@@ -98,3 +101,7 @@ class InboxLeases:
         self.held.clear()
         for stale in self.folder.glob("*.stale-*") if self.folder.is_dir() else []:
             stale.unlink(missing_ok=True)
+        try:  # leave no trace in the inbox when no run holds anything
+            self.folder.rmdir()
+        except OSError:
+            pass

@@ -46,6 +46,9 @@ class StorageSettings(BaseModel):
 class IngestSettings(BaseModel):
     inbox: Path | None = None  # default: HOME/inbox
     settle_seconds: float = 2.0
+    # a media file that stopped growing but is not yet whole waits this long for the rest of its
+    # upload (a stalled docking station) before it is quarantined
+    incomplete_wait_s: float = 3600.0
     lease_ttl_s: float = 12 * 3600.0  # an inbox file's lease, when its holder (another machine) cannot be asked
     concurrency: int = 4
     max_width: int = 8192

@@ -208,6 +208,9 @@ def _bad_inputs(inbox: Path) -> dict[str, str]:
     sub = inbox / "dev1"
     sub.mkdir()
     make_clip(sub / "fine.mp4", 1, width=160, height=120, seed=5)
+    old = time.time() - 2 * 86400  # bad files of two days ago: no stalled upload that may yet grow
+    for name in ("empty.mp4", "letter.mp4", "cut.mp4"):
+        os.utime(inbox / name, (old, old))
     return {
         "empty.mp4": "empty",
         "letter.mp4": "not_media",
@@ -301,3 +304,24 @@ def test_identical_files_in_one_run_are_stored_once(footage_home):
         shutil.copy(settings.processed.rglob("a.mp4").__next__(), settings.inbox / name)
     again = run()
     assert again["ingested"] == 0 and again["duplicates"] == 2 and list(settings.inbox.iterdir()) == []
+
+
+def test_a_stalled_upload_waits_for_the_rest_before_quarantine(footage_home, monkeypatch):
+    """A camera upload that stopped half-way: kept in the inbox for the next run, quarantined
+    only once it is older than ingest.incomplete_wait_s; a text file is no upload and goes."""
+    from records.settings import load_settings
+
+    settings = load_settings()
+    settings.ensure_layout()
+    part = make_clip(settings.inbox / "DSJ-D04_4004_20261126080000_0001.MP4", 3, seed=7)
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])  # the rest never arrived (yet)
+    (settings.inbox / "notes.txt").write_text("not a video")
+    first = run()
+    assert first["still_writing"] == ["DSJ-D04_4004_20261126080000_0001.MP4"]
+    assert [q["file"] for q in first["quarantined"]] == ["notes.txt"]
+    assert part.exists()
+
+    monkeypatch.setenv("FOOTAGE_INGEST__INCOMPLETE_WAIT_S", "0")  # as if an hour had gone by
+    second = run()
+    assert [(q["file"], q["reason"]) for q in second["quarantined"]] == [("DSJ-D04_4004_20261126080000_0001.MP4", "truncated")]
+    assert second["still_writing"] == [] and not part.exists()
