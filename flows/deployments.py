@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from records.settings import load_settings
+import httpx
+from prefect.schedules import Cron
+from prefect.settings import PREFECT_API_URL
+
+from flows.compliance import compliance_flow
+from flows.fixity import fixity_audit
+from flows.ingest import ingest_flow
+from records.settings import Settings, load_settings
 
 SERVER_HINT = (
     "footage serve needs a Prefect server: Prefect does not run schedules on its ephemeral server. "
@@ -16,9 +22,6 @@ SERVER_HINT = (
 
 def require_server() -> str | None:
     """None when a Prefect server answers at PREFECT_API_URL, else what is wrong."""
-    import httpx
-    from prefect.settings import PREFECT_API_URL
-
     url = PREFECT_API_URL.value()
     if not url:
         return SERVER_HINT
@@ -29,28 +32,40 @@ def require_server() -> str | None:
     return None
 
 
-def build_deployments() -> list[Any]:
-    """The deployments served by ``footage serve``: the nightly ingest, plus those other modules add."""
-    from prefect.schedules import Cron
+def build_deployments(settings: Settings | None = None) -> list[Any]:
+    """The deployments ``footage serve`` runs, each on its cron in the configured schedule zone.
 
-    from flows.ingest import ingest_flow
+    ========================  ==========================  ============================
+    deployment                flow                        schedule (``[schedule]``)
+    ========================  ==========================  ============================
+    ``nightly-ingest``        :func:`ingest_flow`         ``ingest_cron``
+    ``monthly-compliance``    :func:`compliance_flow`     ``compliance_cron`` (the
+                                                          previous month, article 33)
+    ``weekly-fixity-audit``   :func:`fixity_audit`        ``fixity_cron``
+    ========================  ==========================  ============================
+    """
+    sched = (settings or load_settings()).schedule
 
-    settings = load_settings()
-    sched = settings.schedule
-    deployments = [
+    def cron(expression: str) -> list[Cron]:
+        return [Cron(expression, timezone=sched.timezone)]
+
+    return [
         ingest_flow.to_deployment(
             name="nightly-ingest",
-            schedules=[Cron(sched.ingest_cron, timezone=sched.timezone)],
+            schedules=cron(sched.ingest_cron),
             description="Ingest the inbox every night.",
             tags=["footage"],
-        )
+        ),
+        compliance_flow.to_deployment(
+            name="monthly-compliance",
+            schedules=cron(sched.compliance_cron),
+            description="Compliance assessment of the previous month (article 33).",
+            tags=["footage"],
+        ),
+        fixity_audit.to_deployment(
+            name="weekly-fixity-audit",
+            schedules=cron(sched.fixity_cron),
+            description="Re-hash every stored original and compare with its manifest.",
+            tags=["footage"],
+        ),
     ]
-    for ref in EXTRA_DEPLOYMENTS:
-        module, _, func = ref.partition(":")
-        deployments.extend(getattr(importlib.import_module(module), func)(settings))
-    return deployments
-
-
-# Other capabilities (fixity audit, compliance report) add "module:function" here; the function
-# takes the Settings and returns a list of deployments.
-EXTRA_DEPLOYMENTS: tuple[str, ...] = ("flows.compliance:deployments", "flows.fixity:deployments")

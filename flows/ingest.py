@@ -35,7 +35,7 @@ from records.derivatives import ArchiveOutputs
 from records.audit import open_audit
 from records.deadlines import deadline_report
 from records.settings import Role, Settings, load_settings, today
-from records.roles import acting_user, require_role
+from records.roles import acting_user, require_action
 from records.keys import (
     derivative_key,
     key_suffix,
@@ -359,7 +359,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     logger = get_run_logger()
     user = acting_user(None)
     store = open_store(settings)
-    require_role(settings, user, Role.OPERATOR, store, action="ingest")
+    require_action(settings, user, "ingest", store)
     box = Path(inbox) if inbox else settings.inbox
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")

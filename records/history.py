@@ -1,14 +1,22 @@
-"""A record's history: one immutable object per event under ``records/<sha256>/events/``."""
+"""A record's history: one immutable object per event under ``records/<sha256>/events/``.
+
+:func:`record_event` is how commands and flows note what they did to a record: the event goes
+to the record's own history and, with the same kind and detail, to the audit log.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from storage import ObjectStore
 
+from records.audit import open_audit
 from records.keys import event_key, events_prefix
+
+if TYPE_CHECKING:
+    from records.settings import Settings
 
 
 def add_record_event(
@@ -28,6 +36,49 @@ def add_record_event(
     return event
 
 
+def record_event(
+    settings: Settings,
+    store: ObjectStore,
+    sha256: str,
+    kind: str,
+    *,
+    user: str,
+    detail: dict[str, Any] | None = None,
+    retain_until: datetime | None = None,
+    on_audit_error: Callable[[Exception], None] | None = None,
+) -> dict[str, Any]:
+    """Append one event to the record's history and the same event to the audit log.
+
+    Parameters
+    ----------
+    settings, store
+        The configuration (for the audit log's retention) and the store both live in.
+    sha256 : str
+        The record.
+    kind, user, detail
+        What happened, who did it, and its particulars.
+    retain_until : datetime, optional
+        Retention of the history object (None: the store's default).
+    on_audit_error : callable, optional
+        Called with the exception when the audit append fails; without it the exception
+        propagates. The history object is written first, so it is the primary trail.
+
+    Returns
+    -------
+    dict
+        The history event as stored.
+    """
+    event = add_record_event(store, sha256, kind, user=user, detail=detail, retain_until=retain_until)
+    try:
+        open_audit(settings, store).append(kind, user=user, record=sha256, detail=detail or {})
+    except Exception as exc:
+        if on_audit_error is None:
+            raise
+        on_audit_error(exc)
+    return event
+
+
 def record_events(store: ObjectStore, sha256: str) -> list[dict[str, Any]]:
+    """A record's history, oldest first."""
     events = [json.loads(store.get_bytes(o.key)) for o in store.list(events_prefix(sha256))]
     return sorted(events, key=lambda e: e["at"])
