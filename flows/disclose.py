@@ -15,9 +15,9 @@ Steps (each appended to the record's event history and to the audit log)::
 
 The pauses are Prefect's ``pause_flow_run(wait_for_input=...)``: the UI shows a form, and the
 headless CLI (``footage disclose select|approve|reject|override``, driven by
-:mod:`flows.cli.disclose`) submits the same typed input with ``resume_flow_run``. Open-source Prefect has no user identity: each
-input names its user (the CLI fills in ``--as`` or the OS user and sets ``via="cli"``; a UI user
-types a name, ``via="ui"``) and the receipt says which. The flow, not the CLI, is the authority
+:mod:`flows.cli.disclose`) submits the same typed input with ``resume_flow_run``. Open-source
+Prefect has no user identity: each input names its user (the CLI fills in ``--as`` or the OS user
+and sets ``via="cli"``; a UI user types a name, ``via="ui"``) and the receipt says which. The flow, not the CLI, is the authority
 on roles (``disclose.*`` in :data:`records.roles.ACTION_ROLES`): an input from a user without
 the role is refused (audited) and the flow waits again.
 

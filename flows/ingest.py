@@ -34,7 +34,7 @@ from flows.archive import archive_task
 from records.derivatives import ArchiveOutputs
 from records.audit import open_audit
 from records.deadlines import deadline_report
-from records.settings import Role, Settings, load_settings, today
+from records.settings import Settings, load_settings, today
 from records.roles import acting_user, require_action
 from records.keys import (
     derivative_key,

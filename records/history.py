@@ -19,23 +19,6 @@ if TYPE_CHECKING:
     from records.settings import Settings
 
 
-def add_record_event(
-    store: ObjectStore,
-    sha256: str,
-    kind: str,
-    *,
-    user: str,
-    detail: dict[str, Any] | None = None,
-    retain_until: datetime | None = None,
-) -> dict[str, Any]:
-    """Append one event to a record's history as its own immutable object."""
-    when = datetime.now(timezone.utc)
-    event = {"record": sha256, "kind": kind, "at": when.isoformat(), "user": user, "detail": detail or {}}
-    body = json.dumps(event, ensure_ascii=False, sort_keys=True).encode()
-    store.put(event_key(sha256, kind, when), body, retain_until=retain_until, content_type="application/json")
-    return event
-
-
 def record_event(
     settings: Settings,
     store: ObjectStore,
@@ -47,7 +30,8 @@ def record_event(
     retain_until: datetime | None = None,
     on_audit_error: Callable[[Exception], None] | None = None,
 ) -> dict[str, Any]:
-    """Append one event to the record's history and the same event to the audit log.
+    """Append one event to the record's history, as its own immutable object, and the same
+    event to the audit log.
 
     Parameters
     ----------
@@ -68,7 +52,10 @@ def record_event(
     dict
         The history event as stored.
     """
-    event = add_record_event(store, sha256, kind, user=user, detail=detail, retain_until=retain_until)
+    when = datetime.now(timezone.utc)
+    event = {"record": sha256, "kind": kind, "at": when.isoformat(), "user": user, "detail": detail or {}}
+    body = json.dumps(event, ensure_ascii=False, sort_keys=True).encode()
+    store.put(event_key(sha256, kind, when), body, retain_until=retain_until, content_type="application/json")
     try:
         open_audit(settings, store).append(kind, user=user, record=sha256, detail=detail or {})
     except Exception as exc:

@@ -4,7 +4,11 @@ Users are mapped to roles in the configuration (``[users]`` in ``footage.toml``)
 configured Footage runs in *single-user mode*: the acting user holds every role, and every report
 says so in its first lines (:func:`mode_banner`). Open-source Prefect has no user identity, so the
 acting user is named on the command line (``--as``), by ``FOOTAGE_USER``, or is the OS user.
-Every refusal is written to the audit log as an ``access_denied`` event.
+
+Which roles may run which action is :data:`ACTION_ROLES`, the one table every command and flow
+checks: :func:`require_action` writes each refusal to the audit log as an ``access_denied`` event
+and raises; :func:`may` only answers, for the disclosure flow, which records a refused input in
+the record's history and waits for another.
 """
 
 from __future__ import annotations

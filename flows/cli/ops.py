@@ -58,7 +58,7 @@ def audit_verify(
     settings, store, user = context(as_user, "audit.verify")
     v = open_audit(settings, store).verify(expected_head)
     if as_json:
-        print(json.dumps(v.to_dict(), ensure_ascii=False))
+        print_json(v.to_dict(), indent=None)
     else:
         banner(settings, user)
         if v.ok:
@@ -118,7 +118,7 @@ def deadline_stored(
         when = when.replace(tzinfo=ZoneInfo(settings.time.timezone))
     due, known = stored_by(when, CHINA)  # the statutory working-day calendar is China's, whatever the display zone
     if as_json:
-        print(json.dumps({"made": when.isoformat(), "stored_by": due.isoformat(), "calendar_known": known}))
+        print_json({"made": when.isoformat(), "stored_by": due.isoformat(), "calendar_known": known}, indent=None)
         return
     print(due.isoformat())
     if not known:
@@ -184,7 +184,7 @@ def report_deadlines(
     (folder / "deadlines.md").write_text(rep.to_markdown(mode_banner(settings, user)), encoding="utf-8")
     (folder / "deadlines.json").write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     if as_json:
-        print(json.dumps(rep.to_dict(), ensure_ascii=False))
+        print_json(rep.to_dict(), indent=None)
         return
     banner(settings, user)
     _deadline_table(rep)
@@ -284,7 +284,7 @@ def status(
         "at_risk": len(rep.at_risk),
     }
     if as_json:
-        print(json.dumps(doc, ensure_ascii=False))
+        print_json(doc, indent=None)
         return
     banner(settings, user)
     t = Table(title="Recent flow runs")

@@ -46,7 +46,7 @@ def render_copy(
     tracks_path: Optional[Path] = None, qa: bool = True, progress=None,
 ) -> dict[str, Any]:
     """Render a working copy with its redaction log and QA report beside it (``OUT.redaction.json``)."""
-    from media.redact import TrackSet, load_spec, qa_pass, redaction_log, render, sha256_file, write_log  # see above
+    from media.redact import TrackSet, load_spec, qa_pass, redaction_log, render, sha256_file, write_log  # see the module docstring
 
     spec = load_spec(spec_path, keep)
     tracks = TrackSet.load(tracks_path) if tracks_path else None
