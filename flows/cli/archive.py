@@ -1,4 +1,7 @@
-"""``footage archive FILE --profile remux|ffv1|access --out PATH``: one archive output, on its own."""
+"""``footage archive FILE --profile remux|ffv1|access --out PATH``: one archive output, on its own.
+
+:mod:`media.archive` (PyAV) is imported inside the command: see :mod:`flows.cli.common`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,7 @@ from typing import Optional
 
 import typer
 
-from flows.cli.common import PROBLEM_EXIT, Bars, err, fail, print_json
-from media.archive import ArchiveError, Profile, decide, make_access, make_master
-from records.settings import load_settings
+from flows.cli.common import PROBLEM_EXIT, Bars, err, fail, load_settings, print_json
 
 
 def archive_command(
@@ -22,6 +23,8 @@ def archive_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Write a verified archive master (remux / FFV1) or an access copy of FILE."""
+    from media.archive import ArchiveError, Profile, decide, make_access, make_master  # PyAV
+
     try:
         settings = load_settings().archive
     except Exception as e:  # a broken footage.toml is reported, not hidden

@@ -5,13 +5,19 @@ Exit codes (docs/cli.md): 0 success, :data:`PROBLEM_EXIT` when the command ran a
 caused a problem (a failed file, a broken audit chain, a fixity mismatch, residual faces),
 :data:`USAGE_EXIT` for a usage or configuration error, :data:`DENIED_EXIT` when the acting user
 lacks the role (docs/operations.md).
+
+``records.settings`` (and what imports it: the store, the audit log, retention, findings) is
+imported inside the functions that need it, here and in every command module: it imports
+pydantic-settings and, through ``media.archive``, PyAV and NumPy, seconds that ``footage --help``
+and every usage error would otherwise pay. Prefect, onnxruntime and matplotlib are imported the
+same way, by the commands that use them.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from typing import Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -19,9 +25,10 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColum
 from rich.text import Text
 
 from records.roles import PermissionDenied, acting_user, mode_banner, require_action
-from records.settings import Settings, load_settings
-from records.store import open_store
-from storage import ObjectStore
+
+if TYPE_CHECKING:
+    from records.settings import Settings
+    from storage import ObjectStore
 
 OK_EXIT = 0
 PROBLEM_EXIT = 1
@@ -55,11 +62,20 @@ def authorize(settings: Settings, store: ObjectStore, user: str, action: str, re
         fail(str(e), DENIED_EXIT)
 
 
+def load_settings() -> Settings:
+    """The effective settings (imported here: see the module docstring)."""
+    from records.settings import load_settings as load
+
+    return load()
+
+
 def context(as_user: Optional[str], action: str | None = None) -> tuple[Settings, ObjectStore, str]:
     """Settings, the opened store and the acting user, with the role for ``action`` checked.
 
     A store that cannot be opened (bad configuration, unreachable endpoint) is a usage error.
     """
+    from records.store import open_store  # imports records.settings, see the module docstring
+
     settings = load_settings()
     try:
         store = open_store(settings)
@@ -69,6 +85,32 @@ def context(as_user: Optional[str], action: str | None = None) -> tuple[Settings
     if action:
         authorize(settings, store, user, action)
     return settings, store, user
+
+
+SERVER_HINT = (
+    "footage serve needs a Prefect server: Prefect does not run schedules on its ephemeral server. "
+    "Start one with `prefect server start` and set PREFECT_API_URL (for example "
+    "`export PREFECT_API_URL=http://127.0.0.1:4200/api`), then run footage serve again."
+)
+
+
+def require_server() -> None:
+    """Exit with :data:`USAGE_EXIT` unless a Prefect server answers at PREFECT_API_URL.
+
+    ``footage serve`` (schedules) and ``footage disclose`` (a flow that pauses for people, driven
+    from other processes) need a real server; the ephemeral one lives only inside one process.
+    """
+    # Prefect and httpx take seconds to import: paid by these commands only, not by every command.
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        fail(SERVER_HINT)
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        fail(f"no Prefect server answers at PREFECT_API_URL={url} ({type(exc).__name__}). " + SERVER_HINT)
 
 
 def banner(settings: Settings, user: str) -> None:

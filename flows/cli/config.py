@@ -7,8 +7,7 @@ import os
 import typer
 from rich.pretty import Pretty
 
-from flows.cli.common import out, print_json
-from records.settings import load_settings, masked
+from flows.cli.common import load_settings, out, print_json
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
@@ -16,6 +15,8 @@ config_app = typer.Typer(help="Show the effective configuration.", no_args_is_he
 @config_app.command("show")
 def config_show(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of TOML-like text.")) -> None:
     """Print the effective configuration, secrets masked."""
+    from records.settings import masked  # see flows.cli.common: records.settings is imported late
+
     settings = load_settings()
     data = masked(settings.model_dump(mode="json"))
     data["_source"] = {"config_file": os.environ.get("FOOTAGE_CONFIG"), "env_prefix": "FOOTAGE_"}

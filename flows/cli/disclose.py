@@ -28,12 +28,10 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from flows.cli.common import as_option, fail, out, print_json
+from flows.cli.common import as_option, context, fail, load_settings, out, print_json, require_server
 from flows.cli.redact import parse_keep
 from records.keys import disclosure_prefix, safe_part
 from records.roles import acting_user
-from records.settings import load_settings
-from records.store import open_store
 
 
 class DisclosureError(RuntimeError):
@@ -162,7 +160,7 @@ def status(run_id: str) -> dict[str, Any]:
     doc = {"run": str(run.id), "name": run.name, "state": run.state.name if run.state else None,
            "awaiting": awaiting(run), "pause_key": pause_key(run),
            "parameters": {k: v for k, v in run.parameters.items() if k != "detection"}}
-    store = open_store(load_settings())
+    _, store, _ = context(None)
     key = disclosure_prefix(run.parameters.get("record"), str(run.id)) + "receipt.json"
     if store.exists(key):
         doc["receipt"] = json.loads(store.get_bytes(key))
@@ -185,14 +183,6 @@ def wait_next(run_id: str, after: str | None = None, timeout: float = 600.0) -> 
 disclose_app = typer.Typer(no_args_is_help=True, help="Release a party's copy of a record (Article 31).")
 
 
-def _require_server() -> None:
-    from flows.deployments import require_server  # Prefect, see the module docstring
-
-    problem = require_server()
-    if problem:
-        fail(problem)
-
-
 def _guard(step: Callable[..., Any], *args: Any) -> Any:
     """Run one driver step; a refusal is a clear error, not a traceback."""
     try:
@@ -211,7 +201,7 @@ def _show(doc: dict[str, Any], as_json: bool) -> None:
 
 def _answer(run: str, submit: Callable[..., str], *args: Any, wait: float = 600.0) -> dict[str, Any]:
     """Submit one input, then wait for the run's next pause or its end."""
-    _require_server()
+    require_server()
     key = _guard(submit, run, *args)
     return _guard(wait_next, run, key, wait)
 
@@ -227,7 +217,7 @@ def disclose_request(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Start a disclosure; returns when the contact sheet is ready and the flow waits for 'select'."""
-    _require_server()
+    require_server()
     _show(_guard(request, record, requester, reason, acting_user(as_user), str(file) if file else None), as_json)
 
 
@@ -275,5 +265,5 @@ def disclose_override(run: str = typer.Argument(...),
 @disclose_app.command("status")
 def disclose_status(run: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """State of a disclosure run: what it waits for, and its receipt once closed."""
-    _require_server()
+    require_server()
     _show(_guard(status, run), as_json)

@@ -20,12 +20,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from flows.cli.common import err, fail, out, print_json
-from records.explanations import store_explanation
-from records.findings import check_files
-from records.settings import load_settings
-from records.store import open_store
-from reports.gaps import write_session_reports
+from flows.cli.common import context, err, fail, load_settings, out, print_json
 
 gaps_app = typer.Typer(help="Gaps, interruptions and spoken statements (articles 20 and 21).", no_args_is_help=True)
 
@@ -54,6 +49,11 @@ def check(
     explained: bool = typer.Option(True, "--explained/--no-explained", help="Read written explanations from the store."),
 ) -> None:
     """Check recordings for gaps, picture/sound faults and the spoken statements."""
+    # PyAV and records.settings, see the module docstring
+    from records.findings import check_files
+    from records.store import open_store
+    from reports.gaps import write_session_reports
+
     settings = load_settings()
     store = None
     if explained:
@@ -82,9 +82,11 @@ def explain(
     as_json: bool = typer.Option(False, "--json", help="Print the stored explanation as JSON."),
 ) -> None:
     """Attach a written explanation to a gap or to a missing opening statement."""
-    settings = load_settings()
+    from records.explanations import store_explanation  # records.settings, see the module docstring
+
+    settings, store, _ = context(None)
     try:
-        stored = store_explanation(open_store(settings), settings, session, gap, text, by)
+        stored = store_explanation(store, settings, session, gap, text, by)
     except ValueError as exc:
         fail(str(exc))
     if as_json:

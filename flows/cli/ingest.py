@@ -2,8 +2,8 @@
 summary table (or the ``--json`` document of docs/cli.md).
 
 ``demo`` is ``ingest`` over a generated inbox on the local backend, so both share the running
-and the display. :mod:`flows.ingest` is imported when a command runs: it imports Prefect, which
-takes seconds that ``footage --help`` and every other command would pay.
+and the display. :mod:`flows.ingest` (Prefect) and :mod:`media.demo` (PyAV) are imported when a
+command runs: see :mod:`flows.cli.common`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import typer
 from rich.table import Table
 
 from flows import progress
-from flows.cli.common import PROBLEM_EXIT, Bars, err, fail, out, print_json
-from media.demo import build_demo_inbox
-from records.settings import load_settings
+from flows.cli.common import PROBLEM_EXIT, Bars, err, fail, load_settings, out, print_json
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -87,6 +85,8 @@ def demo(
     if workdir is not None:
         os.environ["FOOTAGE_HOME"] = str(workdir.resolve())
     os.environ["FOOTAGE_STORAGE__BACKEND"] = "local"
+    from media.demo import build_demo_inbox  # PyAV, see the module docstring
+
     settings = load_settings()
     settings.ensure_layout()
     made = build_demo_inbox(settings.inbox)

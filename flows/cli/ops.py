@@ -6,8 +6,8 @@ changes records checks the acting user's role for its action in
 :data:`records.roles.ACTION_ROLES` (``--as``, ``FOOTAGE_USER`` or the OS user); a refusal prints
 a clear message, exits with :data:`~flows.cli.common.DENIED_EXIT` and is written to the audit log.
 
-``report compliance`` and ``status`` import Prefect inside the command: importing it takes
-seconds that every other command would pay.
+Prefect (``report compliance``, ``status``) and :mod:`records.audit`, :mod:`records.retention`
+and :mod:`records.settings` are imported inside the commands: see :mod:`flows.cli.common`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,10 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from flows.cli.common import PROBLEM_EXIT, as_option, banner, context, err, out, print_json
-from records.audit import open_audit
+from flows.cli.common import PROBLEM_EXIT, as_option, banner, context, err, load_settings, out, print_json
 from records.compliance import month_bounds
 from records.deadlines import CHINA, close_case, deadline_report, stored_by
-from records.retention import retain_until
 from records.roles import mode_banner
-from records.settings import load_settings, today
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 deadline_app = typer.Typer(help="Article 29 deadlines on China's working-day calendar.", no_args_is_help=True)
@@ -55,6 +52,8 @@ def audit_verify(
     as_user: Optional[str] = as_option(),
 ) -> None:
     """Re-check the whole hash chain; name the first broken link. Exit 1 when broken."""
+    from records.audit import open_audit  # see the module docstring
+
     settings, store, user = context(as_user, "audit.verify")
     v = open_audit(settings, store).verify(expected_head)
     if as_json:
@@ -82,6 +81,8 @@ def audit_show(
     as_user: Optional[str] = as_option(),
 ) -> None:
     """List audit events, oldest first."""
+    from records.audit import open_audit  # see the module docstring
+
     settings, store, user = context(as_user, "audit.show")
     events = open_audit(settings, store).events(record=record, since=_parse_since(since, settings.time.timezone))
     if limit > 0:
@@ -132,6 +133,9 @@ def case_close(
     as_user: Optional[str] = as_option(),
 ) -> None:
     """Record a case's closing date (its records are due filed 30 days later)."""
+    from records.audit import open_audit  # see the module docstring
+    from records.retention import retain_until
+
     try:
         day = date.fromisoformat(closed)
     except ValueError:
@@ -177,6 +181,8 @@ def report_deadlines(
     as_user: Optional[str] = as_option(),
 ) -> None:
     """List late and at-risk items (article 29) and write reports/<date>/deadlines.{md,json}."""
+    from records.settings import today  # see the module docstring
+
     settings, store, user = context(as_user, "report.deadlines")
     rep = deadline_report(settings, store, since=_parse_since(since, settings.time.timezone))
     folder = settings.reports / today(settings)

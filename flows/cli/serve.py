@@ -6,17 +6,16 @@ other ``footage`` command would pay.
 
 from __future__ import annotations
 
-from flows.cli.common import err, fail
+from flows.cli.common import err, require_server
 
 
 def serve() -> None:
     """Serve the scheduled deployments (nightly ingest) so they appear in the Prefect UI."""
-    from flows.deployments import build_deployments, require_server  # Prefect, see the module docstring
-
-    problem = require_server()
-    if problem:
-        fail(problem)
+    require_server()
+    # Prefect, see the module docstring
     from prefect import serve as prefect_serve
+
+    from flows.deployments import build_deployments
 
     deployments = build_deployments()
     for d in deployments:

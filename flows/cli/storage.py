@@ -6,8 +6,9 @@ the fixity audit. ``extend``, ``hold`` and ``audit`` check the acting user's rol
 (``storage.*`` in :data:`records.roles.ACTION_ROLES`); ``extend`` and ``hold`` write an event to
 the record's history (``records/<sha256>/events/``) and to the audit log.
 
-:mod:`storage.s3` (boto3) and :mod:`flows.fixity` (Prefect) are imported inside the commands
-that need them: importing them takes seconds that every other command would pay.
+:mod:`storage.s3` (boto3), :mod:`flows.fixity` (Prefect) and :mod:`records.history` (which
+imports records.settings) are imported inside the commands that need them: see
+:mod:`flows.cli.common`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from flows.cli.common import PROBLEM_EXIT, as_option, authorize, context, err, fail, out, print_json
-from records.history import record_event
+from flows.cli.common import PROBLEM_EXIT, as_option, authorize, context, err, fail, load_settings, out, print_json
 from records.manifest import load_manifest
-from records.settings import load_settings
 from storage import ObjectNotFound, RetentionLocked, StorageError
 
 _SHA = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
@@ -121,6 +120,8 @@ def extend(
     as_user: Optional[str] = as_option(),
 ) -> None:
     """Extend the retention of a stored object; shortening is refused."""
+    from records.history import record_event  # see the module docstring
+
     settings, store, user = context(as_user)
     when = parse_until(until, settings.time.timezone)
     skey, version, record = resolve(store, key)
@@ -147,6 +148,8 @@ def hold(
     as_user: Optional[str] = as_option(),
 ) -> None:
     """Set or clear a legal hold: a held object cannot be deleted whatever its retention."""
+    from records.history import record_event  # see the module docstring
+
     settings, store, user = context(as_user)
     skey, version, record = resolve(store, key)
     authorize(settings, store, user, "storage.hold", record)
