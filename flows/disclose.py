@@ -138,9 +138,9 @@ def fetch_source(settings: Settings, record: str, file: str | None, workdir: Pat
     """The record's original: from the store by its manifest, or a local file whose hash matches."""
     store = open_store(settings)
     if file is None:
-        stored = load_manifest(store, record)["stored"]
-        dest = workdir / ("source" + Path(stored["key"]).suffix)
-        store.download(stored["key"], dest, version_id=stored.get("version_id"))
+        stored = load_manifest(store, record).stored
+        dest = workdir / ("source" + Path(stored.key).suffix)
+        store.download(stored.key, dest, version_id=stored.version_id)
         file = str(dest)
     if sha256_file(file) != record:
         raise ValueError(f"{file} is not record {record}: its SHA-256 differs")

@@ -1,22 +1,28 @@
 """The nightly ingest flow.
 
-inbox -> validate -> probe+hash -> segment -> store original + manifest -> verify -> move to
-``processed/``. Each per-file step is its own mapped task run, so the Prefect UI shows one run per
-file per step. Bad files go to ``quarantine/`` with a JSON reason and the run goes on. Nothing is
-moved or deleted before its stored copy has been streamed back and verified; a rerun over the same
-inbox stores nothing twice (records are keyed by SHA-256).
+Reads top to bottom as the night's work::
+
+    discover -> validate + probe (per file) -> sort: new / already stored / twins / bad
+      -> sessions (with recordings stored by earlier runs) -> decode checks (per file)
+      -> session rules and gap reports -> archive master + access copy (per file)
+      -> store original, derivatives, manifest (per file) -> verify every stored copy (per file)
+      -> move out of the inbox (per file) / quarantine bad input (per file)
+      -> audit log -> ingest report
+
+Each per-file step is its own mapped task run, so the Prefect UI shows one run per file per
+step. The pure work of every step lives in :mod:`records` (intake, manifest, findings) and
+:mod:`media`; the tasks here add retries, logging and progress. Nothing leaves the inbox before
+its stored copies have been streamed back and verified; a rerun over the same inbox stores
+nothing twice (records are keyed by SHA-256).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
@@ -25,109 +31,45 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from media.gaps.qc import QCResult, analyse
 from media.model import Event, Recording, Session
-from media.probe import MediaError, check_name
 from media.segment import segment
-from storage import StorageError
+from storage import ObjectStore, StorageError
 
 from flows import progress
 from flows.archive import archive_task
-from records.derivatives import ArchiveOutputs
+from records import intake
 from records.audit import open_audit
 from records.deadlines import deadline_report
-from records.settings import Settings, load_settings, today
-from records.roles import acting_user, require_action
-from records.keys import (
-    derivative_key,
-    key_suffix,
-    manifest_key,
-    original_key,
-    originals_prefix,
-    safe_part,
-    sha256_of_original,
-)
-from records.manifest import load_manifest
+from records.derivatives import ArchiveOutputs
 from records.explanations import load_explanations
-from records.intake import Outcome, probe_file
-from reports.ingest import build_summary, write_ingest_report
 from records.findings import document as gaps_document
-from reports.gaps import write_session_reports
+from records.findings import findings_of
+from records.intake import Batch, Outcome, Status
+from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
+from records.manifest import build_manifest, find_manifest
 from records.retention import retain_until
+from records.roles import acting_user, require_action
+from records.settings import Settings, load_settings, today
 from records.store import open_store
+from reports.gaps import write_session_reports
+from reports.ingest import build_summary, write_ingest_report
 
 STEPS = ("validate", "probe", "qc", "archive", "store", "verify", "finalize")
-
-
-# -- discovery -------------------------------------------------------------------------------
-def _sidecar_of(path: Path) -> bool:
-    if path.suffix.lower() != ".json":
-        return False
-    stem = path.with_suffix("")
-    return stem.exists() or any(p.is_file() for p in path.parent.glob(path.stem + ".*") if p != path)
-
-
-def discover(inbox: Path, settle_seconds: float) -> tuple[list[Path], list[Path]]:
-    """Files ready to ingest, and files still being written (size or mtime changed).
-
-    Hidden files (partial uploads of rsync and the like) and sidecar JSON files are left alone.
-    """
-    def look() -> dict[Path, tuple[int, int]]:
-        seen = {}
-        for root, dirs, files in os.walk(inbox, followlinks=False):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                p = Path(root) / name
-                if name.startswith(".") or _sidecar_of(p):
-                    continue
-                try:
-                    st = p.lstat()
-                except OSError:
-                    continue
-                seen[p] = (st.st_size, st.st_mtime_ns)
-        return seen
-
-    first = look()
-    if not first:
-        return [], []
-    time.sleep(settle_seconds)
-    second = look()
-    ready = [p for p, sig in first.items() if second.get(p) == sig]
-    busy = [p for p in first if p not in ready and p.exists()]
-    return sorted(ready), sorted(busy)
 
 
 # -- per-file tasks --------------------------------------------------------------------------
 @task(name="validate", cache_policy=NO_CACHE)
 def validate_task(path: str, inbox: str) -> Outcome:
-    p = Path(path)
-    rel = p.relative_to(inbox).as_posix()
-    out = Outcome(file=rel, path=path)
-    progress.started(rel, len(STEPS))
-    progress.step(rel, "validate")
-    try:
-        if p.is_symlink():
-            raise MediaError("not_a_file", f"{p.name} is a symbolic link; only regular files are ingested")
-        for part in Path(rel).parts:
-            check_name(part)
-        if p.stat().st_size == 0:
-            raise MediaError("empty", f"{p.name} is empty (0 bytes)")
-    except MediaError as exc:
-        out.status, out.reason, out.message = "quarantined", exc.reason, exc.message
+    out = intake.validate(Path(path), Path(inbox))
+    progress.started(out.file, len(STEPS))
+    progress.step(out.file, "validate")
     return out
 
 
 @task(name="probe", cache_policy=NO_CACHE)
 def probe_task(out: Outcome, settings: Settings) -> Outcome:
-    if out.status != "pending":
-        return out
-    progress.step(out.file, "probe")
-    path = Path(out.path)
-    try:
-        out.recording, out.categories = probe_file(path, settings, name=out.file)
-    except MediaError as exc:
-        out.status, out.reason, out.message = "quarantined", exc.reason, exc.message
-    except ValueError as exc:  # a broken sidecar
-        out.status, out.reason, out.message = "quarantined", "bad_sidecar", str(exc)
-    return out
+    if out.status == Status.PENDING:
+        progress.step(out.file, "probe")
+    return intake.identify(out, settings)
 
 
 @task(name="earlier", cache_policy=NO_CACHE)
@@ -141,30 +83,28 @@ def earlier_recordings_task(recordings: list[Recording], settings: Settings) -> 
     margin = settings.session_break
     known = {r.sha256 for r in recordings}
     found: dict[str, tuple[Recording, QCResult | None]] = {}
+    zones = (timezone.utc, ZoneInfo(settings.time.timezone))  # originals are filed by their UTC or local day
     for device in sorted({r.device_id for r in recordings}):
         mine = [r for r in recordings if r.device_id == device]
         lo = min(r.start for r in mine) - margin
         hi = max(r.end for r in mine) + margin
-        days = {(lo + timedelta(days=d)).astimezone(tz) for d in range((hi - lo).days + 2) for tz in (timezone.utc, ZoneInfo(settings.time.timezone))}
-        prefixes = sorted({originals_prefix(device, day) for day in days})
-        for prefix in prefixes:
+        days = {(lo + timedelta(days=d)).astimezone(tz) for d in range((hi - lo).days + 2) for tz in zones}
+        for prefix in sorted({originals_prefix(device, day) for day in days}):
             for info in store.list(prefix):
                 sha = sha256_of_original(info.key)
-                if sha in known or sha in found or not store.exists(manifest_key(sha)):
+                if sha in known or sha in found:
                     continue
-                manifest = load_manifest(store, sha)
-                rec = Recording.model_validate(manifest["recording"])
+                manifest = find_manifest(store, sha)
+                if manifest is None:
+                    continue
+                rec = manifest.recording
                 if rec.end < lo or rec.start > hi:
                     continue
                 qc = None
-                if manifest.get("qc_stats") is not None:
+                if manifest.qc_stats is not None:
                     qc = QCResult(
-                        path=rec.path,
-                        events=[Event.model_validate(e) for e in manifest.get("qc_events", [])],
-                        duration=rec.duration,
-                        has_video=rec.video is not None,
-                        has_audio=rec.audio is not None,
-                        stats=manifest["qc_stats"],
+                        path=rec.path, events=manifest.qc_events, duration=rec.duration,
+                        has_video=rec.video is not None, has_audio=rec.audio is not None, stats=manifest.qc_stats,
                     )
                 found[sha] = (rec, qc)
     return list(found.values())
@@ -197,45 +137,25 @@ def gaps_task(sessions: list[Session], qc: dict[str, QCResult], settings: Settin
     return doc
 
 
-def _manifest(out: Outcome, session: Session | None, stored: dict[str, Any], qc: QCResult | None) -> dict[str, Any]:
-    rec = out.recording
-    assert rec is not None
-    return {
-        "schema": "footage.manifest/1",
-        "sha256": rec.sha256,
-        "recording": rec.model_dump(mode="json"),
-        "session": session.id if session else None,
-        "session_events": [e.model_dump(mode="json") for e in (session.events if session else []) if e.file == rec.name],
-        "gaps": [
-            {"start": g.start.isoformat(), "end": g.end.isoformat(), "seconds": g.seconds, "before": g.before, "after": g.after}
-            for g in (session.gaps if session else [])
-            if rec.name in (g.before, g.after)
-        ],
-        "qc_events": [e.model_dump(mode="json", exclude_none=True) for e in (qc.events if qc else [])],
-        "qc_stats": qc.stats if qc else None,
-        "categories": out.categories,
-        "stored": stored,
-        "ingested_at": datetime.now(timezone.utc).isoformat(),
-    }
-
-
 @task(name="store", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
 def store_task(
-    out: Outcome, session: Session | None, qc: QCResult | None, archive: ArchiveOutputs | None, settings: Settings
+    out: Outcome,
+    session: Session | None,
+    qc: QCResult | None,
+    archive: ArchiveOutputs | None,
+    findings: list[dict[str, Any]],
+    settings: Settings,
 ) -> Outcome:
-    """Store the original and its manifest; a record already stored is a duplicate."""
-    if out.status != "pending":
-        return out
+    """Store the original, its derivatives and, last, its manifest (the commit point)."""
     rec = out.recording
-    assert rec is not None
     progress.step(out.file, "store")
     store = open_store(settings)
-    mkey = manifest_key(rec.sha256)
-    if store.exists(mkey):
-        manifest = load_manifest(store, rec.sha256)
-        out.status, out.stored = "duplicate", manifest["stored"]
-        return out
+    existing = find_manifest(store, rec.sha256)
+    if existing is not None:  # committed by an earlier attempt or a parallel run
+        out.stored = existing.stored.model_dump(mode="json")
+        return out.set(Status.DUPLICATE, "already stored")
     until = retain_until(rec.start, out.categories, settings.storage)
+    mode = settings.storage.mode
     key = original_key(rec.sha256, rec.device_id, rec.start, key_suffix(rec.name))
     metadata = {
         "sha256": rec.sha256,
@@ -244,110 +164,199 @@ def store_task(
         "start": rec.start.isoformat(),
         "source-name": safe_part(rec.name),
     }
-    info = store.put(
-        key, Path(out.path), sha256=rec.sha256, metadata=metadata, retain_until=until, mode=settings.storage.mode
-    )
-    stored = {
-        "key": key,
-        "sha256": rec.sha256,
-        "size": info.size,
-        "retain_until": until.isoformat(),
-        "mode": settings.storage.mode,
-        "version_id": info.version_id,
-        "backend": store.name,
+    info = store.put(key, Path(out.path), sha256=rec.sha256, metadata=metadata, retain_until=until, mode=mode)
+    out.stored = {
+        "key": key, "sha256": rec.sha256, "size": info.size, "retain_until": until.isoformat(), "mode": mode,
+        "version_id": info.version_id, "backend": store.name,
     }
-    out.derivatives = []
-    for d in archive.derivatives() if archive else []:
-        dkey = derivative_key(rec.sha256, d["kind"], d["suffix"])
-        dinfo = store.put(
-            dkey, Path(d["path"]), sha256=d["sha256"], metadata={"source-sha256": rec.sha256, "kind": d["kind"]},
-            retain_until=until, mode=settings.storage.mode, content_type=d["content_type"],
-        )
-        out.derivatives.append(
-            {"kind": d["kind"], "key": dkey, "sha256": d["sha256"], "size": d["size"], "action": d["action"],
-             "version_id": dinfo.version_id, "work_path": d["path"]}
-        )
-    manifest = _manifest(out, session, stored, qc)
-    if archive is not None:
-        manifest["archive"] = {**archive.manifest(), "stored": [{k: v for k, v in d.items() if k != "work_path"} for d in out.derivatives]}
-    body = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
-    store.put(mkey, body, retain_until=until, mode=settings.storage.mode, content_type="application/json")
-    out.status, out.stored = "stored", stored
-    return out
+    out.derivatives = [_store_derivative(store, rec.sha256, d, until, mode) for d in (archive.derivatives() if archive else [])]
+    manifest = build_manifest(
+        rec, out.stored, session=session, qc=qc, categories=out.categories, case=out.case, findings=findings,
+        archive={**archive.manifest(), "stored": [_public(d) for d in out.derivatives]} if archive else None,
+    )
+    store.put(manifest_key(rec.sha256), manifest.to_json(), retain_until=until, mode=mode, content_type="application/json")
+    return out.set(Status.STORED)
+
+
+def _store_derivative(store: ObjectStore, sha256: str, d: dict[str, Any], until: datetime, mode: str) -> dict[str, Any]:
+    key = derivative_key(sha256, d["kind"], d["suffix"])
+    info = store.put(
+        key, Path(d["path"]), sha256=d["sha256"], metadata={"source-sha256": sha256, "kind": d["kind"]},
+        retain_until=until, mode=mode, content_type=d["content_type"],
+    )
+    return {"kind": d["kind"], "key": key, "sha256": d["sha256"], "size": d["size"], "action": d["action"],
+            "version_id": info.version_id, "work_path": d["path"]}
+
+
+def _public(derivative: dict[str, Any]) -> dict[str, Any]:
+    """A stored derivative as the manifest lists it (the local work path is not a fact of the record)."""
+    return {k: v for k, v in derivative.items() if k != "work_path"}
 
 
 @task(name="verify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 def verify_task(out: Outcome, settings: Settings) -> Outcome:
-    """Stream the stored original back and re-hash it; only a verified record may leave the inbox."""
-    if out.status not in ("stored", "duplicate"):
+    """Stream the stored copies back and re-hash them; only a verified record may leave the inbox."""
+    if out.status not in (Status.STORED, Status.DUPLICATE):
         return out
     progress.step(out.file, "verify")
     store = open_store(settings)
-    assert out.stored is not None
-    result = store.verify(out.stored["key"], out.stored["sha256"], version_id=out.stored.get("version_id"))
-    bad = [] if result.ok else ["original"]
-    bad += [d["kind"] for d in out.derivatives if not store.verify(d["key"], d["sha256"], version_id=d.get("version_id")).ok]
+    copies = [("original", out.stored), *((d["kind"], d) for d in out.derivatives)]
+    bad = [kind for kind, c in copies if not store.verify(c["key"], c["sha256"], version_id=c.get("version_id")).ok]
     if bad:
-        out.status, out.reason = "failed", "verify_failed"
-        out.message = f"stored copy of {out.file} ({', '.join(bad)}) is missing or does not match its SHA-256"
-    elif out.status == "stored":
-        out.status = "ingested"
-    return out
-
-
-def _move(src: Path, dest_dir: Path, name: str) -> Path:
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / name
-    n = 1
-    while dest.exists():
-        dest = dest_dir / f"{Path(name).stem}.{n}{Path(name).suffix}"
-        n += 1
-    shutil.move(str(src), dest)
-    return dest
-
-
-def _move_with_sidecars(src: Path, dest_dir: Path, name: str) -> Path:
-    dest = _move(src, dest_dir, name)
-    for side in (src.with_name(src.name + ".json"), src.with_suffix(".json")):
-        if side.is_file() and side != src:
-            _move(side, dest_dir, dest.name + ".json")
-    return dest
+        return out.set(Status.FAILED, "verify_failed",
+                       f"stored copy of {out.file} ({', '.join(bad)}) is missing or does not match its SHA-256")
+    return out.set(Status.INGESTED) if out.status == Status.STORED else out
 
 
 @task(name="finalize", cache_policy=NO_CACHE)
 def finalize_task(out: Outcome, settings: Settings, run_day: str) -> Outcome:
     """Move a verified file (ingested or duplicate) out of the inbox."""
-    if out.status not in ("ingested", "duplicate"):
+    if out.status not in (Status.INGESTED, Status.DUPLICATE):
         return out
     progress.step(out.file, "finalize")
-    dest = _move_with_sidecars(Path(out.path), settings.processed / run_day, safe_part(out.file.replace("/", "_")))
-    for d in out.derivatives:  # stored and verified: the work copies are no longer needed
-        Path(d["work_path"]).unlink(missing_ok=True)
-    out.moved_to = str(dest)
-    progress.done(out.file, out.status)
+    intake.move_out(out, settings.processed / run_day)
+    progress.done(out.file, out.status.value)
     return out
 
 
 @task(name="quarantine", cache_policy=NO_CACHE)
 def quarantine_task(out: Outcome, settings: Settings) -> Outcome:
     """Move a bad file to quarantine with a JSON reason; never delete it."""
-    src = Path(out.path)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    name = f"{stamp}-{safe_part(src.name, 'unnamed')}"
-    dest = _move_with_sidecars(src, settings.quarantine, name) if os.path.lexists(src) else None
-    record = {
-        "file": out.file,
-        "original_name": src.name,
-        "reason": out.reason,
-        "message": out.message,
-        "quarantined_at": datetime.now(timezone.utc).isoformat(),
-        "moved_to": str(dest) if dest else None,
-    }
-    reason_path = (dest or settings.quarantine / name).with_name((dest or Path(name)).name + ".reason.json")
-    reason_path.write_text(json.dumps(record, ensure_ascii=False, indent=1))
-    out.moved_to = str(dest) if dest else None
-    progress.done(out.file, "quarantined")
+    intake.quarantine(out, settings.quarantine)
+    progress.done(out.file, Status.QUARANTINED.value)
     return out
+
+
+@task(name="audit", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
+def audit_task(outcomes: list[Outcome], settings: Settings, user: str) -> int:
+    """Append this run's events to the tamper-evident audit log: one segment per run."""
+    events = [e for out in outcomes for e in _audit_events(out, user)]
+    if events:
+        open_audit(settings, open_store(settings)).append_many(events)
+    return len(events)
+
+
+def _audit_events(out: Outcome, user: str) -> list[dict[str, Any]]:
+    sha = out.sha256
+    if out.status == Status.INGESTED and out.stored:
+        stored = out.stored
+        return [
+            {"kind": "ingested", "user": user, "record": sha, "detail": {"file": out.file}},
+            {"kind": "stored", "user": user, "record": sha,
+             "detail": {"key": stored["key"], "version_id": stored.get("version_id"), "retain_until": stored["retain_until"]}},
+            {"kind": "verified", "user": user, "record": sha, "detail": {"ok": True, "key": stored["key"]}},
+        ]
+    if out.status == Status.DUPLICATE:
+        return [{"kind": "duplicate", "user": user, "record": sha, "detail": {"file": out.file}}]
+    if out.status == Status.QUARANTINED:
+        return [{"kind": "quarantined", "user": user, "record": sha,
+                 "detail": {"file": out.file, "reason": out.reason, "moved_to": out.moved_to}}]
+    if out.status == Status.FAILED:
+        return [{"kind": "ingest_failed", "user": user, "record": sha,
+                 "detail": {"file": out.file, "reason": out.reason, "message": out.message}}]
+    return []
+
+
+# -- the steps of the flow ---------------------------------------------------------------------
+def _each(step, items: list, **kwargs) -> list:
+    """Run ``step`` once per item as mapped task runs and wait for them (nothing to do: nothing run)."""
+    if not items:
+        return []
+    return step.map(items, **{k: unmapped(v) for k, v in kwargs.items()}).result()
+
+
+def take_in(ready: list[Path], inbox: Path, settings: Settings, store: ObjectStore) -> Batch:
+    """Validate and probe every ready file, then sort them into new records, duplicates and bad input."""
+    checked = _each(validate_task, [str(p) for p in ready], inbox=str(inbox))
+    probed = _each(probe_task, checked, settings=settings)
+
+    def stored_copy(sha256: str) -> dict[str, Any] | None:
+        manifest = find_manifest(store, sha256)
+        return manifest.stored.model_dump(mode="json") if manifest else None
+
+    return intake.sort_batch(probed, stored_copy)
+
+
+def group_sessions(new: list[Outcome], settings: Settings) -> tuple[list[Session], dict[str, QCResult]]:
+    """The sessions the new recordings belong to, joined by recordings stored in earlier runs
+    (a camera docked twice a day is one session), with the earlier ones' decode results."""
+    if not new:
+        return [], {}
+    recordings = [o.recording for o in new]
+    earlier = earlier_recordings_task(recordings, settings)
+    sessions = segment_task(recordings + [r for r, _ in earlier], settings)
+    names = {r.name for r in recordings}
+    mine = [s for s in sessions if any(r.name in names for r in s.recordings)]
+    return mine, {r.path: q for r, q in earlier if q is not None}
+
+
+def check_recordings(new: list[Outcome], settings: Settings) -> dict[str, QCResult]:
+    """One decode pass per new recording (the gap checks); path -> result."""
+    if not settings.ingest.qc:
+        return {}
+    results = _each(qc_task, new, settings=settings)
+    return {o.recording.path: r for o, r in zip(new, results) if r is not None}
+
+
+def archive_recordings(new: list[Outcome], session_of: dict[str, Session], settings: Settings) -> list[ArchiveOutputs | None]:
+    """Master and access copy per new recording; a failure is an event, and the original is stored anyway."""
+    if not new or not settings.ingest.archive:
+        return [None] * len(new)
+    results = archive_task.map(
+        [o.recording for o in new],
+        [o.path for o in new],
+        unmapped(str(settings.home / "work" / "archive")),
+        settings=unmapped(settings.archive),
+        session_id=[session_of[o.recording.name].id if o.recording.name in session_of else None for o in new],
+    ).result(raise_on_failure=False)
+    outputs: list[ArchiveOutputs | None] = []
+    for out, result in zip(new, results):
+        if not isinstance(result, ArchiveOutputs):
+            get_run_logger().warning("%s: archive formats failed (%s); the original is stored without them", out.file, result)
+            out.recording.events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": str(result)}))
+            result = None
+        outputs.append(result)
+    return outputs
+
+
+def store_records(
+    new: list[Outcome],
+    session_of: dict[str, Session],
+    qc: dict[str, QCResult],
+    archived: list[ArchiveOutputs | None],
+    gap_doc: dict[str, Any] | None,
+    settings: Settings,
+) -> list[Outcome]:
+    """Store every new record; one that still fails after its retries stays in the inbox, failed."""
+    if not new:
+        return []
+    storing = store_task.with_options(retries=settings.ingest.store_retries, retry_delay_seconds=settings.ingest.retry_delays_s)
+    results = storing.map(
+        new,
+        session=[session_of.get(o.recording.name) for o in new],
+        qc=[qc.get(o.recording.path) for o in new],
+        archive=archived,
+        findings=[findings_of(gap_doc, o.recording.path) if gap_doc else [] for o in new],
+        settings=unmapped(settings),
+    ).result(raise_on_failure=False)
+    return [r if isinstance(r, Outcome) else _failed_store(o, r) for o, r in zip(new, results)]
+
+
+def _failed_store(out: Outcome, exc: Any) -> Outcome:
+    why = str(exc) if isinstance(exc, (StorageError, OSError)) else type(exc).__name__ + (f": {exc}" if str(exc) else "")
+    return out.model_copy().set(Status.FAILED, "store_failed", f"storing {out.file} failed: {why}; the file stays in the inbox")
+
+
+def leave_inbox(verified: list[Outcome], twins: list[Outcome], settings: Settings) -> list[Outcome]:
+    """Move verified files out of the inbox; an in-run twin goes once its first file is verified."""
+    done = {o.sha256: o for o in verified if o.status in (Status.INGESTED, Status.DUPLICATE)}
+    ready_twins = []
+    for twin in twins:
+        if twin.sha256 in done:
+            twin.stored = done[twin.sha256].stored
+            ready_twins.append(twin)
+    finals = _each(finalize_task, verified + ready_twins, settings=settings, run_day=today(settings))
+    return finals + [t for t in twins if t not in ready_twins]
 
 
 # -- the flow ----------------------------------------------------------------------------------
@@ -356,92 +365,43 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     """Ingest every settled file in the inbox; returns the run's summary (the ``--json`` document)."""
     settings = load_settings()
     settings.ensure_layout()
-    logger = get_run_logger()
-    user = acting_user(None)
     store = open_store(settings)
+    user = acting_user(None)
     require_action(settings, user, "ingest", store)
     box = Path(inbox) if inbox else settings.inbox
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
-    ready, busy = discover(box, settings.ingest.settle_seconds)
-    logger.info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
 
-    checked = validate_task.map([str(p) for p in ready], inbox=unmapped(str(box))).result()
-    probed = probe_task.map(checked, settings=unmapped(settings)).result()
+    ready, busy = intake.discover(box, settings.ingest.settle_seconds)
+    get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
+    batch = take_in(ready, box, settings, store)
 
-    # duplicates inside this run: the first file with a hash is the one stored
-    seen: dict[str, str] = {}
-    for out in probed:
-        if out.recording is not None:
-            first = seen.setdefault(out.recording.sha256, out.file)
-            if first != out.file:
-                out.status, out.reason = "duplicate", f"same content as {first}"
-    for out in probed:
-        if out.status == "pending" and store.exists(manifest_key(out.recording.sha256)):
-            manifest = load_manifest(store, out.recording.sha256)
-            out.status, out.reason, out.stored = "duplicate", "already stored", manifest["stored"]
-    already_stored = [o for o in probed if o.status == "duplicate" and o.stored]
-    already_ids = {id(o) for o in already_stored}
-    good = [o for o in probed if o.status == "pending"]
-    # recordings stored by earlier runs may belong to the same sessions (a camera docked twice a day)
-    earlier_recs = earlier_recordings_task([o.recording for o in good], settings) if good else []
-    sessions = segment_task([o.recording for o in good] + [r for r, _ in earlier_recs], settings) if good else []
-    new_names = {o.recording.name for o in good}
-    sessions = [s for s in sessions if any(r.name in new_names for r in s.recordings)]
+    sessions, qc = group_sessions(batch.new, settings)
+    new_names = {o.recording.name for o in batch.new}
     session_of = {r.name: s for s in sessions for r in s.recordings if r.name in new_names}
-
-    qc_results = qc_task.map(good, settings=unmapped(settings)).result() if good and settings.ingest.qc else []
-    qc = {r.path: q for r, q in earlier_recs if q is not None}
-    qc.update({o.recording.path: r for o, r in zip(good, qc_results) if r is not None})
+    qc.update(check_recordings(batch.new, settings))
     gap_doc = gaps_task(sessions, qc, settings, today(settings)) if sessions else None
+    archived = archive_recordings(batch.new, session_of, settings)
 
-    archived: list[Any] = [None] * len(good)
-    if good and settings.ingest.archive:
-        archived = archive_task.map(
-            [o.recording for o in good],
-            [o.path for o in good],
-            unmapped(str(settings.home / "work" / "archive")),
-            settings=unmapped(settings.archive),
-            session_id=[session_of[o.recording.name].id if o.recording.name in session_of else None for o in good],
-        ).result(raise_on_failure=False)
-    for out, result in zip(good, archived):
-        if result is not None and not isinstance(result, ArchiveOutputs):
-            logger.warning("%s: archive formats failed (%s); the original is stored without them", out.file, result)
-            out.recording.events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": str(result)}))
-    archived = [r if isinstance(r, ArchiveOutputs) else None for r in archived]
+    stored = store_records(batch.new, session_of, qc, archived, gap_doc, settings)
+    verified = _each(verify_task, stored + batch.stored, settings=settings)
+    finished = leave_inbox(verified, batch.twins, settings)
+    quarantined = _each(quarantine_task, batch.bad, settings=settings)
+    for out in finished:
+        if out.status == Status.FAILED:
+            get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
 
-    storing = store_task.with_options(
-        retries=settings.ingest.store_retries, retry_delay_seconds=settings.ingest.retry_delays_s
-    )
-    stored = storing.map(
-        good,
-        session=[session_of.get(o.recording.name) for o in good],
-        qc=[qc.get(o.recording.path) for o in good],
-        archive=archived,
-        settings=unmapped(settings),
-    ).result(raise_on_failure=False) if good else []
-    stored = [_settle(o, s) for o, s in zip(good, stored)]
-    to_verify = stored + already_stored
-    verified = verify_task.map(to_verify, settings=unmapped(settings)).result() if to_verify else []
-    # an in-run duplicate is finished once its twin is verified
-    twins = {
-        o.recording.sha256: o for o in verified if o.recording is not None and o.status in ("ingested", "duplicate")
-    }
-    for out in probed:
-        if out.status == "duplicate" and out.recording is not None and out.recording.sha256 in twins:
-            out.stored = twins[out.recording.sha256].stored
-    in_run_dups = [o for o in probed if o.status == "duplicate" and o.stored and id(o) not in already_ids]
-    finals = finalize_task.map(verified + in_run_dups, settings=unmapped(settings), run_day=unmapped(today(settings))).result()
-
-    bad = [o for o in probed if o.status == "quarantined"]
-    quarantined = quarantine_task.map(bad, settings=unmapped(settings)).result() if bad else []
-    failed = [o for o in finals if o.status == "failed"]
-    for out in failed:
-        logger.error("%s: %s (left in the inbox)", out.file, out.message)
-
-    outcomes = finals + quarantined + [o for o in probed if o.status == "duplicate" and not o.stored]
+    outcomes = finished + quarantined
     audit_task(outcomes, settings, user)
-    summary = build_summary(outcomes, sessions, busy=[p.relative_to(box).as_posix() for p in busy], gap_doc=gap_doc)
+    return publish_report(settings, store, outcomes, sessions, [p.relative_to(box).as_posix() for p in busy], gap_doc)
+
+
+def publish_report(
+    settings: Settings, store: ObjectStore, outcomes: list[Outcome], sessions: list[Session], busy: list[str],
+    gap_doc: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The run's summary with the deadlines, written as the day's report and shown in the UI."""
+    summary = build_summary(outcomes, sessions, busy=busy, gap_doc=gap_doc)
     deadlines = deadline_report(settings, store)
     summary["deadlines"] = deadlines.to_dict()
     md = write_ingest_report(settings, summary, deadlines)
@@ -449,51 +409,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     return summary
 
 
-@task(name="audit", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def audit_task(outcomes: list[Outcome], settings: Settings, user: str) -> int:
-    """Append this run's events to the tamper-evident audit log: one segment per run."""
-    events: list[dict[str, Any]] = []
-    for out in outcomes:
-        sha = out.recording.sha256 if out.recording else None
-        if out.status == "ingested" and out.stored:
-            events += [
-                {"kind": "ingested", "user": user, "record": sha, "detail": {"file": out.file}},
-                {"kind": "stored", "user": user, "record": sha,
-                 "detail": {"key": out.stored["key"], "version_id": out.stored.get("version_id"),
-                            "retain_until": out.stored["retain_until"]}},
-                {"kind": "verified", "user": user, "record": sha, "detail": {"ok": True, "key": out.stored["key"]}},
-            ]
-        elif out.status == "duplicate":
-            events.append({"kind": "duplicate", "user": user, "record": sha, "detail": {"file": out.file}})
-        elif out.status == "quarantined":
-            events.append(
-                {"kind": "quarantined", "user": user, "record": sha,
-                 "detail": {"file": out.file, "reason": out.reason, "moved_to": out.moved_to}}
-            )
-        elif out.status == "failed":
-            events.append({"kind": "ingest_failed", "user": user, "record": sha,
-                           "detail": {"file": out.file, "reason": out.reason, "message": out.message}})
-    if events:
-        open_audit(settings, open_store(settings)).append_many(events)
-    return len(events)
-
-
-def _settle(out: Outcome, result: Any) -> Outcome:
-    """A store task that failed after its retries leaves the file in the inbox, marked failed."""
-    if isinstance(result, Outcome):
-        return result
-    failed = out.model_copy()
-    failed.status, failed.reason = "failed", "store_failed"
-    failed.message = f"storing {out.file} failed: {_describe(result)}; the file stays in the inbox"
-    return failed
-
-
-def _describe(exc: Any) -> str:
-    if isinstance(exc, (StorageError, OSError)):
-        return str(exc)
-    return type(exc).__name__ + (f": {exc}" if str(exc) else "")
-
-
+# -- running it once ---------------------------------------------------------------------------
 def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dict[str, Any]:
     """Run the flow once, with the configured bound on concurrent tasks."""
     settings = load_settings()

@@ -12,9 +12,10 @@ Where the counts come from (the contract with the other flows):
   ``device_id``, ``officer_id``), counted in the month the recording was *made* (China time);
 * sessions: the manifest's ``session`` id when present, else recordings of one device split by
   ``segment.session_break_s``;
-* unexplained interruptions / missing opening statements: manifest ``events`` (and
-  ``session_events``) of kind ``unexplained_interruption`` / ``missing_opening_statement`` whose
-  ``detail`` has no ``explanation``;
+* unexplained interruptions / missing opening statements: the manifest's ``findings`` (the rows
+  of the session's gap report that concern the recording, written by the ingest flow) of kind
+  ``unexplained_interruption`` / ``missing_opening_statement`` that have no written
+  explanation, neither when the record was stored nor since (``explanations/`` in the store);
 * late uploads: stored (``ingested_at``) after the article 29 deadline (:mod:`records.deadlines`);
 * quarantined: ``quarantined`` entries of ``reports/<YYYY-MM-DD>/ingest.json`` and
   ``quarantined`` audit events (``detail.file``), one per file name, attributed through the
@@ -36,7 +37,9 @@ from zoneinfo import ZoneInfo
 from storage import ObjectStore
 
 from records.keys import REPORTS
-from records.deadlines import State, classify, manifest_made, manifest_stored, manifests
+from records.deadlines import State, classify
+from records.explanations import load_explanations
+from records.manifest import Manifest, iter_manifests
 
 UNKNOWN = "unknown"
 INTERRUPTION = "unexplained_interruption"
@@ -100,34 +103,32 @@ class ComplianceData:
         return d
 
 
-def _open_findings(m: dict[str, Any], kind: str) -> int:
-    n = 0
-    for e in list(m.get("events") or []) + list(m.get("session_events") or []):
-        if isinstance(e, dict) and e.get("kind") == kind and not (e.get("detail") or {}).get("explanation"):
-            n += 1
-    return n
-
-
-def _sessions(recs: list[dict[str, Any]], session_break: timedelta) -> dict[str, str]:
+def _sessions(recs: list[Manifest], session_break: timedelta) -> dict[str, str]:
     """sha256 -> session id, per device: the manifest's own id, else split at long breaks."""
     out: dict[str, str] = {}
-    by_device: dict[str, list[dict[str, Any]]] = {}
+    by_device: dict[str, list[Manifest]] = {}
     for m in recs:
-        if m.get("session"):
-            out[m["sha256"]] = str(m["session"])
+        if m.session:
+            out[m.sha256] = m.session
         else:
-            by_device.setdefault(m.get("device_id") or UNKNOWN, []).append(m)
+            by_device.setdefault(m.recording.device_id or UNKNOWN, []).append(m)
     for device, items in by_device.items():
-        items.sort(key=manifest_made)
+        items.sort(key=lambda m: m.made)
         sid, end = None, None
         for m in items:
-            start = manifest_made(m)
-            if sid is None or start - end > session_break:
-                sid = f"{device}-{start:%Y%m%dT%H%M%S}"
-                end = start
-            end = max(end, start + timedelta(seconds=float(m.get("duration") or 0)))
-            out[m["sha256"]] = sid
+            if sid is None or m.made - end > session_break:
+                sid = f"{device}-{m.made:%Y%m%dT%H%M%S}"
+                end = m.made
+            end = max(end, m.recording.end)
+            out[m.sha256] = sid
     return out
+
+
+def _explained(store: ObjectStore, recs: list[Manifest]) -> dict[str, set[str]]:
+    """session id -> ids of its findings explained in writing (``explanations/``); ids such as
+    ``opening`` are only unique within a session."""
+    explanations = load_explanations(store, sorted({m.session for m in recs if m.session}))
+    return {session: set(by_finding) for session, by_finding in explanations.items()}
 
 
 def _ingest_reports(settings, store: ObjectStore, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -185,25 +186,27 @@ def gather(
     def row(table: dict[str, Row], name: str | None) -> Row:
         return table.setdefault(name or UNKNOWN, Row())
 
-    everything = {m["sha256"]: m for m in manifests(store)}
-    month_recs = [m for m in everything.values() if start <= manifest_made(m) < end]
+    everything = {m.sha256: m for m in iter_manifests(store)}
+    month_recs = [m for m in everything.values() if start <= m.made < end]
     data.manifests = len(month_recs)
     session_of = _sessions(month_recs, settings.session_break)
+    explained = _explained(store, month_recs)
     officer_sessions: dict[str, set[str]] = {}
     device_sessions: dict[str, set[str]] = {}
     for m in month_recs:
-        r = Row(recordings=1, hours=float(m.get("duration") or 0) / 3600.0)
-        r.unexplained_interruptions = _open_findings(m, INTERRUPTION)
-        r.missing_opening_statements = _open_findings(m, OPENING)
-        d = classify(manifest_made(m), manifest_stored(m) or now, now, tz=tz)
+        r = Row(recordings=1, hours=m.recording.duration / 3600.0)
+        mine = explained.get(m.session or "", set())
+        r.unexplained_interruptions = m.open_findings(INTERRUPTION, mine)
+        r.missing_opening_statements = m.open_findings(OPENING, mine)
+        d = classify(m.made, m.stored_at or now, now, tz=tz)
         data.calendar_known &= d.calendar_known
         r.late_uploads = int(d.state is State.LATE)
-        officer, device = m.get("officer_id") or UNKNOWN, m.get("device_id") or UNKNOWN
+        officer, device = m.recording.officer_id or UNKNOWN, m.recording.device_id or UNKNOWN
         row(data.officers, officer).add(r)
         row(data.devices, device).add(r)
         data.total.add(r)
-        officer_sessions.setdefault(officer, set()).add(session_of[m["sha256"]])
-        device_sessions.setdefault(device, set()).add(session_of[m["sha256"]])
+        officer_sessions.setdefault(officer, set()).add(session_of[m.sha256])
+        device_sessions.setdefault(device, set()).add(session_of[m.sha256])
     for name, s in officer_sessions.items():
         data.officers[name].sessions = len(s)
     for name, s in device_sessions.items():
@@ -231,9 +234,9 @@ def gather(
 
     for e in month_events:
         if e["kind"] in DISCLOSURE_KINDS:
-            m = everything.get(e.get("record") or "", {})
-            row(data.officers, m.get("officer_id")).disclosures += 1
-            row(data.devices, m.get("device_id")).disclosures += 1
+            m = everything.get(e.get("record") or "")
+            row(data.officers, m.recording.officer_id if m else None).disclosures += 1
+            row(data.devices, m.recording.device_id if m else None).disclosures += 1
             data.total.disclosures += 1
 
     v = audit.verify()

@@ -26,9 +26,10 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from storage import ObjectNotFound, ObjectStore
+from storage import ObjectStore
 
-from records.keys import CASES, MANIFESTS, case_key
+from records.keys import CASES, case_key
+from records.manifest import Manifest, iter_manifests
 
 CHINA = "Asia/Shanghai"
 STORED_WITHIN_WORKING_DAYS = 2
@@ -142,44 +143,6 @@ def classify(
     if due - now <= at_risk:
         return Deadline(State.AT_RISK, due, known)
     return Deadline(State.PENDING, due, known)
-
-
-# -- what the store knows -----------------------------------------------------------------------
-def manifests(store: ObjectStore) -> Iterator[dict[str, Any]]:
-    """Every per-recording manifest (``manifests/<sha256>.json``) in the store."""
-    for info in store.list(MANIFESTS):
-        if not info.key.endswith(".json"):
-            continue
-        try:
-            m = json.loads(store.get_bytes(info.key))
-        except (ValueError, ObjectNotFound):
-            continue
-        if not isinstance(m, dict):
-            continue
-        if isinstance(m.get("recording"), dict):
-            # footage.manifest/1: the Recording dump under "recording", run facts beside it
-            m = {**m["recording"], **{k: v for k, v in m.items() if k != "recording"}}
-        if "sha256" in m and "start" in m:
-            m.setdefault("_stored_at", info.last_modified.isoformat() if info.last_modified else None)
-            yield m
-
-
-def manifest_made(m: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(m["start"])
-
-
-def manifest_stored(m: dict[str, Any]) -> datetime | None:
-    """When the recording reached storage: the manifest's ``ingested_at``, else its object's time."""
-    for k in ("ingested_at", "_stored_at"):
-        v = m.get(k)
-        if v:
-            return datetime.fromisoformat(v)
-    return None
-
-
-def manifest_case(m: dict[str, Any]) -> str | None:
-    """The case a recording belongs to, from its sidecar (``case``) or its tags."""
-    return m.get("case") or (m.get("sidecar") or {}).get("case") or (m.get("tags") or {}).get("case")
 
 
 # -- cases --------------------------------------------------------------------------------------
@@ -340,21 +303,20 @@ def deadline_report(
     tz = settings.time.timezone
     now = now or datetime.now(timezone.utc)
     report = DeadlineReport(generated=now.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds"))
-    by_case: dict[str, list[dict[str, Any]]] = {}
-    for m in manifests(store):
-        case = manifest_case(m)
-        if case:
-            by_case.setdefault(case, []).append(m)
-        made = manifest_made(m)
-        if since is not None and made < since:
+    by_case: dict[str, list[Manifest]] = {}
+    for m in iter_manifests(store):
+        if m.case_id:
+            by_case.setdefault(m.case_id, []).append(m)
+        if since is not None and m.made < since:
             continue
-        d = classify(made, manifest_stored(m), now, at_risk=at_risk)
+        d = classify(m.made, m.stored_at, now, at_risk=at_risk)
         report.calendar_known &= d.calendar_known
         if d.flagged:
+            rec = m.recording
             report.items.append(
-                Item("recording", m["sha256"], d.state.value, d.due.isoformat(), d.calendar_known,
-                     made.isoformat(timespec="seconds"), (manifest_stored(m) or now).isoformat(timespec="seconds"),
-                     m.get("device_id"), m.get("officer_id"), _hours(d.late_by), m.get("name", ""))
+                Item("recording", m.sha256, d.state.value, d.due.isoformat(), d.calendar_known,
+                     m.made.isoformat(timespec="seconds"), (m.stored_at or now).isoformat(timespec="seconds"),
+                     rec.device_id, rec.officer_id, _hours(d.late_by), rec.name)
             )
     zone = ZoneInfo(tz)
     for path, where, original in _waiting_files(settings):
@@ -374,11 +336,11 @@ def deadline_report(
     for case_id, c in sorted(cases(store).items()):
         due = datetime.fromisoformat(c["filed_by"])
         linked = by_case.get(case_id, [])
-        late = [m for m in linked if (manifest_stored(m) or now) > due]
+        late = [m for m in linked if (m.stored_at or now) > due]
         if late:
             report.items.append(
                 Item("case", case_id, State.LATE.value, due.isoformat(), True, None, None, None, None,
-                     _hours(max(manifest_stored(m) or now for m in late) - due),
+                     _hours(max(m.stored_at or now for m in late) - due),
                      f"{len(late)} of {len(linked)} recordings stored after the filing deadline")
             )
         elif timedelta(0) <= due - now <= case_warning:

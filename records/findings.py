@@ -42,6 +42,21 @@ from records.intake import recording_from_file
 INFO_KINDS = {"speech", "marker"}
 
 
+def is_finding(row: Mapping[str, Any]) -> bool:
+    """A row that is flagged by the rules (a gap is listed as a gap, not as a finding)."""
+    return row["kind"] not in INFO_KINDS and row["kind"] != "gap"
+
+
+def open_findings(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The findings of a document that have no written explanation."""
+    return [e for e in doc["events"] if is_finding(e) and not e.get("explanation")]
+
+
+def findings_of(doc: Mapping[str, Any], path: str) -> list[dict[str, Any]]:
+    """The findings (explained or not) of a document that concern the recording at ``path``."""
+    return [e for e in doc["events"] if is_finding(e) and e.get("file") == path]
+
+
 def _row(e: Event, session: Session, explanations: Mapping[str, dict]) -> dict[str, Any]:
     row = e.model_dump(mode="json")
     row["session"] = session.id

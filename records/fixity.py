@@ -11,7 +11,6 @@ that is not write-once says so in the first line of every report.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -21,6 +20,7 @@ from typing import Any
 from storage import ObjectStore, StorageError
 
 from records.keys import MANIFESTS
+from records.manifest import Manifest
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -54,11 +54,10 @@ def check_manifest(store: ObjectStore, manifest: str) -> dict[str, Any]:
     row: dict[str, Any] = {"manifest": manifest, "sha256": name, "key": None, "version_id": None,
                            "status": "ok", "actual": None, "size": None, "detail": ""}
     try:
-        data = json.loads(store.get_bytes(manifest))
-        stored = data.get("stored") or {}
-        expected = stored.get("sha256") or data.get("sha256")
-        row.update(key=stored.get("key"), version_id=stored.get("version_id"), sha256=expected)
-    except (StorageError, ValueError, AttributeError) as e:
+        record = Manifest.from_json(store.get_bytes(manifest))
+        expected = record.stored.sha256 or record.sha256
+        row.update(key=record.stored.key, version_id=record.stored.version_id, sha256=expected)
+    except (StorageError, ValueError) as e:
         row.update(status="bad-manifest", detail=f"cannot read manifest: {e}")
         return row
     if not row["key"] or not isinstance(expected, str) or not _SHA.match(expected):

@@ -1,11 +1,26 @@
 """Intake: what one inbox file becomes.
 
-:func:`recording_from_file` probes a file into a :class:`media.model.Recording` (hash, streams,
-start time, device, officer); the ingest flow and ``footage gaps check`` both use it.
+The pure steps of the ingest flow, each a plain function on paths, outcomes and settings:
+
+* :func:`discover` finds the files ready to ingest (two looks; files still growing wait);
+* :func:`validate` refuses what is not a regular, sanely named, non-empty file;
+* :func:`identify` probes a file into a :class:`media.model.Recording` (:func:`probe_file`, also
+  used by ``footage gaps check``);
+* :func:`sort_batch` sorts a run's outcomes into new records, duplicates and bad input;
+* :func:`move_out` / :func:`quarantine` take a finished file out of the inbox, sidecars with it.
+
+An :class:`Outcome` carries one file through the steps; its :class:`Status` says where it stands.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -13,19 +28,21 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from media.model import CameraKind, Recording
-from media.probe import Limits, probe
-from media.timeinfo import identify
+from media.probe import Limits, MediaError, check_name, probe
+from media.timeinfo import identify as identify_time
+
+from records.keys import safe_part
 
 
 class Status(str, Enum):
     """Where one inbox file stands (a ``str`` enum: it compares equal to its value)."""
 
     PENDING = "pending"  # still on its way through the steps
+    STORED = "stored"  # stored, not verified yet
     INGESTED = "ingested"  # stored, verified, moved to processed/
-    DUPLICATE = "duplicate"  # its content was already stored (or is stored by another file of the run)
+    DUPLICATE = "duplicate"  # its content is already stored, or stored by another file of the run
     QUARANTINED = "quarantined"  # bad input, moved to quarantine/ with a reason
     FAILED = "failed"  # an infrastructure failure: left in the inbox for the next run
-    STORED = "stored"  # stored, not verified yet (between the store and verify steps)
 
 
 class Outcome(BaseModel):
@@ -38,9 +55,73 @@ class Outcome(BaseModel):
     message: str | None = None
     recording: Recording | None = None
     categories: list[str] = Field(default_factory=list)
+    case: str | None = None
     stored: dict[str, Any] | None = None
     derivatives: list[dict[str, Any]] = Field(default_factory=list)  # archive master, access copy
     moved_to: str | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        return self.recording.sha256 if self.recording else None
+
+    def set(self, status: Status, reason: str | None = None, message: str | None = None) -> "Outcome":
+        self.status, self.reason, self.message = status, reason, message
+        return self
+
+
+# -- discovery -------------------------------------------------------------------------------
+def _sidecar_of(path: Path) -> bool:
+    if path.suffix.lower() != ".json":
+        return False
+    stem = path.with_suffix("")
+    return stem.exists() or any(p.is_file() for p in path.parent.glob(path.stem + ".*") if p != path)
+
+
+def discover(inbox: Path, settle_seconds: float) -> tuple[list[Path], list[Path]]:
+    """Files ready to ingest, and files still being written (size or mtime changed).
+
+    Hidden files (partial uploads of rsync and the like) and sidecar JSON files are left alone.
+    """
+    def look() -> dict[Path, tuple[int, int]]:
+        seen = {}
+        for root, dirs, files in os.walk(inbox, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                p = Path(root) / name
+                if name.startswith(".") or _sidecar_of(p):
+                    continue
+                try:
+                    st = p.lstat()
+                except OSError:
+                    continue
+                seen[p] = (st.st_size, st.st_mtime_ns)
+        return seen
+
+    first = look()
+    if not first:
+        return [], []
+    time.sleep(settle_seconds)
+    second = look()
+    ready = [p for p, sig in first.items() if second.get(p) == sig]
+    busy = [p for p in first if p not in ready and p.exists()]
+    return sorted(ready), sorted(busy)
+
+
+# -- one file --------------------------------------------------------------------------------
+def validate(path: Path, inbox: Path) -> Outcome:
+    """A new outcome for ``path``: pending, or quarantined when it is no regular, named, non-empty file."""
+    rel = path.relative_to(inbox).as_posix()
+    out = Outcome(file=rel, path=str(path))
+    try:
+        if path.is_symlink():
+            raise MediaError("not_a_file", f"{path.name} is a symbolic link; only regular files are ingested")
+        for part in Path(rel).parts:
+            check_name(part)
+        if path.stat().st_size == 0:
+            raise MediaError("empty", f"{path.name} is empty (0 bytes)")
+    except MediaError as exc:
+        out.set(Status.QUARANTINED, exc.reason, exc.message)
+    return out
 
 
 def recording_from_file(path: Path, settings, name: str | None = None) -> Recording:
@@ -48,8 +129,8 @@ def recording_from_file(path: Path, settings, name: str | None = None) -> Record
     return probe_file(path, settings, name)[0]
 
 
-def probe_file(path: Path, settings, name: str | None = None) -> tuple[Recording, list[str]]:
-    """Probe one file into a Recording and its retention categories (from a sidecar).
+def probe_file(path: Path, settings, name: str | None = None) -> tuple[Recording, Any]:
+    """Probe one file into a Recording, with what its name and sidecar said about it.
 
     Parameters
     ----------
@@ -64,8 +145,8 @@ def probe_file(path: Path, settings, name: str | None = None) -> tuple[Recording
     Returns
     -------
     recording : Recording
-    categories : list of str
-        Retention categories named by the file's sidecar (empty: the default).
+    identity : media.timeinfo.Identity
+        Start, device, officer, retention categories and case from sidecar, container or name.
 
     Raises
     ------
@@ -77,7 +158,7 @@ def probe_file(path: Path, settings, name: str | None = None) -> tuple[Recording
     ing = settings.ingest
     limits = Limits(ing.max_width, ing.max_height, ing.max_duration_s, settings.segment.discontinuity_s)
     facts = probe(path, limits)
-    who = identify(path, facts.tags, facts.duration, settings.time, path.stat().st_mtime)
+    who = identify_time(path, facts.tags, facts.duration, settings.time, path.stat().st_mtime)
     device = who.device or ing.default_device
     kind = who.camera_kind or (
         CameraKind.FIXED if device in ing.fixed_devices else CameraKind.BODY if device in ing.body_devices else CameraKind.UNKNOWN
@@ -89,4 +170,105 @@ def probe_file(path: Path, settings, name: str | None = None) -> tuple[Recording
         origin=str(path.parent), tags=facts.tags, chapters=facts.chapters,
         events=[e.model_copy(update={"device": device}) for e in facts.events + who.events],
     )
-    return recording, list(who.categories)
+    return recording, who
+
+
+def identify(out: Outcome, settings) -> Outcome:
+    """Probe a pending outcome's file; bad media and broken sidecars are quarantined."""
+    if out.status != Status.PENDING:
+        return out
+    try:
+        out.recording, who = probe_file(Path(out.path), settings, name=out.file)
+        out.categories, out.case = list(who.categories), who.case_id
+    except MediaError as exc:
+        out.set(Status.QUARANTINED, exc.reason, exc.message)
+    except ValueError as exc:  # a broken sidecar
+        out.set(Status.QUARANTINED, "bad_sidecar", str(exc))
+    return out
+
+
+# -- one run ---------------------------------------------------------------------------------
+@dataclass
+class Batch:
+    """A run's probed files, sorted.
+
+    ``new`` are stored by this run; ``stored`` were stored by an earlier run (their manifest's
+    ``stored`` section is set); ``twins`` have the same content as another file of this run and
+    leave the inbox once that one is verified; ``bad`` go to quarantine.
+    """
+
+    new: list[Outcome] = field(default_factory=list)
+    stored: list[Outcome] = field(default_factory=list)
+    twins: list[Outcome] = field(default_factory=list)
+    bad: list[Outcome] = field(default_factory=list)
+
+
+def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], dict[str, Any] | None]) -> Batch:
+    """Sort probed outcomes; ``stored_copy(sha256)`` is a stored record's ``stored`` section, or None."""
+    batch = Batch()
+    first: dict[str, str] = {}
+    for out in outcomes:
+        if out.status == Status.QUARANTINED:
+            batch.bad.append(out)
+            continue
+        twin_of = first.setdefault(out.sha256, out.file)
+        if twin_of != out.file:
+            batch.twins.append(out.set(Status.DUPLICATE, f"same content as {twin_of}"))
+            continue
+        copy = stored_copy(out.sha256)
+        if copy is not None:
+            out.stored = copy
+            batch.stored.append(out.set(Status.DUPLICATE, "already stored"))
+        else:
+            batch.new.append(out)
+    return batch
+
+
+# -- leaving the inbox -----------------------------------------------------------------------
+def _move(src: Path, dest_dir: Path, name: str) -> Path:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / name
+    n = 1
+    while dest.exists():
+        dest = dest_dir / f"{Path(name).stem}.{n}{Path(name).suffix}"
+        n += 1
+    shutil.move(str(src), dest)
+    return dest
+
+
+def _move_with_sidecars(src: Path, dest_dir: Path, name: str) -> Path:
+    dest = _move(src, dest_dir, name)
+    for side in (src.with_name(src.name + ".json"), src.with_suffix(".json")):
+        if side.is_file() and side != src:
+            _move(side, dest_dir, dest.name + ".json")
+    return dest
+
+
+def move_out(out: Outcome, processed_day: Path) -> Outcome:
+    """Move a verified file (ingested or duplicate) to ``processed/<day>/``, sidecars with it."""
+    dest = _move_with_sidecars(Path(out.path), processed_day, safe_part(out.file.replace("/", "_")))
+    for d in out.derivatives:  # stored and verified: the work copies are no longer needed
+        Path(d["work_path"]).unlink(missing_ok=True)
+    out.moved_to = str(dest)
+    return out
+
+
+def quarantine(out: Outcome, folder: Path) -> Outcome:
+    """Move a bad file to ``folder`` with a ``.reason.json`` beside it; never delete it."""
+    src = Path(out.path)
+    now = datetime.now(timezone.utc)
+    name = f"{now:%Y%m%dT%H%M%S}-{safe_part(src.name, 'unnamed')}"
+    dest = _move_with_sidecars(src, folder, name) if os.path.lexists(src) else None
+    record = {
+        "file": out.file,
+        "original_name": src.name,
+        "reason": out.reason,
+        "message": out.message,
+        "quarantined_at": now.isoformat(),
+        "moved_to": str(dest) if dest else None,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    reason_path = (dest or folder / name).with_name((dest or Path(name)).name + ".reason.json")
+    reason_path.write_text(json.dumps(record, ensure_ascii=False, indent=1))
+    out.moved_to = str(dest) if dest else None
+    return out

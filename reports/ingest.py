@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from media.model import Session
-from records.findings import INFO_KINDS
+from records.findings import open_findings
 
 if TYPE_CHECKING:
     from records.settings import Settings
@@ -22,9 +22,7 @@ def build_summary(
 ) -> dict[str, Any]:
     """The documented JSON document of one ingest run (see docs/cli.md)."""
     gap_doc = gap_doc or {"sessions": [], "events": []}
-    findings = [
-        e for e in gap_doc["events"] if e["kind"] not in INFO_KINDS and e["kind"] != "gap" and not e.get("explanation")
-    ]
+    findings = open_findings(gap_doc)
     gap_reports = {s["id"]: s.get("report") for s in gap_doc["sessions"]}
     ingested = [o for o in outcomes if o.status == "ingested"]
     duplicates = [o for o in outcomes if o.status == "duplicate"]

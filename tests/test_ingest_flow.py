@@ -258,7 +258,7 @@ def test_a_store_failure_leaves_the_file_in_the_inbox(footage_home, monkeypatch)
 
 
 def test_files_still_being_written_are_left_for_the_next_run(footage_home, monkeypatch):
-    from flows.ingest import discover
+    from records.intake import discover
 
     monkeypatch.setenv("FOOTAGE_INGEST__SETTLE_SECONDS", "1.0")
     inbox = footage_home / "inbox"

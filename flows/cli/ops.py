@@ -6,8 +6,9 @@ changes records checks the acting user's role for its action in
 :data:`records.roles.ACTION_ROLES` (``--as``, ``FOOTAGE_USER`` or the OS user); a refusal prints
 a clear message, exits with :data:`~flows.cli.common.DENIED_EXIT` and is written to the audit log.
 
-Prefect (``report compliance``, ``status``) and :mod:`records.audit`, :mod:`records.retention`
-and :mod:`records.settings` are imported inside the commands: see :mod:`flows.cli.common`.
+Prefect (``report compliance``, ``status``) and the records modules that import
+:mod:`records.settings` or the pydantic models of :mod:`records.manifest` are imported inside the
+commands: see :mod:`flows.cli.common`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import typer
 from rich.table import Table
 
 from flows.cli.common import PROBLEM_EXIT, as_option, banner, context, err, load_settings, out, print_json
-from records.compliance import month_bounds
-from records.deadlines import CHINA, close_case, deadline_report, stored_by
 from records.roles import mode_banner
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -110,6 +109,8 @@ def deadline_stored(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Print the article 29 "stored by" deadline as an ISO datetime in Asia/Shanghai."""
+    from records.deadlines import CHINA, stored_by  # see the module docstring
+
     settings = load_settings()
     try:
         when = datetime.fromisoformat(made)
@@ -134,6 +135,7 @@ def case_close(
 ) -> None:
     """Record a case's closing date (its records are due filed 30 days later)."""
     from records.audit import open_audit  # see the module docstring
+    from records.deadlines import close_case
     from records.retention import retain_until
 
     try:
@@ -156,6 +158,7 @@ def report_compliance(
     """Build the monthly compliance assessment (zh-CN, en; Markdown, HTML, PNG), store it and
     publish it as a Prefect artifact."""
     from flows.compliance import compliance_flow  # Prefect, see the module docstring
+    from records.compliance import month_bounds
 
     try:
         month_bounds(month, load_settings().time.timezone)
@@ -181,7 +184,8 @@ def report_deadlines(
     as_user: Optional[str] = as_option(),
 ) -> None:
     """List late and at-risk items (article 29) and write reports/<date>/deadlines.{md,json}."""
-    from records.settings import today  # see the module docstring
+    from records.deadlines import deadline_report  # see the module docstring
+    from records.settings import today
 
     settings, store, user = context(as_user, "report.deadlines")
     rep = deadline_report(settings, store, since=_parse_since(since, settings.time.timezone))
@@ -275,6 +279,8 @@ def status(
     as_user: Optional[str] = as_option(),
 ) -> None:
     """Recent flow runs, failures, quarantine count and late items (from Prefect's API)."""
+    from records.deadlines import deadline_report  # see the module docstring
+
     settings, store, user = context(as_user, "status")
     try:
         runs = flow_run_summary(limit, days)

@@ -6,9 +6,9 @@ the fixity audit. ``extend``, ``hold`` and ``audit`` check the acting user's rol
 (``storage.*`` in :data:`records.roles.ACTION_ROLES`); ``extend`` and ``hold`` write an event to
 the record's history (``records/<sha256>/events/``) and to the audit log.
 
-:mod:`storage.s3` (boto3), :mod:`flows.fixity` (Prefect) and :mod:`records.history` (which
-imports records.settings) are imported inside the commands that need them: see
-:mod:`flows.cli.common`.
+:mod:`storage.s3` (boto3), :mod:`flows.fixity` (Prefect), :mod:`records.history` (which
+imports records.settings) and :mod:`records.manifest` (pydantic models) are imported inside the
+functions that need them: see :mod:`flows.cli.common`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import typer
 from rich.table import Table
 
 from flows.cli.common import PROBLEM_EXIT, as_option, authorize, context, err, fail, load_settings, out, print_json
-from records.manifest import load_manifest
 from storage import ObjectNotFound, RetentionLocked, StorageError
 
 _SHA = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
@@ -47,14 +46,16 @@ def parse_until(text: str, tz: str) -> datetime:
 
 def resolve(store, target: str) -> tuple[str, str | None, str]:
     """(key, version_id, record sha256) for a stored key, or for a record's SHA-256 (its original)."""
+    from records.manifest import load_manifest  # see the module docstring
+
     if re.fullmatch(r"[0-9a-f]{64}", target):
         try:
-            stored = load_manifest(store, target).get("stored") or {}
+            stored = load_manifest(store, target).stored
         except ObjectNotFound:
             fail(f"no record {target} (no manifests/{target}.json)")
-        if not stored.get("key"):
-            fail(f"the manifest of record {target} names no stored object")
-        return stored["key"], stored.get("version_id"), target
+        except ValueError as e:
+            fail(f"the manifest of record {target} cannot be read: {e}")
+        return stored.key, stored.version_id, target
     try:
         info = store.head(target)
     except ObjectNotFound:

@@ -50,41 +50,28 @@ def write_manifest(
     device: str,
     officer: str | None,
     ingested: datetime | None = None,
-    events: list[dict] | None = None,
-    session_events: list[dict] | None = None,
+    findings: list[dict] | None = None,
     session: str | None = None,
     name: str | None = None,
     tags: dict | None = None,
 ) -> dict:
-    """A manifest as flows/ingest.py writes it: the Recording dump under "recording"."""
-    recording = {
-        "path": f"/inbox/{name or sha}.mp4",
-        "name": name or f"{sha}.mp4",
-        "size": 1000,
-        "sha256": sha,
-        "container": "mov,mp4,m4a,3gp,3g2,mj2",
-        "streams": [],
-        "duration": duration,
-        "start": start.isoformat(),
-        "start_source": "filename",
-        "device_id": device,
-        "officer_id": officer,
-        "camera_kind": "body",
-        "tags": tags or {},
-        "events": events or [],
-    }
-    body = {
-        "schema": "footage.manifest/1",
-        "sha256": sha,
-        "recording": recording,
-        "session": session,
-        "session_events": session_events or [],
-        "gaps": [],
-        "categories": ["routine"],
-        "stored": {"key": f"originals/{device}/{sha}.mp4"},
-        "ingested_at": (ingested or start + timedelta(hours=2)).astimezone(timezone.utc).isoformat(),
-    }
-    store.put(f"manifests/{sha}.json", json.dumps(body).encode())
+    """A manifest written by the one writer the ingest flow uses (records.manifest)."""
+    from media.model import Recording
+    from records.manifest import build_manifest
+
+    recording = Recording(
+        path=f"/inbox/{name or sha}.mp4", name=name or f"{sha}.mp4", size=1000, sha256=sha,
+        container="mov,mp4,m4a,3gp,3g2,mj2", duration=duration, start=start, start_source="filename",
+        device_id=device, officer_id=officer, camera_kind="body", tags=tags or {},
+    )
+    manifest = build_manifest(
+        recording, {"key": f"originals/{device}/{sha}.mp4"}, categories=["routine"],
+        findings=findings,
+        ingested_at=(ingested or start + timedelta(hours=2)).astimezone(timezone.utc),
+    )
+    manifest.session = session
+    store.put(f"manifests/{sha}.json", manifest.to_json())
+    body = json.loads(manifest.to_json())
     return body
 
 

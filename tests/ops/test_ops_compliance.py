@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from records.audit import open_audit
+from records.explanations import store_explanation
 from records.compliance import Row, gather, month_bounds, previous_month
 from reports.compliance import build_report, cjk_font
 
@@ -25,18 +26,23 @@ def at(text: str) -> datetime:
 def october(settings, store, manifest_writer):
     """October 2026 in China time, with every count known."""
     w = manifest_writer
+    # findings as the ingest flow writes them: rows of the session's gap report
     w("a1" * 32, start=at("2026-10-08T09:00:00"), duration=1800, device="D1", officer="P001", session="S1",
-      events=[{"kind": "missing_opening_statement", "start": 0.0, "end": 60.0}])
+      findings=[{"kind": "missing_opening_statement", "id": "opening", "start": 0.0, "end": 60.0, "explanation": None}])
     w("a2" * 32, start=at("2026-10-08T09:30:05"), duration=1800, device="D1", officer="P001", session="S1",
-      session_events=[{"kind": "unexplained_interruption", "start": 0.0, "detail": {}}])
+      findings=[{"kind": "unexplained_interruption", "id": "gap-20261008T093000", "explanation": None}])
     # made in September, uploaded late in October: counts for September, not here
     w("a3" * 32, start=at("2026-09-30T10:00:00"), duration=600, device="D1", officer="P001",
       ingested=at("2026-10-10T09:00:00"))
     # uploaded after its deadline (due 2026-10-14); its interruption was explained in writing
-    w("a4" * 32, start=at("2026-10-12T14:00:00"), duration=3600, device="D2", officer="P002",
+    w("a4" * 32, start=at("2026-10-12T14:00:00"), duration=3600, device="D2", officer="P002", session="S2",
       ingested=at("2026-10-20T09:00:00"),
-      session_events=[{"kind": "unexplained_interruption", "detail": {"explanation": "battery swap"}}])
-    w("a5" * 32, start=at("2026-10-12T14:20:00"), duration=600, device="D2", officer="P002")  # same session
+      findings=[{"kind": "unexplained_interruption", "id": "gap-20261012T150000",
+                 "explanation": {"text": "battery swap", "by": "P002", "at": "2026-10-12T08:00:00+00:00"}}])
+    # same session; its missing opening statement was explained in writing after it was stored
+    w("a5" * 32, start=at("2026-10-12T14:20:00"), duration=600, device="D2", officer="P002", session="S2",
+      findings=[{"kind": "missing_opening_statement", "id": "opening", "explanation": None}])
+    store_explanation(store, settings, "S2", "opening", "statement given before the camera started", "P002")
     # the month's last minutes in China (already 31 Oct 15:30 in UTC) and the first of November
     w("a6" * 32, start=at("2026-10-31T23:30:00"), duration=1200, device="D2", officer="P001")
     w("a7" * 32, start=at("2026-11-01T00:10:00"), duration=1200, device="D2", officer="P001")

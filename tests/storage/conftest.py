@@ -8,7 +8,6 @@ cases are skipped with that reason. Every test gets a fresh bucket.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -76,7 +75,9 @@ def s3_settings(s3_endpoint) -> dict:
 
 def _put_record(store, data: bytes, retain_hours: float | None = None) -> dict:
     """A stored original plus its manifest, shaped as the ingest flow writes them."""
+    from media.model import Recording
     from records.keys import manifest_key, original_key
+    from records.manifest import build_manifest
 
     sha = hashlib.sha256(data).hexdigest()
     made = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
@@ -84,8 +85,10 @@ def _put_record(store, data: bytes, retain_hours: float | None = None) -> dict:
     until = datetime.now(timezone.utc) + timedelta(hours=retain_hours) if retain_hours else None
     info = store.put(key, data, sha256=sha, retain_until=until)
     stored = {"key": key, "sha256": sha, "size": info.size, "version_id": info.version_id, "backend": store.name}
-    manifest = {"schema": "footage.manifest/1", "sha256": sha, "stored": stored}
-    store.put(manifest_key(sha), json.dumps(manifest).encode(), retain_until=until, content_type="application/json")
+    recording = Recording(path=f"{sha}.mp4", name=f"{sha}.mp4", size=len(data), sha256=sha, container="mp4",
+                          duration=10.0, start=made, start_source="filename", device_id="cam-7")
+    manifest = build_manifest(recording, stored)  # the one writer the ingest flow uses
+    store.put(manifest_key(sha), manifest.to_json(), retain_until=until, content_type="application/json")
     return stored
 
 

@@ -1,0 +1,119 @@
+"""One truth across reports: the compliance, deadline and fixity reports of records that the ingest
+flow stored agree with the gap report of the same run (no hand-written manifests here)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+
+from media.demo import build_demo_inbox
+
+pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
+
+OFFICER_OF_DEVICE = {"DSJ-A01": "1001", "DSJ-B02": "1002"}  # how media/demo.py names its files
+RULES = ("unexplained_interruption", "missing_opening_statement")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """Ingest the demo inbox once (the module's tests only read what it stored)."""
+    import os
+
+    home = tmp_path_factory.mktemp("truth")
+    old = {k: v for k, v in os.environ.items() if k.startswith("FOOTAGE_")}
+    for key in old:
+        if key != "FOOTAGE_SHARED":
+            del os.environ[key]
+    os.environ.update({"FOOTAGE_HOME": str(home), "FOOTAGE_STORAGE__BACKEND": "local",
+                       "FOOTAGE_INGEST__SETTLE_SECONDS": "0.2"})
+    try:
+        from flows.ingest import run_ingest
+        from records.settings import load_settings
+
+        settings = load_settings()
+        settings.ensure_layout()
+        build_demo_inbox(settings.inbox)
+        summary = run_ingest()
+        yield settings, summary
+    finally:
+        for key in [k for k in os.environ if k.startswith("FOOTAGE_")]:
+            del os.environ[key]
+        os.environ.update(old)
+
+
+def gap_report_counts(summary: dict) -> Counter:
+    """(officer, kind) -> open findings, read from the run's gap report (the ingest JSON)."""
+    return Counter((OFFICER_OF_DEVICE[f["device"]], f["kind"]) for f in summary["findings"] if f["kind"] in RULES)
+
+
+def test_the_gap_report_finds_what_the_demo_planted(demo_run):
+    _, summary = demo_run
+    # planted by media/demo.py: no speech anywhere (no opening statement in either session) and
+    # a 40 s break in DSJ-A01's session with nothing said after it
+    assert gap_report_counts(summary) == Counter({
+        ("1001", "missing_opening_statement"): 1,
+        ("1001", "unexplained_interruption"): 1,
+        ("1002", "missing_opening_statement"): 1,
+    })
+
+
+def test_compliance_counts_what_the_gap_report_found(demo_run):
+    from records.compliance import gather
+    from records.store import open_store
+
+    settings, summary = demo_run
+    store = open_store(settings)
+    data = gather(settings, store, "2026-11")
+    expected = gap_report_counts(summary)
+    for officer in ("1001", "1002"):
+        row = data.officers[officer]
+        assert row.unexplained_interruptions == expected[(officer, "unexplained_interruption")]
+        assert row.missing_opening_statements == expected[(officer, "missing_opening_statement")]
+    assert data.total.recordings == summary["ingested"] == 6
+    assert data.total.sessions == len(summary["sessions"]) == 2
+    assert data.total.quarantined == len(summary["quarantined"]) == 2
+
+
+def test_an_explanation_given_later_clears_the_finding_everywhere(demo_run):
+    from records.compliance import gather
+    from records.explanations import store_explanation
+    from records.findings import check_files
+    from records.store import open_store
+
+    settings, summary = demo_run
+    store = open_store(settings)
+    (gap,) = [f for f in summary["findings"] if f["kind"] == "unexplained_interruption"]
+    store_explanation(store, settings, gap["session"], gap["id"], "battery changed, said in writing", "1001")
+
+    assert gather(settings, store, "2026-11").officers["1001"].unexplained_interruptions == 0
+    # ``footage gaps check`` over the processed files agrees
+    files = sorted(p for p in settings.processed.rglob("DSJ-A01*.MP4"))
+    doc, _ = check_files(files, settings, store)
+    assert [e for e in doc["events"] if e["kind"] == "unexplained_interruption"] == []
+    (row,) = [e for e in doc["events"] if e.get("id") == gap["id"]]
+    assert row["kind"] == "gap" and row["explanation"]["text"] == "battery changed, said in writing"
+
+
+def test_deadline_and_fixity_reports_cover_every_stored_record(demo_run):
+    from flows.fixity import fixity_audit
+    from records.compliance import gather
+    from records.deadlines import deadline_report, stored_by
+    from records.store import open_store
+
+    settings, summary = demo_run
+    store = open_store(settings)
+    stored = {s["sha256"] for s in summary["stored"]}
+    report = fixity_audit(sample_pct=100, settings=settings)
+    assert report["ok"] and {r["sha256"] for r in report["results"]} == stored
+
+    # the demo footage was made on 2026-11-26 (a Thursday) and stored now: late exactly when now
+    # is after the end of the second working day after it (Monday 2026-11-30, China time)
+    due = stored_by(datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc))[0]
+    assert due.isoformat() == "2026-11-30T23:59:59+08:00"
+    late = datetime.now(timezone.utc) > due
+    deadlines = deadline_report(settings, store)
+    late_records = {i.ref for i in deadlines.items if i.kind == "recording" and i.state == "late"}
+    assert late_records == (stored if late else set())
+    assert gather(settings, store, "2026-11").total.late_uploads == len(late_records)
