@@ -10,6 +10,9 @@ finding (a gap id such as ``gap-20261120T093000``, or ``opening``) as an object 
 ``explanations/<session>/<finding>/<UTC time>.json``: stored objects are never edited; a later
 explanation supersedes the earlier one (it names it in ``supersedes``). Reports show the latest
 and stop flagging the finding.
+
+:mod:`records.findings` (PyAV), :mod:`reports.gaps` and the records modules that import
+:mod:`records.settings` are imported inside the commands: see :mod:`flows.cli.common`.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def check(
     explained: bool = typer.Option(True, "--explained/--no-explained", help="Read written explanations from the store."),
 ) -> None:
     """Check recordings for gaps, picture/sound faults and the spoken statements."""
-    # PyAV and records.settings, see the module docstring
+    # see the module docstring
     from records.findings import check_files
     from records.store import open_store
     from reports.gaps import write_session_reports
@@ -82,7 +85,7 @@ def explain(
     as_json: bool = typer.Option(False, "--json", help="Print the stored explanation as JSON."),
 ) -> None:
     """Attach a written explanation to a gap or to a missing opening statement."""
-    from records.explanations import store_explanation  # records.settings, see the module docstring
+    from records.explanations import store_explanation  # see the module docstring
 
     settings, store, _ = context(None)
     try:
