@@ -14,23 +14,23 @@ Steps (each appended to the record's event history and to the audit log)::
       -> store the copy under its own retention -> receipt
 
 The pauses are Prefect's ``pause_flow_run(wait_for_input=...)``: the UI shows a form, and the
-headless CLI (``footage disclose select|approve|reject|override``) submits the same typed input
-with ``resume_flow_run(run_id, run_input=...)``. Open-source Prefect has no user identity: each
-input names its user (the CLI fills in ``--as`` or the OS user and sets ``via="cli"``; a UI user
-types a name, ``via="ui"``) and the receipt says which. The flow, not the CLI, is the authority
-on roles: an input from a user without the role is refused (audited) and the flow waits again.
+headless CLI (``footage disclose select|approve|reject|override``, driven by
+:mod:`flows.cli.disclose`) submits the same typed input with ``resume_flow_run``. Open-source
+Prefect has no user identity: each input names its user (the CLI fills in ``--as`` or the OS user
+and sets ``via="cli"``; a UI user types a name, ``via="ui"``) and the receipt says which. The flow, not the CLI, is the authority
+on roles (``disclose.*`` in :data:`records.roles.ACTION_ROLES`): an input from a user without
+the role is refused (audited) and the flow waits again.
+
+This module holds the flow, its tasks and the typed inputs; ``python -m flows.disclose NAME
+PARAMS_JSON`` runs the flow as the run called NAME (how the CLI starts it in the background).
 """
 
 from __future__ import annotations
 
-import contextvars
+import base64
+import io
 import json
-import os
-import subprocess
 import sys
-import threading
-import time
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -40,15 +40,30 @@ from flows import prefect_env  # noqa: F401  (Prefect defaults before Prefect is
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.flow_runs import pause_flow_run, resume_flow_run
+from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from prefect.runtime import flow_run as current_run
+from PIL import Image
 from pydantic import Field
 
-from records.settings import Role, Settings, load_settings
-from records.history import add_record_event
+from media.redact import (
+    DetectionConfig,
+    QAConfig,
+    RedactSpec,
+    contact_sheet,
+    find_tracks,
+    qa_pass,
+    redaction_log,
+    render,
+    sha256_file,
+    watermark_video,
+    write_log,
+)
+from records.history import record_event
 from records.keys import disclosure_prefix, safe_part
 from records.manifest import load_manifest
-from records.roles import has_role, roles_of
+from records.roles import may, roles_of
+from records.settings import Settings, load_settings, now_local
 from records.store import open_store
 
 FLOW_NAME = "disclose"
@@ -93,15 +108,13 @@ class QAOverride(RunInput):
 
 
 def _event(settings: Settings, store, record: str, kind: str, user: str, detail: dict[str, Any]) -> None:
-    """Append to the record's history and to the audit log (same kind, prefixed ``disclosure_``)."""
-    kind = f"disclosure_{kind}"
-    add_record_event(store, record, kind, user=user, detail=detail)
-    try:
-        from records.audit import open_audit
+    """Append to the record's history and to the audit log (same kind, prefixed ``disclosure_``).
 
-        open_audit(settings, store).append(kind, user=user, record=record, detail=detail)
-    except Exception as exc:  # the record's history above is the primary trail
-        get_run_logger().warning("audit log append failed: %s", exc)
+    A failed audit append is logged, not raised: the record's history is the primary trail, and
+    a half-done disclosure must still reach its receipt.
+    """
+    record_event(settings, store, record, f"disclosure_{kind}", user=user, detail=detail,
+                 on_audit_error=lambda exc: get_run_logger().warning("audit log append failed: %s", exc))
 
 
 def _pause_hours(settings: Settings) -> int:
@@ -123,8 +136,6 @@ def _wait(settings: Settings, model, key: str, description: str):
 @task(name="fetch-source", cache_policy=NO_CACHE)
 def fetch_source(settings: Settings, record: str, file: str | None, workdir: Path) -> Path:
     """The record's original: from the store by its manifest, or a local file whose hash matches."""
-    from media.redact import sha256_file
-
     store = open_store(settings)
     if file is None:
         stored = load_manifest(store, record).stored
@@ -138,8 +149,7 @@ def fetch_source(settings: Settings, record: str, file: str | None, workdir: Pat
 
 @task(name="find-tracks", cache_policy=NO_CACHE)
 def tracks_task(src: Path, record: str, workdir: Path, detection: dict[str, Any] | None):
-    from media.redact import DetectionConfig, contact_sheet, find_tracks
-
+    """Face tracks of the source and the contact sheet the archivist chooses from."""
     ts = find_tracks(src, DetectionConfig.model_validate(detection or {}), sha256=record)
     ts.save(workdir / "tracks.json")
     sheet = contact_sheet(ts, workdir / "sheet.png")
@@ -148,23 +158,20 @@ def tracks_task(src: Path, record: str, workdir: Path, detection: dict[str, Any]
 
 @task(name="render", cache_policy=NO_CACHE)
 def render_task(src: Path, workdir: Path, spec, tracks):
-    from media.redact import redaction_log, render
-
+    """The redacted copy and its redaction log entries."""
     result = render(src, workdir / "redacted.mp4", spec, tracks=tracks, source_sha256=tracks.sha256)
     return result, redaction_log(result)
 
 
 @task(name="qa", cache_policy=NO_CACHE)
 def qa_task(path: Path, tracks, keep: list[int], threshold: float):
-    from media.redact import QAConfig, qa_pass
-
+    """The independent QA pass: faces outside the keep-list left in the copy."""
     return qa_pass(path, tracks, keep, QAConfig(threshold=threshold))
 
 
 @task(name="watermark", cache_policy=NO_CACHE)
 def watermark_task(path: Path, out: Path, requester: str, day: date, metadata: dict[str, str]) -> Path:
-    from media.redact import watermark_video
-
+    """The visible "disclosed to NAME on DATE" mark (zh + en) and the release metadata."""
     return watermark_video(path, out, requester, day, metadata=metadata)
 
 
@@ -184,11 +191,6 @@ def _tracks_markdown(ts, sheet: Path) -> str:
 
 def _inline_image(path: Path, width: int = 960) -> str:
     """The sheet as a markdown image with a data URI, so the Prefect UI shows it in the artifact."""
-    import base64
-    import io
-
-    from PIL import Image
-
     with Image.open(path) as im:
         im = im.convert("RGB")
         if im.width > width:
@@ -209,21 +211,17 @@ def disclose_flow(
     via: str = "cli",
 ) -> dict[str, Any]:
     """Prepare, get approved, check and release a party's copy of one record."""
-    from prefect.runtime import flow_run as current
-
-    from media.redact import RedactSpec, sha256_file, write_log
-
     settings = load_settings()
     store = open_store(settings)
     log = get_run_logger()
-    run_id = str(current.id)
+    run_id = str(current_run.id)
     workdir = settings.home / "disclosures" / run_id
     workdir.mkdir(parents=True, exist_ok=True)
     receipt: dict[str, Any] = {
         "schema": "footage.disclosure-receipt/1", "run": run_id, "record": record, "requester": requester,
         "reason": reason, "requested_by": {"user": archivist, "via": via}, "status": "open",
     }
-    if not has_role(settings, archivist, Role.ARCHIVIST):
+    if not may(settings, archivist, "disclose.request"):
         _event(settings, store, record, "refused", archivist, {"run": run_id, "why": "requester lacks archivist role"})
         return {**receipt, "status": "refused"}
     _event(settings, store, record, "requested", archivist,
@@ -240,7 +238,7 @@ def disclose_flow(
         got = _wait(settings, Selection, f"select-{attempt}",
                     f"Choose the track ids to keep visible (the requester {requester}); tracks: {ts.ids()}")
         problem = None
-        if not has_role(settings, got.user, Role.ARCHIVIST):
+        if not may(settings, got.user, "disclose.select"):
             problem = f"{got.user} is not an archivist"
         else:
             try:
@@ -268,7 +266,7 @@ def disclose_flow(
                     f"Approve the release of record {record[:12]} to {requester}? Selected by {selection.user}.")
         if got.user in (archivist, selection.user):
             problem = f"{got.user} prepared this disclosure and may not approve it"
-        elif not has_role(settings, got.user, Role.SUPERVISOR):
+        elif not may(settings, got.user, "disclose.approve"):
             problem = f"{got.user} is not a supervisor (roles: {sorted(r.value for r in roles_of(settings, got.user))})"
         else:
             decision = got
@@ -295,7 +293,7 @@ def disclose_flow(
     if not report.passed:
         override = _wait(settings, QAOverride, "qa-override",
                          f"QA found {len(report.residuals)} face(s) outside the keep-list. Release anyway?")
-        ok = override.release and override.reason.strip() and has_role(settings, override.user, Role.ARCHIVIST)
+        ok = override.release and override.reason.strip() and may(settings, override.user, "disclose.override")
         receipt["qa"]["override"] = {"user": override.user, "via": override.via, "release": override.release,
                                      "reason": override.reason, "accepted": bool(ok)}
         if not ok:
@@ -304,7 +302,7 @@ def disclose_flow(
         _event(settings, store, record, "qa_overridden", override.user, {"run": run_id, "reason": override.reason})
 
     # 4. watermark, store under its own retention, receipt
-    today = datetime.now(timezone.utc).date()
+    today = now_local(settings).date()  # the date people read on the copy: the configured zone
     metadata = {"footage_status": "released", "footage_disclosure_run": run_id,
                 "footage_disclosed_to": requester, "footage_source_sha256": record}
     final = watermark_task(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata)
@@ -341,142 +339,10 @@ def _finish(store, receipt: dict[str, Any], status: str, record: str, run_id: st
     return receipt
 
 
-# --- headless driving (the CLI and tests) -----------------------------------------------------------
-
-
-class DisclosureError(RuntimeError):
-    pass
-
-
-def _client():
-    from prefect.client.orchestration import get_client
-
-    return get_client(sync_client=True)
-
-
-def find_run(name: str, timeout: float = 120.0, paused: bool = True):
-    """The flow run called ``name``, once it exists (and, with ``paused``, once it waits for input)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-    deadline = time.monotonic() + timeout
-    with _client() as client:
-        while True:
-            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
-            if runs and (not paused or (runs[0].state and (runs[0].state.is_paused() or runs[0].state.is_final()))):
-                return runs[0]
-            if time.monotonic() > deadline:
-                raise DisclosureError(f"flow run {name} did not reach a pause within {timeout:.0f} s")
-            time.sleep(1)
-
-
-def request(
-    record: str, requester: str, reason: str, user: str, file: str | None = None,
-    detection: dict[str, Any] | None = None, background: bool = True, wait: float = 600.0,
-) -> dict[str, Any]:
-    """Start a disclosure and return once it waits for the archivist's selection.
-
-    ``background`` runs the flow in a detached process (the CLI), else in a thread of this one
-    (tests). Either way it needs a Prefect server (PREFECT_API_URL) that both sides reach.
-    """
-    name = f"disclose-{safe_part(record[:12])}-{uuid.uuid4().hex[:8]}"
-    params = {"record": record, "requester": requester, "reason": reason, "archivist": user, "file": file,
-              "detection": detection, "via": "cli"}
-    if background:
-        settings = load_settings()
-        logs = settings.home / "disclosures"
-        logs.mkdir(parents=True, exist_ok=True)
-        from prefect.settings import PREFECT_API_URL
-
-        # The child must reach the same server, also when its URL came from a profile.
-        env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or ""}
-        with open(logs / f"{name}.log", "ab") as out:
-            subprocess.Popen([sys.executable, "-m", "flows.disclose", name, json.dumps(params)], stdout=out,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        thread = None
-    else:
-        # Prefect's settings (the server's URL under a test harness) live in context variables.
-        ctx = contextvars.copy_context()
-        thread = threading.Thread(target=ctx.run, args=(_run_named, name, params), daemon=True)
-        thread.start()
-    run = find_run(name, timeout=wait)
-    return {"run": str(run.id), "name": name, "state": run.state.name if run.state else None,
-            "awaiting": awaiting(run), "thread": thread}
-
-
-def _run_named(name: str, params: dict[str, Any]) -> dict[str, Any]:
+def run_named(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Run :func:`disclose_flow` as the flow run called ``name`` (the driver finds it by that name)."""
     return disclose_flow.with_options(flow_run_name=name)(**params)
 
 
-def pause_key(run) -> str | None:
-    """The key of the pause a run waits in (``select-1``, ``approve-2``, ``qa-override``), or None."""
-    if run.state is None or not run.state.is_paused():
-        return None
-    return run.state.state_details.pause_key or ""
-
-
-def awaiting(run) -> str | None:
-    """What a paused run waits for: ``select``, ``approve`` or ``qa-override``."""
-    key = pause_key(run)
-    if key is None:
-        return None
-    return key.rsplit("-", 1)[0] if key[-1:].isdigit() else key
-
-
-def _read(run_id: str):
-    with _client() as client:
-        return client.read_flow_run(uuid.UUID(run_id))
-
-
-def _submit(run_id: str, step: str, data: RunInput) -> str:
-    """Resume the run waiting for ``step`` with ``data``; returns the pause key it answered."""
-    run = _read(run_id)
-    now = awaiting(run)
-    if now != step:
-        raise DisclosureError(f"run {run_id} is {run.state.name if run.state else 'unknown'}"
-                              + (f", waiting for {now}" if now else "") + f", not for {step}")
-    try:
-        resume_flow_run(run.id, run_input=data.model_dump(mode="json"))
-    except Exception as exc:  # the server validates the input against the pause's schema
-        raise DisclosureError(f"Prefect refused the input: {exc}") from exc
-    return pause_key(run)
-
-
-def select(run_id: str, user: str, keep: list[int], masks=(), audio=(), style: str = "solid",
-           comment: str = "") -> str:
-    return _submit(run_id, "select", Selection(user=user, keep=keep, masks=list(masks), audio=list(audio), style=style,
-                                        comment=comment, via="cli"))
-
-
-def decide(run_id: str, user: str, approve: bool, comment: str = "") -> str:
-    return _submit(run_id, "approve", Decision(user=user, approve=approve, comment=comment, via="cli"))
-
-
-def override(run_id: str, user: str, release: bool, reason: str) -> str:
-    return _submit(run_id, "qa-override", QAOverride(user=user, release=release, reason=reason, via="cli"))
-
-
-def status(run_id: str) -> dict[str, Any]:
-    run = _read(run_id)
-    out = {"run": str(run.id), "name": run.name, "state": run.state.name if run.state else None,
-           "awaiting": awaiting(run), "pause_key": pause_key(run), "parameters": {k: v for k, v in run.parameters.items() if k != "detection"}}
-    settings = load_settings()
-    store = open_store(settings)
-    key = disclosure_prefix(run.parameters.get("record"), str(run.id)) + "receipt.json"
-    if store.exists(key):
-        out["receipt"] = json.loads(store.get_bytes(key))
-    return out
-
-
-def wait_next(run_id: str, after: str | None = None, timeout: float = 600.0) -> dict[str, Any]:
-    """Block until the run has finished, or waits in a pause other than the one keyed ``after``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = _read(run_id)
-        if run.state and (run.state.is_final() or (run.state.is_paused() and pause_key(run) != after)):
-            return status(run_id)
-        time.sleep(1)
-    raise DisclosureError(f"run {run_id} still running after {timeout:.0f} s")
-
-
-if __name__ == "__main__":  # python -m flows.disclose NAME PARAMS_JSON  (started by request())
-    _run_named(sys.argv[1], json.loads(sys.argv[2]))
+if __name__ == "__main__":  # python -m flows.disclose NAME PARAMS_JSON (started by flows.cli.disclose.request)
+    run_named(sys.argv[1], json.loads(sys.argv[2]))

@@ -12,8 +12,10 @@ from prefect.cache_policies import NO_CACHE
 
 from storage import ObjectStore
 
+from records.audit import open_audit
 from records.fixity import check_manifest, choose_sample, summarize
 from records.keys import MANIFESTS
+from records.roles import acting_user
 from records.settings import Settings, load_settings
 from records.store import open_store
 from reports.fixity import to_markdown, write_report
@@ -52,12 +54,7 @@ def fixity_audit(sample_pct: float = 100, settings: Settings | None = None, seed
 
 
 def _audit_event(settings: Settings, store: ObjectStore, report: dict[str, Any]) -> None:
-    """One ``fixity`` event in the audit log, when that module is there."""
-    try:
-        from records.audit import open_audit
-        from records.roles import acting_user
-    except ImportError:
-        return
+    """One ``fixity`` event in the audit log: what was checked and every problem found."""
     detail = {k: report[k] for k in ("checked", "counts", "sample_pct", "ok")}
     detail["problems"] = [{k: p[k] for k in ("status", "sha256", "key", "version_id")} for p in report["problems"]]
     open_audit(settings, store).append("fixity", user=acting_user(), detail=detail)

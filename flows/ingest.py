@@ -44,13 +44,13 @@ from records.derivatives import ArchiveOutputs
 from records.explanations import load_explanations
 from records.findings import document as gaps_document
 from records.findings import findings_of
-from records.history import add_record_event, events_of_kind, has_event
+from records.history import events_of_kind, has_event, note_event
 from records.intake import Batch, Outcome, Status
 from records.lease import InboxLeases
 from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
 from records.manifest import build_manifest, find_manifest
 from records.retention import retain_until
-from records.roles import Role, acting_user, require_role
+from records.roles import acting_user, require_action
 from records.settings import Settings, load_settings, today
 from records.store import open_store
 from reports.gaps import write_session_reports
@@ -171,7 +171,7 @@ def store_task(
         key = intents[0]["detail"]["key"]
     else:
         key = original_key(rec.sha256, rec.device_id, rec.start, key_suffix(rec.name))
-        add_record_event(store, rec.sha256, INTENT, user="footage", detail={"key": key, "file": out.file},
+        note_event(store, rec.sha256, INTENT, user="footage", detail={"key": key, "file": out.file},
                          retain_until=until)
     fault("store.after_intent")
     metadata = {
@@ -260,7 +260,7 @@ def audit_task(outcomes: list[Outcome], settings: Settings, user: str) -> int:
     open_audit(settings, store).append_many(events)
     for out in outcomes:
         if out.status == Status.INGESTED:
-            add_record_event(store, out.sha256, DONE, user=user, detail={"file": out.file},
+            note_event(store, out.sha256, DONE, user=user, detail={"file": out.file},
                              retain_until=_parse_time(out.stored["retain_until"]))
     fault("ingest.after_outcome")
     return len(events)
@@ -415,7 +415,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     settings.ensure_layout()
     store = open_store(settings)
     user = acting_user(None)
-    require_role(settings, user, Role.OPERATOR, store, action="ingest")
+    require_action(settings, user, "ingest", store)
     box = Path(inbox) if inbox else settings.inbox
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")

@@ -33,9 +33,6 @@ class MediaError(Exception):
         self.reason = reason
         self.message = message
 
-    def to_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "message": self.message}
-
 
 @dataclass
 class Limits:

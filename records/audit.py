@@ -46,39 +46,19 @@ import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from datetime import date, datetime, time, timezone
 from typing import Any, Iterable, Iterator
 
 from storage import COMPLIANCE, ObjectInfo, ObjectStore
 
 from records.keys import AUDIT_SEGMENTS, audit_segment_key
+from records.retention import retain_until
+from records.store import open_store
 
 PREFIX = AUDIT_SEGMENTS
 FORMAT = "footage-audit/1"
 GENESIS = "0" * 64
-
-#: Event kinds other modules append (free text is allowed; these are the documented ones).
-KINDS = (
-    "ingested",
-    "stored",
-    "verified",
-    "quarantined",
-    "explanation_added",
-    "disclosure_requested",  # the disclosure flow (flows/disclose.py) prefixes its steps
-    "disclosure_selected",
-    "disclosure_approved",
-    "disclosure_rejected",
-    "disclosure_rendered",
-    "disclosure_qa",
-    "disclosure_released",
-    "retention_extended",
-    "legal_hold_set",
-    "legal_hold_cleared",
-    "fixity",
-    "access_denied",
-    "case_closed",
-)
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -151,15 +131,10 @@ class ForkError(RuntimeError):
     """Appending kept losing the race for a sequence number."""
 
 
-def _as_utc(value: date | datetime) -> datetime:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("since must be timezone-aware (or a date)")
-        return value.astimezone(timezone.utc)
-    # a bare date means its midnight in China's statutory time zone
-    from zoneinfo import ZoneInfo
-
-    return datetime.combine(value, time(0), tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc)
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("since must be timezone-aware")
+    return value.astimezone(timezone.utc)
 
 
 class AuditLog:
@@ -328,8 +303,9 @@ class AuditLog:
             prev = chosen[1].get("head", prev)
             yield chosen
 
-    def events(self, record: str | None = None, since: date | datetime | None = None) -> list[dict[str, Any]]:
-        """Events in chain order, optionally only about ``record`` and at or after ``since``."""
+    def events(self, record: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Events in chain order, optionally only about ``record`` and at or after ``since``
+        (timezone-aware: a day's midnight depends on the zone, which the caller knows)."""
         start = _as_utc(since) if since is not None else None
         out = []
         for key, seg in self._canonical():
@@ -425,9 +401,6 @@ def _canonical_first(infos: list[ObjectInfo]) -> ObjectInfo:
 
 def open_audit(settings, store: ObjectStore | None = None) -> AuditLog:
     """The audit log of the configured store, segments kept as long as evidence."""
-    from records.retention import retain_until
-    from records.store import open_store
-
     store = store if store is not None else open_store(settings)
     cfg = settings.storage
     category = "audit" if "audit" in cfg.categories else "evidence" if "evidence" in cfg.categories else None

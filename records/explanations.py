@@ -3,17 +3,19 @@
 An explanation of a finding (a gap id such as ``gap-20261120T093000``, or ``opening``) is an
 object of its own under ``explanations/<session>/<finding>/<UTC time>.json``; a later explanation
 supersedes the earlier one (it names it in ``supersedes``). Reports show the latest and stop
-flagging the finding.
+flagging the finding. An explanation is kept like a record of the default retention category
+(:func:`records.retention.retain_until`, ``min_days_after_ingest`` included).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from records.keys import explanation_key, explanation_prefix
+from records.retention import retain_until
 
 _FINDING_ID = re.compile(r"^(opening|gap-\d{8}T\d{6})$")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
@@ -56,12 +58,7 @@ def store_explanation(store, settings, session: str, finding: str, text: str, by
         "supersedes": previous["key"] if previous else None,
     }
     key = explanation_key(session, finding, now)
-    s = settings.storage
-    days = s.categories.get(s.default_category)
-    until = (
-        now + timedelta(days=days) if days is not None
-        else datetime.fromisoformat(s.evidence_until).replace(tzinfo=timezone.utc)
-    )
+    until = retain_until(now, None, settings.storage, ingested=now)
     store.put(key, json.dumps(body, ensure_ascii=False, sort_keys=True).encode(), retain_until=until,
               content_type="application/json", metadata={"session": session, "finding": finding})
     return {**body, "key": key}

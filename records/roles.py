@@ -4,7 +4,11 @@ Users are mapped to roles in the configuration (``[users]`` in ``footage.toml``)
 configured Footage runs in *single-user mode*: the acting user holds every role, and every report
 says so in its first lines (:func:`mode_banner`). Open-source Prefect has no user identity, so the
 acting user is named on the command line (``--as``), by ``FOOTAGE_USER``, or is the OS user.
-Every refusal is written to the audit log as an ``access_denied`` event.
+
+Which roles may run which action is :data:`ACTION_ROLES`, the one table every command and flow
+checks: :func:`require_action` writes each refusal to the audit log as an ``access_denied`` event
+and raises; :func:`may` only answers, for the disclosure flow, which records a refused input in
+the record's history and waits for another.
 """
 
 from __future__ import annotations
@@ -29,14 +33,25 @@ class Role(str, Enum):
 
 ENV_USER = "FOOTAGE_USER"
 
-#: Which roles may run which action; documented in docs/operations.md.
+#: Which roles may run which action: the one table every command and flow checks (through
+#: :func:`require_action` or :func:`may`); documented in docs/operations.md.
 ACTION_ROLES: dict[str, frozenset[Role]] = {
+    "ingest": frozenset({Role.OPERATOR}),
     "audit.verify": frozenset({Role.AUDITOR, Role.SUPERVISOR}),
     "audit.show": frozenset({Role.AUDITOR, Role.SUPERVISOR}),
     "case.close": frozenset({Role.ARCHIVIST}),
     "report.compliance": frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.OPERATOR}),
     "report.deadlines": frozenset({Role.OPERATOR, Role.ARCHIVIST, Role.SUPERVISOR, Role.AUDITOR}),
     "status": frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.AUDITOR}),
+    "storage.extend": frozenset({Role.ARCHIVIST, Role.SUPERVISOR}),
+    "storage.hold": frozenset({Role.ARCHIVIST, Role.SUPERVISOR}),
+    "storage.audit": frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ARCHIVIST}),
+    # The disclosure flow (article 31) asks at each of its steps; approving also needs a user
+    # other than the ones who prepared the copy, which the flow checks itself.
+    "disclose.request": frozenset({Role.ARCHIVIST}),
+    "disclose.select": frozenset({Role.ARCHIVIST}),
+    "disclose.approve": frozenset({Role.SUPERVISOR}),
+    "disclose.override": frozenset({Role.ARCHIVIST}),
 }
 
 
@@ -73,12 +88,14 @@ def single_user_mode(settings: Settings) -> bool:
 
 
 def roles_of(settings: Settings, user: str) -> set[Role]:
+    """The roles ``user`` holds (every role in single-user mode)."""
     if single_user_mode(settings):
         return set(Role)
     return set(settings.users.get(user, []))
 
 
 def has_role(settings: Settings, user: str, role: Role | Iterable[Role]) -> bool:
+    """True when ``user`` holds ``role`` (or any of several)."""
     wanted = {role} if isinstance(role, Role) else set(role)
     return bool(roles_of(settings, user) & wanted)
 
@@ -103,6 +120,7 @@ def require_role(
     if has_role(settings, user, wanted):
         return
     denied = PermissionDenied(user, wanted, action, roles_of(settings, user))
+    # Imported here: records.audit -> records.retention -> records.settings -> this module.
     from records.audit import open_audit
 
     open_audit(settings, store).append(
@@ -119,6 +137,15 @@ def require_action(
 ) -> None:
     """:func:`require_role` with the roles :data:`ACTION_ROLES` lists for ``action``."""
     require_role(settings, user, ACTION_ROLES[action], store, action=action, record=record)
+
+
+def may(settings: Settings, user: str, action: str) -> bool:
+    """True when ``user`` holds one of the roles :data:`ACTION_ROLES` lists for ``action``.
+
+    For a caller that records a refusal its own way (the disclosure flow notes it in the
+    record's history and waits for another input) instead of raising.
+    """
+    return has_role(settings, user, ACTION_ROLES[action])
 
 
 BANNER = {

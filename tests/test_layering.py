@@ -55,3 +55,20 @@ def test_importing_a_layer_loads_nothing_forbidden(layer):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     loaded = set(__import__("json").loads(out.stdout))
     assert loaded & (FORBIDDEN[layer] - allowed_extra) == set()
+
+
+def test_flows_never_import_the_command_line():
+    """Flows and tasks run under Prefect workers too: none may need the CLI (flows/cli/ is above them)."""
+    offenders = {}
+    for p in sorted((ROOT / "flows").glob("*.py")):
+        if p.name == "__main__.py":  # ``python -m flows`` is the command line
+            continue
+        tree = ast.parse(p.read_text(), filename=str(p))
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        names |= {f"flows.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "flows"
+                  for a in n.names}
+        bad = sorted(m for m in names if m == "flows.cli" or m.startswith("flows.cli.") or m in ("typer", "rich"))
+        if bad:
+            offenders[p.name] = bad
+    assert offenders == {}

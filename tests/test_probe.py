@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from fractions import Fraction
@@ -22,11 +23,41 @@ def sha256sum(path: Path) -> str:
     return subprocess.run(["sha256sum", str(path)], check=True, capture_output=True, text=True).stdout.split()[0]
 
 
+def top_level_atoms(path: Path) -> list[str]:
+    """The types of an MP4's top-level boxes in file order (ISO/IEC 14496-12 section 4.2)."""
+    types = []
+    with open(path, "rb") as f:
+        while header := f.read(8):
+            size, kind = struct.unpack(">I4s", header)
+            if size == 1:  # a 64-bit size follows the type
+                size = struct.unpack(">Q", f.read(8))[0] - 8
+            elif size == 0:  # the box runs to the end of the file
+                types.append(kind.decode("latin-1"))
+                break
+            types.append(kind.decode("latin-1"))
+            f.seek(size - 8, 1)
+    return types
+
+
+def test_top_level_atoms_of_a_hand_made_file(tmp_path):
+    path = tmp_path / "boxes.mp4"
+    path.write_bytes(
+        struct.pack(">I4s", 16, b"ftyp") + b"isom\0\0\0\0"
+        + struct.pack(">I4sQ", 1, b"mdat", 20) + b"abcd"
+        + struct.pack(">I4s", 8, b"moov")
+    )
+    assert top_level_atoms(path) == ["ftyp", "mdat", "moov"]
+
+
+def test_faststart_puts_the_index_first(tmp_path):
+    atoms = top_level_atoms(make_clip(tmp_path / "fast.mp4", 1, faststart=True))
+    assert atoms.index("moov") < atoms.index("mdat"), atoms
+
+
 def test_hash_equals_sha256sum_on_non_faststart_mp4(tmp_path):
     clip = make_clip(tmp_path / "cam.mp4", 3, faststart=False)
-    with open(clip, "rb") as f:
-        head = f.read(64)
-    assert b"mdat" in head or head[4:8] == b"ftyp"
+    atoms = top_level_atoms(clip)
+    assert atoms.index("mdat") < atoms.index("moov"), atoms  # not faststart: the index comes last
     facts = probe(clip)
     assert facts.sha256 == sha256sum(clip)
     assert facts.size == clip.stat().st_size

@@ -1,21 +1,34 @@
-"""The ``footage`` command line (Typer + Rich).
+"""The ``footage`` command line (Typer + Rich): the app, and every command group wired in below.
 
-Each capability keeps its commands in its own module exposing ``register(app)``; the modules are
-listed in ``COMMAND_MODULES`` and wired in at import time.
+==========================  ===============================================================
+module                      commands
+==========================  ===============================================================
+:mod:`flows.cli.config`     ``config show``
+:mod:`flows.cli.ingest`     ``ingest``, ``demo``
+:mod:`flows.cli.serve`      ``serve``
+:mod:`flows.cli.ops`        ``audit verify|show``, ``deadline stored``, ``case close``,
+                            ``report compliance|deadlines``, ``status``
+:mod:`flows.cli.storage`    ``storage init|extend|hold|audit``
+:mod:`flows.cli.gaps`       ``gaps check|explain``
+:mod:`flows.cli.archive`    ``archive``
+:mod:`flows.cli.redact`     ``redact [render]|tracks``
+:mod:`flows.cli.disclose`   ``disclose request|select|approve|reject|override|status``
+==========================  ===============================================================
+
+What the commands share (exit codes, ``fail``, ``--as``, the consoles, the progress bars) is in
+:mod:`flows.cli.common`. The console script ``footage`` is :data:`app`.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from flows import prefect_env  # noqa: F401  (sets Prefect defaults before Prefect is imported)
+from flows.cli import archive, config, disclose, gaps, ingest, ops, redact, serve, storage
 
 app = typer.Typer(
     name="footage",
@@ -24,59 +37,31 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True)
-
-config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
 
 
 @app.callback()
 def main(
-    config: Optional[Path] = typer.Option(
+    config_file: Optional[Path] = typer.Option(
         None, "--config", "-c", help="footage.toml to read (default: $FOOTAGE_CONFIG, else built-in defaults)."
     ),
 ) -> None:
-    if config is not None:
-        if not config.is_file():
-            raise typer.BadParameter(f"{config} is not a file", param_hint="--config")
-        os.environ["FOOTAGE_CONFIG"] = str(config.resolve())
+    if config_file is not None:
+        if not config_file.is_file():
+            raise typer.BadParameter(f"{config_file} is not a file", param_hint="--config")
+        os.environ["FOOTAGE_CONFIG"] = str(config_file.resolve())
 
 
-@config_app.command("show")
-def config_show(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of TOML-like text.")) -> None:
-    """Print the effective configuration, secrets masked."""
-    from records.settings import load_settings, masked
-
-    settings = load_settings()
-    data = masked(settings.model_dump(mode="json"))
-    data["_source"] = {"config_file": os.environ.get("FOOTAGE_CONFIG"), "env_prefix": "FOOTAGE_"}
-    if as_json:
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-        return
-    from rich.pretty import Pretty
-
-    Console().print(Pretty(data, expand_all=True))
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print a clear error (no traceback) and exit."""
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-COMMAND_MODULES: tuple[str, ...] = (
-    "flows.cli.ingest",
-    "flows.cli.ops",
-    "flows.cli.storage",
-    "flows.cli.gaps",
-    "flows.cli.archive",
-    "flows.cli.redact",
-)
-
-
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
-
-
-_register()
+app.add_typer(config.config_app, name="config")
+app.command("ingest")(ingest.ingest)
+app.command("serve")(serve.serve)
+app.command("demo")(ingest.demo)
+app.add_typer(ops.audit_app, name="audit")
+app.add_typer(ops.deadline_app, name="deadline")
+app.add_typer(ops.case_app, name="case")
+app.add_typer(ops.report_app, name="report")
+app.command("status")(ops.status)
+app.add_typer(storage.storage_app, name="storage")
+app.add_typer(gaps.gaps_app, name="gaps")
+app.command("archive")(archive.archive_command)
+app.add_typer(redact.redact_app, name="redact")
+app.add_typer(disclose.disclose_app, name="disclose")

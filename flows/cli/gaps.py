@@ -10,19 +10,22 @@ finding (a gap id such as ``gap-20261120T093000``, or ``opening``) as an object 
 ``explanations/<session>/<finding>/<UTC time>.json``: stored objects are never edited; a later
 explanation supersedes the earlier one (it names it in ``supersedes``). Reports show the latest
 and stop flagging the finding.
+
+:mod:`records.findings` (PyAV), :mod:`reports.gaps` and the records modules that import
+:mod:`records.settings` are imported inside the commands: see :mod:`flows.cli.common`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-err = Console(stderr=True)
+from flows.cli.common import context, err, fail, load_settings, out, print_json
+
+gaps_app = typer.Typer(help="Gaps, interruptions and spoken statements (articles 20 and 21).", no_args_is_help=True)
 
 
 def _table(doc: dict[str, Any]) -> Table:
@@ -41,74 +44,55 @@ def _table(doc: dict[str, Any]) -> Table:
     return table
 
 
-def register(app: typer.Typer) -> None:
-    gaps_app = typer.Typer(help="Gaps, interruptions and spoken statements (articles 20 and 21).", no_args_is_help=True)
-    app.add_typer(gaps_app, name="gaps")
+@gaps_app.command("check")
+def check(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Media files to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (a stable contract)."),
+    report: bool = typer.Option(False, "--report", help="Also write gaps.md/gaps.json/timeline.png per session."),
+    explained: bool = typer.Option(True, "--explained/--no-explained", help="Read written explanations from the store."),
+) -> None:
+    """Check recordings for gaps, picture/sound faults and the spoken statements."""
+    # see the module docstring
+    from records.findings import check_files
+    from records.store import open_store
+    from reports.gaps import write_session_reports
 
-    @gaps_app.command("check")
-    def check(
-        files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Media files to check."),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON document (a stable contract)."),
-        report: bool = typer.Option(False, "--report", help="Also write gaps.md/gaps.json/timeline.png per session."),
-        explained: bool = typer.Option(True, "--explained/--no-explained", help="Read written explanations from the store."),
-    ) -> None:
-        """Check recordings for gaps, picture/sound faults and the spoken statements."""
-        from records.settings import load_settings
-
-        settings = load_settings()
-        store = None
-        if explained:
-            try:
-                from records.store import open_store
-
-                store = open_store(settings)
-            except Exception as exc:  # no store reachable: check without explanations, say so
-                err.print(f"[yellow]explanations not read:[/] {exc}")
-        from records.findings import check_files
-        from reports.gaps import write_session_reports
-
-        doc, sessions = check_files(files, settings, store)
-        if report:
-            write_session_reports(settings.reports / "gaps", sessions, doc, tz=settings.time.timezone)
-        if as_json:
-            print(json.dumps(doc, ensure_ascii=False, indent=1))
-        else:
-            Console().print(_table(doc))
-            for s in doc["sessions"]:
-                err.print(f"{s['id']}: {s['findings']} finding(s)" + (f", report {s['report']}" if s.get("report") else ""))
-        for e in doc["errors"]:
-            err.print(f"[red]{e['file']}[/]: {e['reason']}")
-
-    @gaps_app.command("explain")
-    def explain(
-        session: str = typer.Argument(..., help="Session id, as in the gaps report."),
-        gap: str = typer.Argument(..., help="Finding id: gap-YYYYMMDDTHHMMSS, or 'opening'."),
-        text: str = typer.Option(..., "--text", help="The written explanation."),
-        by: str = typer.Option(..., "--by", help="Officer giving it."),
-        as_json: bool = typer.Option(False, "--json", help="Print the stored explanation as JSON."),
-    ) -> None:
-        """Attach a written explanation to a gap or to a missing opening statement."""
-        from records.settings import load_settings
-        from records.store import open_store
-        from records.explanations import store_explanation
-
-        settings = load_settings()
+    settings = load_settings()
+    store = None
+    if explained:
         try:
-            stored = store_explanation(open_store(settings), settings, session, gap, text, by)
-        except ValueError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-        if as_json:
-            print(json.dumps(stored, ensure_ascii=False, indent=1))
-        else:
-            err.print(f"stored {stored['key']}" + (f" (supersedes {stored['supersedes']})" if stored["supersedes"] else ""))
+            store = open_store(settings)
+        except Exception as exc:  # no store reachable: check without explanations, say so
+            err.print(f"[yellow]explanations not read:[/] {exc}")
+    doc, sessions = check_files(files, settings, store)
+    if report:
+        write_session_reports(settings.reports / "gaps", sessions, doc, tz=settings.time.timezone)
+    if as_json:
+        print_json(doc)
+    else:
+        out.print(_table(doc))
+        for s in doc["sessions"]:
+            err.print(f"{s['id']}: {s['findings']} finding(s)" + (f", report {s['report']}" if s.get("report") else ""))
+    for e in doc["errors"]:
+        err.print(f"[red]{e['file']}[/]: {e['reason']}")
 
+@gaps_app.command("explain")
+def explain(
+    session: str = typer.Argument(..., help="Session id, as in the gaps report."),
+    gap: str = typer.Argument(..., help="Finding id: gap-YYYYMMDDTHHMMSS, or 'opening'."),
+    text: str = typer.Option(..., "--text", help="The written explanation."),
+    by: str = typer.Option(..., "--by", help="Officer giving it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored explanation as JSON."),
+) -> None:
+    """Attach a written explanation to a gap or to a missing opening statement."""
+    from records.explanations import store_explanation  # see the module docstring
 
-def main_app() -> typer.Typer:
-    """A stand-alone app with only the gaps commands (for tests and for embedding)."""
-    app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-    register(app)
-    return app
-
-
-__all__ = ["register", "main_app"]
+    settings, store, _ = context(None)
+    try:
+        stored = store_explanation(store, settings, session, gap, text, by)
+    except ValueError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(stored)
+    else:
+        err.print(f"stored {stored['key']}" + (f" (supersedes {stored['supersedes']})" if stored["supersedes"] else ""))

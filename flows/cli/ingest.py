@@ -1,47 +1,26 @@
-"""``footage ingest``, ``footage serve`` and ``footage demo``."""
+"""``footage ingest`` and ``footage demo``: run the ingest flow once, with progress bars and a
+summary table (or the ``--json`` document of docs/cli.md).
+
+``demo`` is ``ingest`` over a generated inbox on the local backend, so both share the running
+and the display. :mod:`flows.ingest` (Prefect) and :mod:`media.demo` (PyAV) are imported when a
+command runs: see :mod:`flows.cli.common`.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flows import progress
-
-err = Console(stderr=True)
-
-
-class BarListener:
-    """One Rich progress bar per file, advanced by the ingest tasks."""
-
-    def __init__(self, bars: Progress):
-        self.bars = bars
-        self.ids: dict[str, Any] = {}
-        self.totals: dict[str, int] = {}
-        self.lock = threading.Lock()
-
-    def file_started(self, name: str, steps: int) -> None:
-        with self.lock:
-            self.ids[name] = self.bars.add_task(name, total=steps, status="")
-            self.totals[name] = steps
-
-    def file_step(self, name: str, step: str) -> None:
-        if name in self.ids:
-            self.bars.update(self.ids[name], advance=1, status=step)
-
-    def file_done(self, name: str, status: str) -> None:
-        if name in self.ids:
-            self.bars.update(self.ids[name], completed=self.totals[name], status=status)
+from flows.cli.common import PROBLEM_EXIT, Bars, err, fail, load_settings, out, print_json
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
+    """The ingest summary as a table: counts, with the files or reasons behind them."""
     table = Table(title="Footage ingest", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -68,90 +47,53 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
-def quiet_prefect() -> None:
-    """Keep Prefect's per-task chatter off the terminal (the bars and the table say it better)."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-
 def run_with_progress(inbox: Optional[Path], quiet: bool) -> dict[str, Any]:
-    quiet_prefect()
-    from flows.ingest import run_ingest
+    """Run the ingest flow once; unless ``quiet``, one bar per file on standard error."""
+    # Prefect's per-task log lines would interleave with the bars; the table says it better.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.ingest import run_ingest  # Prefect, see the module docstring
 
-    if quiet:
-        return run_ingest(inbox)
-    bars = Progress(
-        TextColumn("{task.description}", style="cyan"),
-        BarColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-    )
-    with bars:
-        progress.set_listener(BarListener(bars))
+    with Bars(enabled=not quiet) as bars:
+        progress.set_listener(bars if not quiet else None)
         try:
             return run_ingest(inbox)
         finally:
             progress.set_listener(None)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def ingest(
-        inbox: Optional[Path] = typer.Option(None, "--inbox", help="Folder to ingest (default: $FOOTAGE_HOME/inbox)."),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON document (documented in docs/cli.md)."),
-    ) -> None:
-        """Run the ingest flow once over the inbox."""
-        from flows.cli import fail
+def ingest(
+    inbox: Optional[Path] = typer.Option(None, "--inbox", help="Folder to ingest (default: $FOOTAGE_HOME/inbox)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (documented in docs/cli.md)."),
+) -> None:
+    """Run the ingest flow once over the inbox."""
+    if inbox is not None and not inbox.is_dir():
+        fail(f"inbox {inbox} does not exist or is not a folder")
+    summary = run_with_progress(inbox, quiet=as_json or not err.is_terminal)
+    if as_json:
+        print_json(summary)
+    else:
+        out.print(summary_table(summary))
+    if summary["failed"]:
+        raise typer.Exit(PROBLEM_EXIT)
 
-        if inbox is not None and not inbox.is_dir():
-            fail(f"inbox {inbox} does not exist or is not a folder")
-        summary = run_with_progress(inbox, quiet=as_json or not err.is_terminal)
-        if as_json:
-            print(json.dumps(summary, ensure_ascii=False, indent=1))
-        else:
-            Console().print(summary_table(summary))
-        if summary["failed"]:
-            raise typer.Exit(1)
 
-    @app.command()
-    def serve() -> None:
-        """Serve the scheduled deployments (nightly ingest) so they appear in the Prefect UI."""
-        from flows.cli import fail
-        from flows.deployments import build_deployments, require_server
+def demo(
+    workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where to build the demo (default: $FOOTAGE_HOME)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the ingest JSON document."),
+) -> None:
+    """Generate synthetic footage, ingest it on the local backend and show the report."""
+    if workdir is not None:
+        os.environ["FOOTAGE_HOME"] = str(workdir.resolve())
+    os.environ["FOOTAGE_STORAGE__BACKEND"] = "local"
+    from media.demo import build_demo_inbox  # PyAV, see the module docstring
 
-        problem = require_server()
-        if problem:
-            fail(problem)
-        from prefect import serve as prefect_serve
-
-        deployments = build_deployments()
-        for d in deployments:
-            err.print(f"serving [bold]{d.name}[/] on {d.schedules[0].schedule}")
-        prefect_serve(*deployments)
-
-    @app.command()
-    def demo(
-        workdir: Optional[Path] = typer.Option(
-            None, "--workdir", help="Where to build the demo (default: $FOOTAGE_HOME)."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print the ingest JSON document."),
-    ) -> None:
-        """Generate synthetic footage, ingest it on the local backend and show the report."""
-        from media.demo import build_demo_inbox
-
-        if workdir is not None:
-            os.environ["FOOTAGE_HOME"] = str(workdir.resolve())
-        os.environ["FOOTAGE_STORAGE__BACKEND"] = "local"
-        from records.settings import load_settings
-
-        settings = load_settings()
-        settings.ensure_layout()
-        made = build_demo_inbox(settings.inbox)
-        err.print(f"demo: wrote {len(made)} files into {settings.inbox}")
-        summary = run_with_progress(None, quiet=as_json or not err.is_terminal)
-        if as_json:
-            print(json.dumps(summary, ensure_ascii=False, indent=1))
-            return
-        Console().print(summary_table(summary))
-        err.print(f"report: {summary.get('report')}")
+    settings = load_settings()
+    settings.ensure_layout()
+    made = build_demo_inbox(settings.inbox)
+    err.print(f"demo: wrote {len(made)} files into {settings.inbox}")
+    summary = run_with_progress(None, quiet=as_json or not err.is_terminal)
+    if as_json:
+        print_json(summary)
+        return
+    out.print(summary_table(summary))
+    err.print(f"report: {summary.get('report')}")

@@ -2,8 +2,13 @@
 
 ``footage audit verify|show``, ``footage deadline stored``, ``footage case close``,
 ``footage report compliance|deadlines`` and ``footage status``. Every command that reads or
-changes records checks the acting user's role (``--as``, ``FOOTAGE_USER`` or the OS user); a
-refusal prints a clear message, exits with code 3 and is written to the audit log.
+changes records checks the acting user's role for its action in
+:data:`records.roles.ACTION_ROLES` (``--as``, ``FOOTAGE_USER`` or the OS user); a refusal prints
+a clear message, exits with :data:`~flows.cli.common.DENIED_EXIT` and is written to the audit log.
+
+Prefect (``report compliance``, ``status``) and the records modules that import
+:mod:`records.settings` or the pydantic models of :mod:`records.manifest` are imported inside the
+commands: see :mod:`flows.cli.common`.
 """
 
 from __future__ import annotations
@@ -14,14 +19,10 @@ from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-AS_HELP = "Act as this user (default: $FOOTAGE_USER, else the OS user)."
-DENIED_EXIT = 3
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+from flows.cli.common import PROBLEM_EXIT, as_option, banner, context, err, load_settings, out, print_json
+from records.roles import mode_banner
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 deadline_app = typer.Typer(help="Article 29 deadlines on China's working-day calendar.", no_args_is_help=True)
@@ -29,50 +30,13 @@ case_app = typer.Typer(help="Cases and their closing dates (filing deadlines).",
 report_app = typer.Typer(help="Compliance and deadline reports.", no_args_is_help=True)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(deadline_app, name="deadline")
-    app.add_typer(case_app, name="case")
-    app.add_typer(report_app, name="report")
-    app.command("status")(status)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _context(as_user: str | None, action: str | None):
-    """Settings, store and acting user, with the role for ``action`` checked."""
-    from records.settings import load_settings
-    from records.roles import PermissionDenied, acting_user, require_action
-    from records.store import open_store
-
-    settings = load_settings()
-    store = open_store(settings)
-    user = acting_user(as_user)
-    if action:
-        try:
-            require_action(settings, user, action, store)
-        except PermissionDenied as e:
-            _fail(str(e), DENIED_EXIT)
-    return settings, store, user
-
-
-def _banner(settings, user: str) -> None:
-    from records.roles import mode_banner
-
-    b = mode_banner(settings, user)
-    if b:
-        err.print(f"[yellow]{b}[/]", highlight=False)
-
-
-def _parse_since(text: str | None, tz: str) -> datetime | date | None:
+def _parse_since(text: str | None, tz: str) -> datetime | None:
+    """``--since``: a date (its midnight in ``tz``) or an ISO datetime (naive: in ``tz``)."""
     if not text:
         return None
     try:
         if len(text) == 10:
-            return date.fromisoformat(text)
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=ZoneInfo(tz))
         value = datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not an ISO date or datetime", param_hint="--since") from None
@@ -84,17 +48,17 @@ def _parse_since(text: str | None, tz: str) -> datetime | date | None:
 def audit_verify(
     expected_head: Optional[str] = typer.Option(None, "--head", help="Hash the chain must end at (from a report)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    as_user: Optional[str] = as_option(),
 ) -> None:
     """Re-check the whole hash chain; name the first broken link. Exit 1 when broken."""
-    from records.audit import open_audit
+    from records.audit import open_audit  # see the module docstring
 
-    settings, store, user = _context(as_user, "audit.verify")
+    settings, store, user = context(as_user, "audit.verify")
     v = open_audit(settings, store).verify(expected_head)
     if as_json:
-        print(json.dumps(v.to_dict(), ensure_ascii=False))
+        print_json(v.to_dict(), indent=None)
     else:
-        _banner(settings, user)
+        banner(settings, user)
         if v.ok:
             out.print(f"[green]audit log intact[/]: {v.events} events in {v.segments} segments, head {v.head}",
                       highlight=False)
@@ -104,7 +68,7 @@ def audit_verify(
             out.print(f"[bold red]audit log BROKEN[/] at {v.broken}", highlight=False)
             out.print(f"  checked {v.events} events in {v.segments} segments before it", highlight=False)
     if not v.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(PROBLEM_EXIT)
 
 
 @audit_app.command("show")
@@ -113,12 +77,12 @@ def audit_show(
     since: Optional[str] = typer.Option(None, "--since", help="Only events at or after this date/datetime."),
     limit: int = typer.Option(0, "--limit", help="Only the newest N events (0: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    as_user: Optional[str] = as_option(),
 ) -> None:
     """List audit events, oldest first."""
-    from records.audit import open_audit
+    from records.audit import open_audit  # see the module docstring
 
-    settings, store, user = _context(as_user, "audit.show")
+    settings, store, user = context(as_user, "audit.show")
     events = open_audit(settings, store).events(record=record, since=_parse_since(since, settings.time.timezone))
     if limit > 0:
         events = events[-limit:]
@@ -126,7 +90,7 @@ def audit_show(
         for e in events:
             print(json.dumps(e, ensure_ascii=False, sort_keys=True))
         return
-    _banner(settings, user)
+    banner(settings, user)
     zone = ZoneInfo(settings.time.timezone)
     t = Table(title=f"Audit events ({len(events)})")
     for c in ("At", "Kind", "User", "Record", "Detail", "Hash"):
@@ -145,8 +109,7 @@ def deadline_stored(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Print the article 29 "stored by" deadline as an ISO datetime in Asia/Shanghai."""
-    from records.settings import load_settings
-    from records.deadlines import CHINA, stored_by
+    from records.deadlines import CHINA, stored_by  # see the module docstring
 
     settings = load_settings()
     try:
@@ -155,9 +118,9 @@ def deadline_stored(
         raise typer.BadParameter(f"{made!r} is not an ISO datetime", param_hint="--made") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(settings.time.timezone))
-    due, known = stored_by(when, CHINA)
+    due, known = stored_by(when, CHINA)  # the statutory working-day calendar is China's, whatever the display zone
     if as_json:
-        print(json.dumps({"made": when.isoformat(), "stored_by": due.isoformat(), "calendar_known": known}))
+        print_json({"made": when.isoformat(), "stored_by": due.isoformat(), "calendar_known": known}, indent=None)
         return
     print(due.isoformat())
     if not known:
@@ -168,10 +131,10 @@ def deadline_stored(
 def case_close(
     case_id: str = typer.Argument(..., help="The case identifier."),
     closed: str = typer.Option(..., "--date", help="Closing date, YYYY-MM-DD."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    as_user: Optional[str] = as_option(),
 ) -> None:
     """Record a case's closing date (its records are due filed 30 days later)."""
-    from records.audit import open_audit
+    from records.audit import open_audit  # see the module docstring
     from records.deadlines import close_case
     from records.retention import retain_until
 
@@ -179,7 +142,7 @@ def case_close(
         day = date.fromisoformat(closed)
     except ValueError:
         raise typer.BadParameter(f"{closed!r} is not a date YYYY-MM-DD", param_hint="--date") from None
-    settings, store, user = _context(as_user, "case.close")
+    settings, store, user = context(as_user, "case.close")
     now = datetime.now(timezone.utc)
     body = close_case(store, case_id, day, user=user, audit=open_audit(settings, store),
                       retain_until=retain_until(now, None, settings.storage, ingested=now))
@@ -190,19 +153,19 @@ def case_close(
 @report_app.command("compliance")
 def report_compliance(
     month: str = typer.Option(..., "--month", help="YYYY-MM"),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    as_user: Optional[str] = as_option(),
 ) -> None:
     """Build the monthly compliance assessment (zh-CN, en; Markdown, HTML, PNG), store it and
     publish it as a Prefect artifact."""
-    from flows.compliance import compliance_flow
+    from flows.compliance import compliance_flow  # Prefect, see the module docstring
     from records.compliance import month_bounds
 
     try:
-        month_bounds(month, "Asia/Shanghai")
+        month_bounds(month, load_settings().time.timezone)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--month") from None
-    settings, store, user = _context(as_user, "report.compliance")
-    _banner(settings, user)
+    settings, store, user = context(as_user, "report.compliance")
+    banner(settings, user)
     result = compliance_flow(month=month, as_user=user)
     t = Table(title=f"Compliance {month}: totals")
     t.add_column("measure")
@@ -218,29 +181,25 @@ def report_compliance(
 def report_deadlines(
     since: Optional[str] = typer.Option(None, "--since", help="Only recordings made at or after this date."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    as_user: Optional[str] = as_option(),
 ) -> None:
     """List late and at-risk items (article 29) and write reports/<date>/deadlines.{md,json}."""
-    from records.deadlines import deadline_report
-    from records.roles import mode_banner
+    from records.deadlines import deadline_report  # see the module docstring
+    from records.settings import today
     from reports.deadlines import deadlines_markdown
 
-    settings, store, user = _context(as_user, "report.deadlines")
-    s = _parse_since(since, settings.time.timezone)
-    if isinstance(s, date) and not isinstance(s, datetime):
-        s = datetime.combine(s, datetime.min.time(), tzinfo=ZoneInfo(settings.time.timezone))
-    rep = deadline_report(settings, store, since=s)
-    day = datetime.now(ZoneInfo(settings.time.timezone)).date().isoformat()
-    folder = settings.reports / day
+    settings, store, user = context(as_user, "report.deadlines")
+    rep = deadline_report(settings, store, since=_parse_since(since, settings.time.timezone))
+    folder = settings.reports / today(settings)
     folder.mkdir(parents=True, exist_ok=True)
     banners = [mode_banner(settings, user), mode_banner(settings, user, lang="zh-CN")]
     md = deadlines_markdown(rep, settings.time.timezone, banners=banners)
     (folder / "deadlines.md").write_text(md, encoding="utf-8")
     (folder / "deadlines.json").write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     if as_json:
-        print(json.dumps(rep.to_dict(), ensure_ascii=False))
+        print_json(rep.to_dict(), indent=None)
         return
-    _banner(settings, user)
+    banner(settings, user)
     _deadline_table(rep)
 
 
@@ -264,6 +223,7 @@ def _deadline_table(rep) -> None:
 # -- status ---------------------------------------------------------------------------------------
 def flow_run_summary(limit: int = 15, days: int = 7) -> dict[str, Any]:
     """Recent flow runs and failures from Prefect's API."""
+    # Prefect, see the module docstring
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -319,12 +279,12 @@ def status(
     limit: int = typer.Option(15, "--limit", help="How many recent flow runs to show."),
     days: int = typer.Option(7, "--days", help="Count failures over this many days."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    as_user: Optional[str] = as_option(),
 ) -> None:
     """Recent flow runs, failures, quarantine count and late items (from Prefect's API)."""
-    from records.deadlines import deadline_report
+    from records.deadlines import deadline_report  # see the module docstring
 
-    settings, store, user = _context(as_user, "status")
+    settings, store, user = context(as_user, "status")
     try:
         runs = flow_run_summary(limit, days)
         api_error = None
@@ -339,9 +299,9 @@ def status(
         "at_risk": len(rep.at_risk),
     }
     if as_json:
-        print(json.dumps(doc, ensure_ascii=False))
+        print_json(doc, indent=None)
         return
-    _banner(settings, user)
+    banner(settings, user)
     t = Table(title="Recent flow runs")
     for c in ("Flow", "Run", "State", "Start", "Seconds"):
         t.add_column(c)

@@ -79,10 +79,6 @@ class QCResult:
         return [(e.start, e.end) for e in self.of_kind("speech")]
 
 
-def _seconds(value, time_base) -> float | None:
-    return None if value is None or time_base is None else float(value * time_base)
-
-
 def luma_view(frame: av.VideoFrame, step: int) -> tuple[np.ndarray, bool, int, tuple[np.ndarray, ...]]:
     """The planes of ``frame`` at every ``step``-th row and column, without copying.
 

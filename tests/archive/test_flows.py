@@ -7,11 +7,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import av
-import typer
 from prefect.states import Failed
 from typer.testing import CliRunner
 
-from flows.cli.archive import register
+from flows.cli import app
 from flows.archive import _worth_retrying, archive_task
 from records.derivatives import archive_recording
 from media.archive import ArchiveError, ArchiveSettings, VerificationError
@@ -63,9 +62,6 @@ def test_retry_only_for_transient_errors():
 
 
 def test_cli_archive(clips, tmp_path):
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    register(app)
     runner = CliRunner()
     src = clips["h264_aac_mp4"]
     r = runner.invoke(app, ["archive", str(src), "--profile", "ffv1", "--out", str(tmp_path / "m.mkv"), "--json"])

@@ -35,9 +35,9 @@ def footage(tmp_path, monkeypatch):
 
 
 def run(*args):
-    from flows.cli.gaps import main_app
+    from flows.cli import app
 
-    result = CliRunner().invoke(main_app(), ["gaps", *args])
+    result = CliRunner().invoke(app, ["gaps", *args])
     assert result.exit_code == 0, result.output
     return result
 
@@ -85,9 +85,9 @@ def test_check_explain_check(footage):
 
 
 def test_explain_refuses_bad_ids(footage):
-    from flows.cli.gaps import main_app
+    from flows.cli import app
 
-    result = CliRunner().invoke(main_app(), ["gaps", "explain", "S1", "../x", "--text", "t", "--by", "P1"])
+    result = CliRunner().invoke(app, ["gaps", "explain", "S1", "../x", "--text", "t", "--by", "P1"])
     assert result.exit_code == 2
 
 

@@ -8,13 +8,12 @@ import json
 
 import av
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from flows import disclose
+from flows.cli import app
+from flows.cli import disclose
 from records.settings import load_settings
 from records.history import record_events
-from flows.cli.redact import register
 from records.store import open_store
 
 from .conftest import make_clip, Face
@@ -40,8 +39,6 @@ def clip(tmp_path_factory):
 
 
 def _cli(*args: str) -> dict:
-    app = typer.Typer()
-    register(app)
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
     return json.loads(result.output)

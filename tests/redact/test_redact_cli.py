@@ -5,22 +5,15 @@ from __future__ import annotations
 import json
 
 import av
-import typer
 from typer.testing import CliRunner
 
-from flows.cli.redact import register
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+from flows.cli import app
 
 
 def test_tracks_then_render_with_keep_and_spec(two_faces_clip, tmp_path):
     path, _, n = two_faces_clip
     runner = CliRunner()
-    res = runner.invoke(_app(), ["redact", "tracks", str(path), "--out-dir", str(tmp_path), "--json"])
+    res = runner.invoke(app, ["redact", "tracks", str(path), "--out-dir", str(tmp_path), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert summary["tracks"] == 2 and summary["frames"] == n
@@ -30,7 +23,7 @@ def test_tracks_then_render_with_keep_and_spec(two_faces_clip, tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"audio": [{"start": 0.2, "end": 0.6, "mode": "bleep"}]}))
     out = tmp_path / "out.mp4"
-    res = runner.invoke(_app(), ["redact", str(path), "--out", str(out), "--tracks", str(tmp_path / "two_faces.tracks.json"),
+    res = runner.invoke(app, ["redact", str(path), "--out", str(out), "--tracks", str(tmp_path / "two_faces.tracks.json"),
                                  "--keep", str(keep), "--spec", str(spec), "--no-qa", "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
@@ -45,7 +38,7 @@ def test_tracks_then_render_with_keep_and_spec(two_faces_clip, tmp_path):
 
 def test_bad_keep_id_is_a_clear_error(two_faces_clip, tmp_path):
     path, _, _ = two_faces_clip
-    res = CliRunner().invoke(_app(), ["redact", str(path), "--out", str(tmp_path / "o.mp4"), "--keep", "42", "--no-qa"])
+    res = CliRunner().invoke(app, ["redact", str(path), "--out", str(tmp_path / "o.mp4"), "--keep", "42", "--no-qa"])
     assert res.exit_code == 2 and "do not exist" in res.output
-    res = CliRunner().invoke(_app(), ["redact", str(path), "--out", str(tmp_path / "o.mp4"), "--keep", "x"])
+    res = CliRunner().invoke(app, ["redact", str(path), "--out", str(tmp_path / "o.mp4"), "--keep", "x"])
     assert res.exit_code == 2
