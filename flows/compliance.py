@@ -62,21 +62,3 @@ def deadlines_flow(as_user: str | None = None) -> dict[str, Any]:
     create_markdown_artifact(key="deadlines", markdown=md,
                              description="Late and at-risk items (article 29)")
     return rep.to_dict()
-
-
-
-
-def deployments(settings) -> list[Any]:
-    """What ``footage serve`` adds (``flows.deployments.EXTRA_DEPLOYMENTS``): the previous month's
-    compliance report at 03:00 on the 1st, China time."""
-    from prefect.schedules import Cron
-
-    return [
-        compliance_flow.to_deployment(
-            name="monthly-compliance",
-            schedules=[Cron(settings.schedule.compliance_cron, timezone=settings.schedule.timezone)],
-            description="Compliance assessment of the previous month (article 33).",
-            tags=["footage"],
-        )
-    ]
-

@@ -11,6 +11,7 @@ from flows.fixity import fixity_audit
 from flows.ingest import ingest_flow
 from records.settings import Settings, load_settings
 
+
 def build_deployments(settings: Settings | None = None) -> list[Any]:
     """The deployments ``footage serve`` runs, each on its cron in the configured schedule zone.
 

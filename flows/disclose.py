@@ -65,6 +65,7 @@ from records.manifest import load_manifest
 from records.roles import may, roles_of
 from records.settings import Settings, load_settings, now_local
 from records.store import open_store
+from reports.tables import markdown_table
 
 FLOW_NAME = "disclose"
 MAX_REFUSALS = 5  # inputs refused for want of a role before the flow gives up
@@ -179,14 +180,13 @@ def watermark_task(path: Path, out: Path, requester: str, day: date, metadata: d
 
 
 def _tracks_markdown(ts, sheet: Path) -> str:
-    rows = "\n".join(
-        f"| {t.id} | {t.first}-{min(t.last, ts.frames - 1)} | {t.first / ts.fps:.1f}-{(min(t.last, ts.frames - 1) + 1) / ts.fps:.1f} s | {t.hits} | {max(t.scores):.2f} |"
-        for t in ts.tracks
-    )
-    return (
-        f"# Face tracks / 人脸轨迹\n\n{_inline_image(sheet)}\n\nContact sheet: `{sheet}`\n\n"
-        "| track | frames | time | detections | best score |\n|---|---|---|---|---|\n" + rows
-    )
+    rows = []
+    for t in ts.tracks:
+        last = min(t.last, ts.frames - 1)
+        rows.append([t.id, f"{t.first}-{last}", f"{t.first / ts.fps:.1f}-{(last + 1) / ts.fps:.1f} s", t.hits,
+                     f"{max(t.scores):.2f}"])
+    table = markdown_table(["track / 轨迹", "frames / 帧", "time / 时间", "detections / 检出", "best score / 最高分"], rows)
+    return f"# Face tracks / 人脸轨迹\n\n{_inline_image(sheet)}\n\nContact sheet: `{sheet}`\n\n{table}"
 
 
 def _inline_image(path: Path, width: int = 960) -> str:

@@ -58,18 +58,3 @@ def _audit_event(settings: Settings, store: ObjectStore, report: dict[str, Any])
     detail = {k: report[k] for k in ("checked", "counts", "sample_pct", "ok")}
     detail["problems"] = [{k: p[k] for k in ("status", "sha256", "key", "version_id")} for p in report["problems"]]
     open_audit(settings, store).append("fixity", user=acting_user(), detail=detail)
-
-
-def deployments(settings: Settings) -> list[Any]:
-    """The weekly fixity audit for ``footage serve`` (``flows.deployments.EXTRA_DEPLOYMENTS``)."""
-    from prefect.schedules import Cron
-
-    cron = settings.schedule.fixity_cron
-    return [
-        fixity_audit.to_deployment(
-            name="weekly-fixity-audit",
-            schedules=[Cron(cron, timezone=settings.schedule.timezone)],
-            description="Re-hash every stored original and compare with its manifest.",
-            tags=["footage"],
-        )
-    ]

@@ -31,6 +31,8 @@ from storage import ObjectStore
 from records.keys import CASES, case_key
 from records.manifest import Manifest, iter_manifests
 
+# Article 29 counts working days of China's statutory calendar, whatever zone an installation shows
+# its times in (settings.time.timezone): this zone is fixed on purpose.
 CHINA = "Asia/Shanghai"
 STORED_WITHIN_WORKING_DAYS = 2
 FILED_WITHIN_DAYS = 30

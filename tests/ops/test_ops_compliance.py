@@ -129,9 +129,9 @@ def test_month_arithmetic():
 
 
 def test_footage_serve_runs_it_monthly(settings):
-    from flows.compliance import deployments
+    from flows.deployments import build_deployments
 
-    (dep,) = deployments(settings)
+    (dep,) = [d for d in build_deployments(settings) if d.flow_name == "compliance-report"]
     (sched,) = dep.schedules
     assert dep.name == "monthly-compliance"
     assert (sched.schedule.cron, sched.schedule.timezone) == ("0 3 1 * *", "Asia/Shanghai")
