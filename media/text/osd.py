@@ -25,14 +25,14 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from media.redact.detect import Detections, box_iou
 from media.text.detect import PPOCRDetector, to_gray
-from media.text.parse import OsdFields, parse_osd
+from media.text.parse import OsdFields, parse_osd, parse_time_of_day, time_of_day_span
 from media.text.recognize import PPOCRRecognizer, TextLine
 from media.text.settings import OsdSettings
 
@@ -255,6 +255,8 @@ class OsdReader:
         self._known: dict[tuple[float, int], TextLine] = {}  # lines read while searching
         self._pending: list[tuple[float, list[np.ndarray]]] = []  # clock crops since the last read
         self._anchor: OsdSample | None = None  # the last clock sample read
+        self._searched = 0.0  # time of the sample the display was found on
+        self._tod: tuple[int, int] | None = None  # columns of the time of day in the clock crop
         self._id_crops: list[tuple[float, list[np.ndarray]]] = []
         self._id_stride = 1
         self._id_count = 0
@@ -339,8 +341,24 @@ class OsdReader:
             return
         self.reading.regions = regions
         self._state = "read"
+        self._read_buffered(buffered)
+
+    def _read_buffered(self, buffered: list[tuple[float, np.ndarray]]) -> None:
+        """Read the pictures kept while searching; the last one was read whole to classify."""
+        regions, ids, clocks = self.reading.regions, self._lines(IDS), self._lines(CLOCK)
+        t_last, last = buffered[-1]
         for t, gray in buffered:
-            self._take(t, gray)
+            if ids:
+                self._keep_ids(t, [_crop(gray, regions[i].box) for i in ids])
+        self._searched = t_last
+        if ids:
+            self.reading.ids += self._samples([(t_last, [_crop(last, regions[i].box) for i in ids])], IDS)
+        if not clocks:
+            return
+        items = [(t, [_crop(gray, regions[i].box) for i in clocks]) for t, gray in buffered]
+        anchor = self._samples(items[-1:], CLOCK)[0]
+        self.reading.samples += [*self._between(items[:-1], None, anchor), anchor]
+        self._anchor = anchor
 
     # -- reading --------------------------------------------------------------------------
 
@@ -356,7 +374,7 @@ class OsdReader:
         if not clocks:
             return
         self._pending.append((t, [_crop(gray, regions[i].box) for i in clocks]))
-        if self._anchor is None or len(self._pending) >= self.settings.verify_every:
+        if len(self._pending) >= self.settings.verify_every:
             self._checkpoint()
 
     def _keep_ids(self, t: float, crops: list[np.ndarray]) -> None:
@@ -369,16 +387,66 @@ class OsdReader:
         self._id_count += 1
 
     def _checkpoint(self) -> None:
-        """Read the last pending sample; read the others too when it disagrees with the anchor."""
-        last = self._sample(*self._pending[-1], kind=CLOCK)
-        earlier = self._pending[:-1]
-        if earlier and not self._agrees(self._anchor, last):
-            samples = self._samples(earlier, CLOCK)
-        else:
-            samples = []
+        """Read the last pending sample; when it disagrees with the anchor, read the others.
+
+        With ``read_time_only`` the last sample's time of day alone is read first (its date
+        taken from the anchor); the whole line is read when that does not agree.
+        """
+        t, crops = self._pending[-1]
+        last = self._time_only([(t, crops)], [self._anchor])[0]
+        samples: list[OsdSample] = []
+        if last is None:
+            last = self._sample(t, crops, kind=CLOCK)
+            if not self._agrees(self._anchor, last):
+                samples = self._between(self._pending[:-1], self._anchor, last)
         self.reading.samples += [*samples, last]
         self._anchor = last
         self._pending = []
+
+    def _between(self, items, a: OsdSample | None, b: OsdSample | None) -> list[OsdSample]:
+        """Read clock samples that lie between readings ``a`` and ``b`` (either may be None).
+
+        Time of day alone where it agrees with ``a`` or ``b``; whole lines, in one batch, for
+        the rest.
+        """
+        quick = self._time_only(items, [a, b])
+        full = iter(self._samples([item for item, q in zip(items, quick) if q is None], CLOCK))
+        return [q if q is not None else next(full) for q in quick]
+
+    def _time_only(self, items, refs: list[OsdSample | None]) -> list[OsdSample | None]:
+        """Read the time of day of clock samples in one batch; a reading is kept (dated from the
+        first reference it agrees with) or None."""
+        refs = [r for r in refs if r is not None and r.stamp is not None]
+        if self._tod is None or not refs or not items:
+            return [None] * len(items)
+        x1, x2 = self._tod
+        lines = self._recognise([np.ascontiguousarray(crops[0][:, x1:x2]) for _, crops in items])
+        out: list[OsdSample | None] = []
+        for (t, _), line in zip(items, lines):
+            tod = parse_time_of_day(line.text) if line.score >= self.settings.min_score else None
+            out.append(next((x for x in (self._dated(t, line, tod, r) for r in refs) if x is not None), None))
+        return out
+
+    def _dated(self, t: float, line: TextLine, tod, ref: OsdSample) -> OsdSample | None:
+        """A time-of-day reading dated from ``ref`` (across midnight either way), if it agrees."""
+        if tod is None:
+            return None
+        stamp = datetime.combine(ref.stamp.date(), tod)
+        if stamp < ref.stamp - timedelta(hours=12):
+            stamp += timedelta(days=1)
+        elif stamp > ref.stamp + timedelta(hours=12):
+            stamp -= timedelta(days=1)
+        sample = OsdSample(t, line.text, round(line.score, 4), stamp, layout=ref.layout)
+        return sample if self._agrees(ref, sample) else None
+
+    def _learn_time_of_day(self, line: TextLine, width: int) -> None:
+        """Where the time of day is in the clock crop, from a whole-line reading's characters."""
+        span = time_of_day_span(line.text)
+        if span is None or len(line.x) != len(line.text) or span[1] - span[0] < 4:
+            return
+        xs = line.x[span[0] : span[1]]
+        pitch = float(np.median(np.diff(xs)))
+        self._tod = (max(0, int(xs[0] - 0.8 * pitch)), min(width, int(np.ceil(xs[-1] + 0.8 * pitch))))
 
     def _agrees(self, a: OsdSample | None, b: OsdSample) -> bool:
         if a is None or a.stamp is None or b.stamp is None:
@@ -387,11 +455,13 @@ class OsdReader:
         return abs(moved) <= self.settings.jump_tolerance
 
     def _read_ids(self) -> None:
-        if not self._id_crops:
+        """Read the ID lines on ``id_reads - 1`` more samples spread over the rest of the file."""
+        later = [item for item in self._id_crops if item[0] > self._searched]
+        n = min(self.settings.id_reads - 1, len(later))
+        if n <= 0:
             return
-        n = min(self.settings.id_reads, len(self._id_crops))
-        picks = sorted({int(round(i)) for i in np.linspace(0, len(self._id_crops) - 1, n)})
-        self.reading.ids = self._samples([self._id_crops[i] for i in picks], IDS)
+        picks = sorted({int(round(i)) for i in np.linspace(len(later) - 1, 0, n, endpoint=False)})
+        self.reading.ids += self._samples([later[i] for i in picks], IDS)
 
     def _sample(self, t: float, crops: list[np.ndarray], kind: str) -> OsdSample:
         return self._samples([(t, crops)], kind)[0]
@@ -406,6 +476,8 @@ class OsdReader:
         for j, (t, crops) in enumerate(items):
             lines = [read.get((j, k)) or self._known[(t, index[k])] for k in range(len(crops))]
             out.append(self._parse(t, lines))
+            if kind == CLOCK and self._tod is None and len(lines) == 1 and out[-1].stamp and self.settings.read_time_only:
+                self._learn_time_of_day(lines[0], crops[0].shape[1])
         return out
 
     def _parse(self, t: float, lines: list[TextLine]) -> OsdSample:

@@ -16,9 +16,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
-__all__ = ["OsdFields", "parse_osd", "parse_stamp", "normalise", "DEVICE_LABELS", "OFFICER_LABELS"]
+__all__ = [
+    "OsdFields", "parse_osd", "parse_stamp", "parse_time_of_day", "time_of_day_span", "normalise", "same_id",
+    "DEVICE_LABELS", "OFFICER_LABELS",
+]
 
 DEVICE_LABELS = ("设备编号", "设备号", "设备", "机身号", "机身编号", "执法仪", "DEVICE ID", "DEVICE NO", "DEVICE", "DEV ID", "DEV")
 OFFICER_LABELS = ("警员编号", "警员号", "警号", "警员", "民警", "OFFICER ID", "OFFICER NO", "OFFICER", "POLICE ID", "PID")
@@ -67,6 +70,25 @@ def _layout(sep: str) -> str:
     return {"-": "dashed", "/": "slashed", ".": "dotted", "年": "chinese"}.get(sep, "dashed")
 
 
+def _stamp_match(text: str):
+    """The first match of a valid date and time in normalised ``text``, its stamp, layout and weekday."""
+    for pattern in (DATED, COMPACT):
+        for m in pattern.finditer(text):
+            try:
+                stamp = datetime(*(int(m[k]) for k in ("y", "mo", "d", "h", "mi", "s")))
+            except ValueError:
+                continue
+            mid = m["mid"].strip()
+            if mid and not re.fullmatch(r"[\s,]*(?:" + _WEEKDAY + r")?[\s,]*", mid):
+                continue
+            if pattern is DATED and not (m["s1"] or m["s2"]) or pattern is DATED and not (m["s3"] or m["s4"]):
+                continue  # all separators missing: the compact layout, tried next
+            weekday = re.search(_WEEKDAY, mid)
+            layout = "compact" if pattern is COMPACT else _layout(m["s1"] or m["s2"])
+            return m, stamp, layout, weekday[0] if weekday else None
+    return None
+
+
 def parse_stamp(text: str) -> tuple[datetime | None, str | None, str | None, tuple[int, int] | None]:
     """The first valid date and time in ``text``.
 
@@ -78,22 +100,45 @@ def parse_stamp(text: str) -> tuple[datetime | None, str | None, str | None, tup
     span : (start, end) or None
         Where the stamp is in the normalised text.
     """
+    found = _stamp_match(normalise(text))
+    if found is None:
+        return None, None, None, None
+    m, stamp, layout, weekday = found
+    return stamp, layout, weekday, m.span()
+
+
+def time_of_day_span(text: str) -> tuple[int, int] | None:
+    """Indices in ``text`` of the first stamp's time of day (hour to seconds), or None.
+
+    None also when folding changes the text's length (indices would not carry over).
+    """
+    folded = normalise(text)
+    found = _stamp_match(folded) if len(folded) == len(text) else None
+    return (found[0].start("h"), found[0].end("s")) if found else None
+
+
+TIME_OF_DAY = re.compile(r"(?P<h>\d{1,2})\s*[:时]\s*(?P<mi>\d{2})\s*[:分]\s*(?P<s>\d{2})")
+
+
+def parse_time_of_day(text: str) -> time | None:
+    """The time of day in ``text``, or None.
+
+    ``09:15:07`` (a stray character either side is ignored, as a crop around the time of day
+    may catch the edge of its neighbour), else the last six digits (``091507``).
+    """
     text = normalise(text)
-    for pattern in (DATED, COMPACT):
-        for m in pattern.finditer(text):
-            try:
-                stamp = datetime(*(int(m[k]) for k in ("y", "mo", "d", "h", "mi", "s")))
-            except ValueError:
-                continue
-            mid = m["mid"].strip()
-            if mid and not re.fullmatch(r"[\s,]*(?:" + _WEEKDAY + r")?[\s,]*", mid):
-                continue
-            weekday = re.search(_WEEKDAY, mid)
-            if pattern is DATED and not (m["s1"] or m["s2"]) or pattern is DATED and not (m["s3"] or m["s4"]):
-                continue  # all separators missing: the compact layout, tried next
-            layout = "compact" if pattern is COMPACT else _layout(m["s1"] or m["s2"])
-            return stamp, layout, weekday[0] if weekday else None, m.span()
-    return None, None, None, None
+    m = TIME_OF_DAY.search(text)
+    if m is not None:
+        parts = (m["h"], m["mi"], m["s"])
+    else:
+        digits = re.sub(r"\D", "", text)
+        if len(digits) < 6:
+            return None
+        parts = (digits[-6:-4], digits[-4:-2], digits[-2:])
+    try:
+        return time(*(int(x) for x in parts))
+    except ValueError:
+        return None
 
 
 def _labelled(text: str, labels: tuple[str, ...]) -> str | None:

@@ -30,10 +30,16 @@ class OsdSettings(BaseModel):
     )
     sample_rate: float = Field(1.0, gt=0, description="display samples taken per second of video")
     verify_every: int = Field(
-        5,
+        10,
         ge=1,
         description="run the recogniser on every n-th sample; the samples between are read only "
         "when the two readings around them disagree with the presentation time (1 reads all)",
+    )
+    read_time_only: bool = Field(
+        True,
+        description="once the clock line has been read whole, read only its time of day on later "
+        "samples (the date carried over, midnight included); the whole line is read again "
+        "whenever that reading disagrees with the presentation time",
     )
     id_reads: int = Field(3, ge=1, description="samples on which the device/officer lines are read")
     # Finding the display.
@@ -49,8 +55,12 @@ class OsdSettings(BaseModel):
     det_box_thresh: float = Field(0.5, description="DB least mean probability of a text box")
     det_unclip_ratio: float = Field(1.6, description="DB box growth")
     min_score: float = Field(0.6, description="least recogniser confidence of a reading used")
-    device_labels: list[str] = Field(default_factory=lambda: list(DEVICE_LABELS))
-    officer_labels: list[str] = Field(default_factory=lambda: list(OFFICER_LABELS))
+    device_labels: list[str] = Field(
+        default_factory=lambda: list(DEVICE_LABELS), description="labels before the device number (设备, 设备号 ...)"
+    )
+    officer_labels: list[str] = Field(
+        default_factory=lambda: list(OFFICER_LABELS), description="labels before the officer number (警号, 警员 ...)"
+    )
     # Checks.
     timezone: str = Field("Asia/Shanghai", description="zone of the wall-clock time on screen")
     jump_tolerance: float = Field(
@@ -58,7 +68,7 @@ class OsdSettings(BaseModel):
     )
     jump_confirm: int = Field(
         2, ge=1, description="readings that must agree on a new clock before a jump is reported "
-        "(a lone disagreeing reading is a misread), unless the file ends first"
+        "(fewer, a lone one or the file's last, count as misreads)"
     )
     offset_tolerance: float = Field(
         120.0, description="largest difference between the time on screen and the recording's start (s)"
@@ -71,7 +81,10 @@ class OsdSettings(BaseModel):
     min_readable: float = Field(
         0.5, description="least share of read samples with a readable time, on a stamping camera"
     )
-    rules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RULES))
+    rules: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RULES),
+        description="what each display finding concerns (第二十一条 for a jump; GA/T 947 for the others)",
+    )
 
     def rule(self, kind: str) -> str | None:
         return self.rules.get(kind)

@@ -131,6 +131,10 @@ def make_osd_clip(path: str | Path, spec: OsdClipSpec) -> Path:
         vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
         vs.options = {"preset": spec.preset, "crf": "23"}
         vs.codec_context.gop_size = 2 * spec.fps
+        astream = None
+        if spec.audio:  # every stream is added before the first packet is written
+            astream = out.add_stream("aac", rate=16000)
+            astream.layout = "mono"
         for i in range(int(round(spec.seconds * spec.fps))):
             t = i / spec.fps
             lines = tuple(osd_lines(spec, t))
@@ -148,10 +152,8 @@ def make_osd_clip(path: str | Path, spec: OsdClipSpec) -> Path:
                 out.mux(packet)
         for packet in vs.encode():
             out.mux(packet)
-        if spec.audio:
+        if astream is not None:
             from media.synth import _write_tone
 
-            astream = out.add_stream("aac", rate=16000)
-            astream.layout = "mono"
             _write_tone(out, astream, spec.seconds, 16000, rng)
     return path
