@@ -25,12 +25,16 @@ from datetime import datetime, timedelta
 from statistics import median
 from zoneinfo import ZoneInfo
 
-from media.model import Event, Recording
+from collections.abc import Mapping
+
+from media.model import Event, Recording, Session
 from media.text.osd import OsdReading, OsdSample
 from media.text.parse import same_id
 from media.text.settings import OsdSettings
 
-__all__ = ["ClockRun", "clock_runs", "time_jumps", "osd_start", "osd_end", "osd_gap_seconds", "osd_events"]
+__all__ = [
+    "ClockRun", "clock_runs", "time_jumps", "osd_start", "osd_end", "osd_gap_seconds", "session_osd_gaps", "osd_events",
+]
 
 
 @dataclass
@@ -144,6 +148,38 @@ def osd_gap_seconds(
     """
     end, start = osd_end(before, before_duration, settings), osd_start(after, settings)
     return None if end is None or start is None else round((start - end).total_seconds(), 3)
+
+
+def session_osd_gaps(
+    session: Session, readings: Mapping[str, OsdReading | None], settings: OsdSettings | None = None
+) -> dict[str, float | None]:
+    """The cameras' own measure of each gap of a session, beside the container one.
+
+    Parameters
+    ----------
+    session : Session
+    readings : mapping of path or name -> OsdReading
+        The display read in each recording (``QCResult.osd``).
+
+    Returns
+    -------
+    dict of gap id -> seconds or None
+        Seconds between the file before and the file after on their burned-in clocks; None
+        where either has no readable clock. A gap row can show it as ``detail["osd_seconds"]``.
+    """
+    def find(ref: str) -> Recording | None:
+        return next((r for r in session.recordings if ref in (r.path, r.name)), None)
+
+    def reading(rec: Recording | None) -> OsdReading | None:
+        return None if rec is None else readings.get(rec.path) or readings.get(rec.name)
+
+    out = {}
+    for gap in session.gaps:
+        before, after = find(gap.before), find(gap.after)
+        out[gap.id] = None if before is None else osd_gap_seconds(
+            reading(before), before.duration, reading(after), settings
+        )
+    return out
 
 
 def _clock_offset(reading: OsdReading, rec: Recording, s: OsdSettings) -> list[Event]:

@@ -137,3 +137,18 @@ def test_a_lone_misread_is_not_a_jump():
     samples[5:] = [_s(t, t0 + timedelta(seconds=t + 600)) for t in range(5, 10)]  # a real jump at 4
     runs, misreads = clock_runs(samples, tolerance=2.0, confirm=2)
     assert [len(r.samples) for r in runs] == [4, 6] and misreads == 0
+
+
+def test_session_gap_measured_on_the_cameras_clock(readings, clips):
+    from media.segment import segment
+    from media.text.checks import session_osd_gaps
+
+    recs = [recording_of(clips[name].path) for name in ("dashed", "officer")]
+    sessions = segment(recs)
+    assert len(sessions) == 1 and len(sessions[0].gaps) == 1
+    gap = sessions[0].gaps[0]
+    by_path = {clips[name].path.as_posix(): readings[name] for name in ("dashed", "officer")}
+    osd = session_osd_gaps(sessions[0], by_path)
+    # planted: "dashed" shows 09:15:00-09:15:10, "officer" starts at 09:16:00
+    assert osd[gap.id] == pytest.approx(50, abs=1)
+    assert gap.seconds == pytest.approx(50, abs=1)  # the containers agree here
