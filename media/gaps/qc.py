@@ -11,6 +11,11 @@ Decoding is most of the cost. With ``fast_decode`` the H.264/HEVC decoder skips 
 pictures no other picture refers to (non-reference B-frames), and decodes on all cores. Black and
 freeze boundaries then move by at most the distance between reference pictures, well inside the
 0.5 s the tests allow, while dropped frames are still read from every packet's timestamp.
+
+With ``settings.osd.enabled`` (or ``analyse(osd=True)``) the same pass also feeds the camera's
+burned-in display reader (:class:`OsdFeed`, :mod:`media.text.osd`): one full-size luma view a
+second, no extra decode; its ``osd_*`` events join the others and the reading is kept in
+:attr:`QCResult.osd`.
 """
 
 from __future__ import annotations

