@@ -246,6 +246,11 @@ class OsdReader:
             unclip_ratio=s.det_unclip_ratio,
         )
         self.recognizer = recognizer or PPOCRRecognizer()
+        # second look at the text found, at full resolution (the session is shared)
+        self.fine = PPOCRDetector(
+            max_side=s.refine_max_side, thresh=s.det_thresh, box_thresh=s.det_box_thresh,
+            unclip_ratio=s.det_unclip_ratio, model_path=self.detector.model_path,
+        )
         self.reading = OsdReading()
         self._period = 1.0 / s.sample_rate
         self._next = 0.0  # time of the next sample
@@ -324,7 +329,7 @@ class OsdReader:
         """Decide the display's lines from the searched samples; then read the buffered ones."""
         s = self.settings
         t_last, last = self._buffer[-1]
-        lines = persistent_lines(self._found, s.same_place_iou)
+        lines = self._refine(persistent_lines(self._found, s.same_place_iou), last)
         boxes = _separate([_pad(b, last.shape) for b in lines])
         texts = self._recognise([_crop(last, b) for b in boxes])
         regions = []
@@ -361,6 +366,25 @@ class OsdReader:
         anchor = self._samples(items[-1:], CLOCK)[0]
         self.reading.samples += [*self._between(items[:-1], None, anchor), anchor]
         self._anchor = anchor
+
+    def _refine(self, lines: list[np.ndarray], gray: np.ndarray) -> list[np.ndarray]:
+        """Detect again inside each line found, at full resolution.
+
+        The search runs on a shrunk picture, where small text is a few pixels high and the
+        display's lines may merge into one box; around each box (a line height of margin) the
+        detector sees the text at its own size and separates the lines.
+        """
+        out: list[np.ndarray] = []
+        h, w = gray.shape
+        t0 = time.perf_counter()
+        for box in lines:
+            m = box[3] - box[1]
+            x1, y1 = int(max(0, box[0] - m)), int(max(0, box[1] - m))
+            x2, y2 = int(min(w, box[2] + m)), int(min(h, box[3] + m))
+            found = self.fine.detect(gray[y1:y2, x1:x2])
+            out += [b + np.float32([x1, y1, x1, y1]) for b in found.boxes] if len(found) else [box]
+        self._timing["detect_s"] += time.perf_counter() - t0
+        return _join_lines(out)
 
     # -- reading --------------------------------------------------------------------------
 

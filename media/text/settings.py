@@ -50,6 +50,9 @@ class OsdSettings(BaseModel):
     find_max_side: int = Field(
         640, ge=64, description="the picture is shrunk to this longer side for the search (px)"
     )
+    refine_max_side: int = Field(
+        1280, ge=64, description="the text found is looked at again around each box, at most this size (px)"
+    )
     same_place_iou: float = Field(0.5, description="overlap for text to count as in the same place")
     det_thresh: float = Field(0.3, description="DB text pixel probability")
     det_box_thresh: float = Field(0.5, description="DB least mean probability of a text box")

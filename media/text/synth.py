@@ -47,6 +47,8 @@ class OsdClipSpec:
         From presentation time ``at`` on, the clock shows ``seconds`` more (a cut or reset).
     bottom : bool
         Draw the display at the bottom left instead of the top left.
+    font_px : int, optional
+        Text size; a 22nd of the picture height by default.
     creation_time : datetime, optional
         Container ``creation_time`` tag (aware).
     audio : bool
@@ -64,6 +66,7 @@ class OsdClipSpec:
     officer: str | None = "012345"
     jumps: list[tuple[float, float]] = field(default_factory=list)
     bottom: bool = False
+    font_px: int | None = None
     creation_time: datetime | None = None
     audio: bool = False
     preset: str = "veryfast"
@@ -120,7 +123,7 @@ def make_osd_clip(path: str | Path, spec: OsdClipSpec) -> Path:
     """Encode ``spec`` as H.264 (B-frames, as cameras write) in MP4 and return the path."""
     path = Path(path)
     rng = np.random.default_rng(spec.seed)
-    size = max(12, spec.height // 22)
+    size = spec.font_px or max(12, spec.height // 22)
     margin = max(8, spec.height // 40)
     grid = np.mgrid[0 : spec.height, 0 : spec.width]
     cache: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}

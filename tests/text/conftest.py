@@ -40,6 +40,9 @@ CLIPS = {
     "dashed": OsdClipSpec(seconds=SECONDS, layout="dashed", weekday=True, creation_time=_utc(2026, 11, 3, 1, 15), seed=1),
     "compact": OsdClipSpec(seconds=SECONDS, layout="compact", weekday=False, bottom=True,
                            start=datetime(2026, 11, 3, 9, 20, 0), creation_time=_utc(2026, 11, 3, 1, 20), seed=2),
+    # a clean clip across midnight: the date on screen turns over at 5 s
+    "midnight": OsdClipSpec(seconds=SECONDS, layout="dashed", weekday=True, start=datetime(2026, 11, 3, 23, 59, 55),
+                            creation_time=_utc(2026, 11, 3, 15, 59, 55), seed=6),
     # a 7-minute jump in the stamp (a cut)
     "jump": OsdClipSpec(seconds=SECONDS, layout="slashed", weekday=True, jumps=[(JUMP_AT, JUMP)],
                         start=datetime(2026, 11, 3, 9, 30, 0), creation_time=_utc(2026, 11, 3, 1, 30), seed=3),

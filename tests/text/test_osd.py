@@ -21,7 +21,7 @@ from media.text.osd import OsdSample, read_osd, read_osd_frames
 from media.text.settings import OsdSettings
 from tests.text.conftest import DEVICE, JUMP, JUMP_AT, OFFICER, SECONDS, recording_of
 
-CLEAN = ("dashed", "compact")
+CLEAN = ("dashed", "compact", "midnight")
 STAMPING = OsdSettings(stamping_devices=["DSJ-*"])
 
 
@@ -44,7 +44,7 @@ def test_display_found_in_both_layouts(readings, clips, name):
 
 
 def test_every_clock_sample_reads_as_planted(clips):
-    """All ten samples read (verify_every=1): each stamp is the planted one, digit for digit."""
+    """All ten samples read (verify_every=1): each stamp is the planted one, midnight included."""
     for name in CLEAN:
         spec = clips[name].spec
         r = read_osd(clips[name].path, OsdSettings(verify_every=1))
