@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media.redact.detect import Detections, box_iou
+from media.redact.detect import Detections, box_iou, nms
 from media.text.detect import PPOCRDetector, to_gray
 from media.text.parse import OsdFields, parse_osd, parse_time_of_day, time_of_day_span
 from media.text.recognize import PPOCRRecognizer, TextLine
@@ -243,13 +243,13 @@ class OsdReader:
         s = self.settings = settings or OsdSettings()
         self.detector = detector or PPOCRDetector(
             max_side=s.find_max_side, thresh=s.det_thresh, box_thresh=s.det_box_thresh,
-            unclip_ratio=s.det_unclip_ratio,
+            unclip_ratio=s.det_unclip_ratio, threads=s.threads,
         )
-        self.recognizer = recognizer or PPOCRRecognizer()
-        # second look at the text found, at full resolution (the session is shared)
+        self.recognizer = recognizer or PPOCRRecognizer(threads=s.threads)
+        # second look at the text found, at full resolution (the model session is shared)
         self.fine = PPOCRDetector(
             max_side=s.refine_max_side, thresh=s.det_thresh, box_thresh=s.det_box_thresh,
-            unclip_ratio=s.det_unclip_ratio, model_path=self.detector.model_path,
+            unclip_ratio=s.det_unclip_ratio, model_path=self.detector.model_path, threads=s.threads,
         )
         self.reading = OsdReading()
         self._period = 1.0 / s.sample_rate
@@ -258,6 +258,7 @@ class OsdReader:
         self._round = 1
         self._next_find = 0.0
         self._found: list[Detections] = []
+        self._rechecked = False  # the later search samples were looked at only around earlier text
         self._buffer: list[tuple[float, np.ndarray]] = []  # whole pictures while searching
         self._known: dict[tuple[float, int], TextLine] = {}  # lines read while searching
         self._pending: list[tuple[float, list[np.ndarray]]] = []  # clock crops since the last read
@@ -318,9 +319,14 @@ class OsdReader:
         if t < self._next_find - 1e-6:
             return
         t0 = time.perf_counter()
-        self._found.append(self.detector.detect(gray))
+        prev = self._found[-1] if self._found else None
+        if prev is not None and len(prev) <= self.settings.recheck_max:
+            self._found.append(self._look_closer(prev.boxes, gray))  # only where text was
+        else:
+            self._rechecked = prev is None
+            self._found.append(self.detector.detect(gray))
+            self._timing["detections"] += 1
         self._timing["detect_s"] += time.perf_counter() - t0
-        self._timing["detections"] += 1
         self._next_find = t + self.settings.find_spacing
         if len(self._found) >= self.settings.find_samples:
             self._settle()
@@ -329,7 +335,12 @@ class OsdReader:
         """Decide the display's lines from the searched samples; then read the buffered ones."""
         s = self.settings
         t_last, last = self._buffer[-1]
-        lines = self._refine(persistent_lines(self._found, s.same_place_iou), last)
+        if len(self._found) > 1 and self._rechecked:
+            # every later sample was searched only around the text of the one before, at full
+            # resolution: what is left stayed in place
+            lines = _join_lines(list(self._found[-1].boxes))
+        else:
+            lines = self._refine(persistent_lines(self._found, s.same_place_iou), last)
         boxes = _separate([_pad(b, last.shape) for b in lines])
         texts = self._recognise([_crop(last, b) for b in boxes])
         regions = []
@@ -367,22 +378,45 @@ class OsdReader:
         self.reading.samples += [*self._between(items[:-1], None, anchor), anchor]
         self._anchor = anchor
 
-    def _refine(self, lines: list[np.ndarray], gray: np.ndarray) -> list[np.ndarray]:
-        """Detect again inside each line found, at full resolution.
+    def _around(self, box: np.ndarray, gray: np.ndarray) -> Detections:
+        """Text boxes near ``box`` (a line height of margin), detected at full resolution.
+
+        Boxes cut by the edge of that neighbourhood (not the picture's) are dropped: they are
+        parts of other text, seen whole from its own neighbourhood.
+        """
+        h, w = gray.shape
+        m = box[3] - box[1]
+        x1, y1 = int(max(0, box[0] - m)), int(max(0, box[1] - m))
+        x2, y2 = int(min(w, box[2] + m)), int(min(h, box[3] + m))
+        found = self.fine.detect(gray[y1:y2, x1:x2])
+        b = found.boxes
+        cut = ((b[:, 0] <= 1) & (x1 > 0)) | ((b[:, 1] <= 1) & (y1 > 0))
+        cut |= ((b[:, 2] >= x2 - x1 - 1) & (x2 < w)) | ((b[:, 3] >= y2 - y1 - 1) & (y2 < h))
+        return Detections(b[~cut] + np.float32([x1, y1, x1, y1]), found.scores[~cut])
+
+    def _look_closer(self, boxes: np.ndarray, gray: np.ndarray) -> Detections:
+        """Text at full resolution around each of ``boxes`` in ``gray``, overlaps merged.
 
         The search runs on a shrunk picture, where small text is a few pixels high and the
-        display's lines may merge into one box; around each box (a line height of margin) the
-        detector sees the text at its own size and separates the lines.
+        display's lines may merge into one box; around each box the detector sees the text at
+        its own size and separates the lines.
         """
-        out: list[np.ndarray] = []
-        h, w = gray.shape
+        found = [self._around(box, gray) for box in boxes]
+        self._timing["close_looks"] = self._timing.get("close_looks", 0) + len(found)
+        if not found or not sum(len(f) for f in found):
+            return Detections.empty()
+        all_boxes = np.concatenate([f.boxes for f in found])
+        scores = np.concatenate([f.scores for f in found])
+        keep = nms(all_boxes, scores, 0.5)
+        return Detections(all_boxes[keep], scores[keep])
+
+    def _refine(self, lines: list[np.ndarray], gray: np.ndarray) -> list[np.ndarray]:
+        """Each line found on shrunk pictures, looked at again at full resolution (or kept)."""
         t0 = time.perf_counter()
+        out: list[np.ndarray] = []
         for box in lines:
-            m = box[3] - box[1]
-            x1, y1 = int(max(0, box[0] - m)), int(max(0, box[1] - m))
-            x2, y2 = int(min(w, box[2] + m)), int(min(h, box[3] + m))
-            found = self.fine.detect(gray[y1:y2, x1:x2])
-            out += [b + np.float32([x1, y1, x1, y1]) for b in found.boxes] if len(found) else [box]
+            found = self._around(box, gray)
+            out += list(found.boxes) if len(found) else [box]
         self._timing["detect_s"] += time.perf_counter() - t0
         return _join_lines(out)
 

@@ -41,7 +41,11 @@ class OsdSettings(BaseModel):
         "samples (the date carried over, midnight included); the whole line is read again "
         "whenever that reading disagrees with the presentation time",
     )
-    id_reads: int = Field(3, ge=1, description="samples on which the device/officer lines are read")
+    threads: int = Field(
+        1, ge=0, description="onnxruntime threads of the display's models: one suits their small "
+        "inputs and leaves the other cores to the decoder (0: all cores)"
+    )
+    id_reads: int = Field(2, ge=1, description="samples on which the device/officer lines are read")
     # Finding the display.
     find_samples: int = Field(2, ge=2, description="samples searched for text that stays in place")
     find_spacing: float = Field(2.0, gt=0, description="seconds between the samples searched")
@@ -49,6 +53,10 @@ class OsdSettings(BaseModel):
     find_round_spacing: float = Field(10.0, gt=0, description="seconds between searches")
     find_max_side: int = Field(
         640, ge=64, description="the picture is shrunk to this longer side for the search (px)"
+    )
+    recheck_max: int = Field(
+        8, ge=0, description="when the first searched sample holds at most this many text boxes, the "
+        "later ones are searched only around them, at full resolution (0: always the whole picture)"
     )
     refine_max_side: int = Field(
         1280, ge=64, description="the text found is looked at again around each box, at most this size (px)"

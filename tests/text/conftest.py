@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -57,7 +58,7 @@ CLIPS = {
 
 def file_name(name: str, spec: OsdClipSpec) -> str:
     """DEVICE_OFFICER_YYYYMMDDhhmmss_NNNN.mp4 with the local start time and the right officer."""
-    local = spec.creation_time.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    local = spec.creation_time.astimezone(ZoneInfo("Asia/Shanghai"))
     return f"{DEVICE}_{OFFICER}_{local:%Y%m%d%H%M%S}_{list(CLIPS).index(name) + 1:04d}.mp4"
 
 
