@@ -160,3 +160,21 @@ def test_no_display_found_on_real_clips_without_one(shared_video, name):
     """Real camera pictures (a street with cuts, 720p, Cinepak rgb24) hold no burned-in display."""
     reading = read_osd(shared_video / name)
     assert not reading.found and reading.samples == []
+
+
+def test_gaps_check_reports_the_cut_with_the_times_on_screen(footage_home, monkeypatch, clips):
+    """``footage gaps check`` with ``[gaps.osd] enabled``: the cut, with the time on screen either side."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.gaps_cli import main_app
+
+    monkeypatch.setenv("FOOTAGE_GAPS__OSD__ENABLED", "true")
+    result = CliRunner().invoke(main_app(), ["gaps", "check", str(clips["jump"].path), "--json"])
+    assert result.exit_code == 0, result.output
+    events = [e for e in json.loads(result.stdout)["events"] if e["kind"].startswith("osd")]
+    spec = clips["jump"].spec
+    assert [(e["kind"], e["detail"]["before"], e["detail"]["after"]) for e in events] == [
+        ("osd_time_jump", str(planted(spec.start, JUMP_AT - 1)), str(planted(spec.start, JUMP_AT, JUMP, JUMP_AT)))
+    ]
