@@ -11,6 +11,11 @@ Decoding is most of the cost. With ``fast_decode`` the H.264/HEVC decoder skips 
 pictures no other picture refers to (non-reference B-frames), and decodes on all cores. Black and
 freeze boundaries then move by at most the distance between reference pictures, well inside the
 0.5 s the tests allow, while dropped frames are still read from every packet's timestamp.
+
+With ``settings.osd.enabled`` (or ``analyse(osd=True)``) the same pass also feeds the camera's
+burned-in display reader (:class:`OsdFeed`, :mod:`media.text.osd`): one full-size luma view a
+second, no extra decode; its ``osd_*`` events join the others and the reading is kept in
+:attr:`QCResult.osd`.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from media.gaps.detectors import (
 from media.gaps.markers import markers
 from media.gaps.settings import GapSettings
 from media.gaps.speech import RATE, SpeechDetector
-from media.model import Event
+from media.model import Event, Recording
 
 #: Block length of the sound envelope: silence and dropout boundaries are exact to this.
 ENVELOPE_STEP = 0.005
@@ -62,6 +67,9 @@ class QCResult:
     has_video, has_audio : bool
     stats : dict
         Counts of packets, pictures decoded and analysed, sound windows, settings used.
+    osd : OsdReading or None
+        The camera's burned-in display as read in the same pass (:mod:`media.text.osd`), when
+        ``settings.osd.enabled`` or ``analyse(osd=True)``; None otherwise.
     """
 
     path: str
@@ -70,6 +78,7 @@ class QCResult:
     has_video: bool = False
     has_audio: bool = False
     stats: dict = field(default_factory=dict)
+    osd: object | None = None  # media.text.osd.OsdReading (imported only when used)
 
     def of_kind(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
@@ -222,12 +231,51 @@ def _configure(stream: av.video.stream.VideoStream, settings: GapSettings) -> di
     return used
 
 
+class OsdFeed(Detector):
+    """Feeds the burned-in display reader (:class:`media.text.osd.OsdReader`) from this pass.
+
+    Fed ``(t, frame)`` for every decoded picture, it converts only the samples the reader wants
+    (a view of the full-size luma plane, no colour conversion). At the end it reports
+    ``osd_time_jump`` events, or every display finding when the file's :class:`Recording` is
+    known (:func:`media.text.checks.osd_events`), and keeps the reading in :attr:`reading`.
+    """
+
+    kind = "osd"
+    feeds = "frame"
+
+    def __init__(self, settings: GapSettings | None = None, recording: Recording | None = None) -> None:
+        from media.text.osd import OsdReader
+
+        super().__init__(settings)
+        self.recording = recording
+        self.reader = OsdReader(self.settings.osd)
+        self.reading = None
+
+    def process(self, item) -> list[Event]:
+        t, frame = item
+        if self.reader.wants(t):
+            from media.text.osd import luma
+
+            self.reader.feed(t, luma(frame))
+        return []
+
+    def finish(self, end: float) -> list[Event]:
+        from media.text.checks import osd_events, time_jumps
+
+        self.reading = self.reader.finish()
+        if self.recording is not None:
+            return osd_events(self.reading, self.recording, self.settings.osd)
+        return time_jumps(self.reading, self.settings.osd)
+
+
 def analyse(
     path: str | Path,
     settings: GapSettings | None = None,
     *,
     speech: bool | None = None,
     extra: Iterable[Detector] = (),
+    osd: bool | None = None,
+    recording: Recording | None = None,
 ) -> QCResult:
     """Find black, frozen, silent and speech stretches and stream faults in one decode pass.
 
@@ -241,7 +289,13 @@ def analyse(
         Run voice activity detection; defaults to ``settings.speech``.
     extra : iterable of Detector, optional
         More detectors, fed what their ``feeds`` names ("picture", "sound", "sound_frame",
-        "packet").
+        "packet", or "frame": ``(t, av.VideoFrame)`` of every decoded picture).
+    osd : bool, optional
+        Read the camera's burned-in display in this pass (:class:`OsdFeed`); defaults to
+        ``settings.osd.enabled``. The reading is in :attr:`QCResult.osd`.
+    recording : Recording, optional
+        The file's identity; with it the display checks that need one (clock offset, device
+        and officer numbers, unreadable display) run here too, else only ``osd_time_jump``.
 
     Returns
     -------
@@ -250,6 +304,7 @@ def analyse(
     """
     s = settings or GapSettings()
     want_speech = s.speech if speech is None else speech
+    want_osd = s.osd.enabled if osd is None else osd
     result = QCResult(path=str(path))
     with av.open(str(path)) as container:
         # cover art is a "video" stream of one picture: not the recording
@@ -259,7 +314,9 @@ def analyse(
         result.has_video, result.has_audio = vstream is not None, astream is not None
         origin = (container.start_time or 0) / 1_000_000
 
-        detectors: dict[str, list[Detector]] = {"picture": [], "sound": [], "sound_frame": [], "packet": [], "speech_sound": []}
+        detectors: dict[str, list[Detector]] = {
+            "picture": [], "frame": [], "sound": [], "sound_frame": [], "packet": [], "speech_sound": []
+        }
         for d in extra:
             detectors[d.feeds].append(d)
         decode_opts = {}
@@ -270,6 +327,8 @@ def analyse(
             if frame_time:
                 detectors["packet"].append(DroppedFrameDetector(frame_time, s))
             decode_opts = _configure(vstream, s)
+            if want_osd:
+                detectors["frame"].append(OsdFeed(s, recording))
         resampler = None
         if astream is not None:
             detectors["sound"] += [SilenceDetector(s), DropoutDetector(s)]
@@ -316,6 +375,8 @@ def analyse(
                     counts["pictures"] += 1
                     luma, full, depth, chroma = luma_view(frame, s.luma_step)
                     feed("picture", Picture(t, frame_time, luma, full, depth, chroma))
+                    if detectors["frame"]:
+                        feed("frame", (t, frame))
                     continue
                 counts["sound_frames"] += 1
                 rate = frame.sample_rate
@@ -337,7 +398,7 @@ def analyse(
         end = max(ends) if ends else float(container.duration or 0) / 1_000_000
         for group in detectors.values():
             for d in group:
-                events.extend(d.finish(extent.get("video" if d.feeds in ("picture", "packet") else "audio", [0, end])[1]))
+                events.extend(d.finish(extent.get("video" if d.feeds in ("picture", "packet", "frame") else "audio", [0, end])[1]))
         events += duration_mismatch(
             tuple(extent["video"]) if "video" in extent else None,
             tuple(extent["audio"]) if "audio" in extent else None,
@@ -360,6 +421,10 @@ def analyse(
             "speech_windows": speech_d[0].windows if speech_d else 0,
             "speech_model_windows": speech_d[0].model_windows if speech_d else 0,
         }
+        osd_d = [d for d in detectors["frame"] if isinstance(d, OsdFeed)]
+        if osd_d:
+            result.osd = osd_d[0].reading
+            result.stats["osd"] = {**result.osd.stats, "sampled": result.osd.sampled, "read": len(result.osd.samples)}
     for e in events:
         e.file = str(path)
     result.events = sorted(events, key=lambda e: (e.start if e.start is not None else -1.0, e.kind))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from media.text.settings import OsdSettings
+
 #: Article of the recording rules each finding concerns. Article 20 asks for the spoken opening
 #: statement; article 21 for the reason of any interruption, stated on resuming or written down.
 #: Loss of picture or sound is treated as an interruption of the record.
@@ -81,6 +83,8 @@ class GapSettings(BaseModel):
         2.0, description="an in-file timestamp jump or frame drop at least this long is an interruption (s)"
     )
     rules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RULES))
+    # The camera's burned-in display (media.text): off by default; [gaps.osd] in footage.toml.
+    osd: OsdSettings = Field(default_factory=OsdSettings)
 
     @property
     def freeze_noise(self) -> float:
@@ -95,4 +99,4 @@ class GapSettings(BaseModel):
         return 10 ** (self.dropout_level_db / 20)
 
     def rule(self, kind: str) -> str | None:
-        return self.rules.get(kind)
+        return self.rules.get(kind) or self.osd.rule(kind)
