@@ -126,7 +126,7 @@ def qc_task(out: Outcome, settings: Settings) -> QCResult | None:
     """One decode pass over the file: black, freeze, silence, dropouts, dropped frames, speech."""
     progress.step(out.file, "qc")
     try:
-        return analyse(out.path, settings.gaps)
+        return analyse(out.path, settings.gaps, recording=out.recording)
     except Exception as exc:  # probed fine but does not decode to the end: keep it, report it
         get_run_logger().warning("%s: decode check failed (%s); stored without it", out.file, exc)
         out.recording.events.append(Event(kind="qc_failed", file=out.recording.name, detail={"error": str(exc)}))

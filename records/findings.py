@@ -35,6 +35,7 @@ from media.gaps.settings import GapSettings
 from media.model import Event, Recording, Session
 from media.probe import MediaError
 from media.segment import segment
+from media.text.checks import session_osd_gaps
 from records.explanations import load_explanations
 from records.intake import recording_from_file
 
@@ -78,6 +79,9 @@ def session_events(
     explanations = explanations or {}
     rows: list[dict[str, Any]] = []
     t0 = session.start
+    # the cameras' own clocks (burned-in OSD) measure each gap a second time, where they were read
+    readings = {path: r.osd for path, r in qc.items() if getattr(r, "osd", None) is not None}
+    osd_gaps = session_osd_gaps(session, readings, settings.osd) if readings else {}
     for gap in session.gaps:
         after = next((r for r in session.recordings if gap.after in (r.name, r.path)), None)
         e = Event(
@@ -85,7 +89,7 @@ def session_events(
             start=round((gap.start - t0).total_seconds(), 3), end=round((gap.end - t0).total_seconds(), 3),
             at=gap.start, until=gap.end, rule=settings.rule("gap"),
             detail={"id": gap.id, "seconds": round(gap.seconds, 3), "before": gap.before, "after": gap.after,
-                    "detector": "segment"},
+                    "detector": "segment", **({"osd_seconds": osd_gaps[gap.id]} if osd_gaps.get(gap.id) is not None else {})},
         )
         rows.append(_row(e, session, explanations))
     for e in session.events:
@@ -160,7 +164,7 @@ def gaps_for_sessions(
     for session in sessions:
         for rec in session.recordings:
             try:
-                qc[rec.path] = analyse(local_path(rec), settings)
+                qc[rec.path] = analyse(local_path(rec), settings, recording=rec)
             except Exception as exc:  # a file that probed but does not decode: report, go on
                 errors.append({"file": rec.path, "reason": f"decode failed: {exc}"})
     return document(sessions, qc, settings, explanations, errors)

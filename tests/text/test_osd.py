@@ -168,10 +168,10 @@ def test_gaps_check_reports_the_cut_with_the_times_on_screen(footage_home, monke
 
     from typer.testing import CliRunner
 
-    from flows.gaps_cli import main_app
+    from flows.cli import app
 
     monkeypatch.setenv("FOOTAGE_GAPS__OSD__ENABLED", "true")
-    result = CliRunner().invoke(main_app(), ["gaps", "check", str(clips["jump"].path), "--json"])
+    result = CliRunner().invoke(app, ["gaps", "check", str(clips["jump"].path), "--json"])
     assert result.exit_code == 0, result.output
     events = [e for e in json.loads(result.stdout)["events"] if e["kind"].startswith("osd")]
     spec = clips["jump"].spec
