@@ -80,6 +80,8 @@ def test_audit_command(put_record, footage_home, prefect_harness):
 @pytest.mark.s3
 def test_init_creates_locked_bucket_and_refuses_unlocked(put_record, footage_home, s3_settings, s3_client, bucket_name, monkeypatch):
     monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")
+    # Ceph RGW 16 keeps retain-until dates as 32-bit seconds (docs/storage.md)
+    monkeypatch.setenv("FOOTAGE_STORAGE__EVIDENCE_UNTIL", "2105-12-31")
     monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", bucket_name)
     monkeypatch.setenv("FOOTAGE_STORAGE__ENDPOINT_URL", s3_settings["endpoint_url"])
     monkeypatch.setenv("FOOTAGE_STORAGE__PATH_STYLE", "true")
@@ -103,6 +105,10 @@ def test_extend_on_s3_and_server_keeps_it(put_record, footage_home, s3_settings,
     from storage.s3 import S3Store
 
     monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")
+
+    # Ceph RGW 16 keeps retain-until dates as 32-bit seconds (docs/storage.md)
+
+    monkeypatch.setenv("FOOTAGE_STORAGE__EVIDENCE_UNTIL", "2105-12-31")
     monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", bucket_name)
     monkeypatch.setenv("FOOTAGE_STORAGE__ENDPOINT_URL", s3_settings["endpoint_url"])
     monkeypatch.setenv("FOOTAGE_STORAGE__PATH_STYLE", "true")
