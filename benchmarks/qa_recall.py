@@ -8,7 +8,9 @@ seen it (as in tests/redact/test_redact.py::test_qa_finds_a_planted_unmasked_fac
 3. renders with tracks dropped. To keep the cost down, tracks that never come near each other
    (their boxes grown 3x never overlap on a common frame) are dropped together in one render;
    a residual counts for the dropped track whose box, grown 2x, holds its centre on that frame.
-   Both passes see the same renders.
+   Both passes see the same renders. With ``--together CLIP`` every track of that clip is dropped
+   in one render (for the big clips, where the legacy pass costs minutes a render): harder for
+   the new pass, which then has no mask to place its crops around.
 
 A planted miss is *caught* when the pass reports a residual on it. For the review of
 ``min_persist`` the script also lists, per pass, the planted misses that showed only as one-frame
@@ -112,7 +114,8 @@ def _variant(text: str):
     return name, (lambda: QAConfig(**json.loads(kw)))
 
 
-def measure(name: str, src: Path, work: Path) -> dict:
+def measure(name: str, src: Path, work: Path, reuse: bool = False, before: dict | None = None,
+            together: bool = False) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tracks = find_tracks(src)
@@ -121,9 +124,14 @@ def measure(name: str, src: Path, work: Path) -> dict:
                  "find_s": round(time.perf_counter() - t0, 2)}
     clean = work / f"{name}.clean.mp4"
     t0 = time.perf_counter()
-    render(src, clean, RedactSpec(), tracks=tracks)
+    if not (reuse and clean.exists()):
+        render(src, clean, RedactSpec(), tracks=tracks)
     row["render_s"] = round(time.perf_counter() - t0 + row["find_s"], 2)  # find_tracks + render
-    for p, make in PASSES.items():
+    passes = {p: m for p, m in PASSES.items() if not (before and p == "before")}
+    if before:
+        row["passes"]["before"] = before["passes"]["before"]
+        row["before_from"] = "an earlier run on the same renders"
+    for p, make in passes.items():
         t0 = time.perf_counter()
         rep = qa_pass(clean, tracks, config=make())
         row["passes"][p] = {
@@ -132,12 +140,14 @@ def measure(name: str, src: Path, work: Path) -> dict:
             "clean_blips": [{**r.__dict__, "touches_mask": _touches_mask(r, tracks)} for r in rep.isolated],
             "caught": [], "missed": [], "only_blips": [],
         }
-    for gi, group in enumerate(groups(tracks.tracks)):
+    row["grouping"] = "all tracks dropped in one render" if together else "separated tracks dropped together"
+    for gi, group in enumerate([list(tracks.tracks)] if together else groups(tracks.tracks)):
         dropped = {t.id for t in group}
         partial = TrackSet(**{**tracks.__dict__, "tracks": [t for t in tracks.tracks if t.id not in dropped]})
         out = work / f"{name}.drop{gi}.mp4"
-        render(src, out, RedactSpec(), tracks=partial)
-        for p, make in PASSES.items():
+        if not (reuse and out.exists()):
+            render(src, out, RedactSpec(), tracks=partial)
+        for p, make in passes.items():
             rep = qa_pass(out, partial, config=make())
             for t in group:
                 hit = [r for r in rep.residuals if _on(r, t)]
@@ -164,11 +174,20 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--variant", action="append", default=[],
                     help='another pass to compare, NAME=JSON of QAConfig fields, e.g. x1={"scale": 1}')
     ap.add_argument("--out", type=Path, default=CACHE / "qa_recall.json")
+    ap.add_argument("--together", default="", help="clips whose tracks are all dropped in one render "
+                    "(cheaper; attribution by place only; no crops for the new pass, which sees no masks)")
+    ap.add_argument("--reuse", action="store_true", help="reuse renders left in --work by an earlier run")
+    ap.add_argument("--before", type=Path, help="take the legacy pass's results from this earlier JSON "
+                    "(same renders: use with --reuse)")
     args = ap.parse_args(argv)
     PASSES.update(dict(_variant(v) for v in args.variant))
     rows = []
     for name in args.clips.split(","):
-        rows.append(measure(name, ALL[name](), args.work))
+        earlier = None
+        if args.before:
+            earlier = next((r for r in json.loads(args.before.read_text()) if r["clip"] == name), None)
+        rows.append(measure(name, ALL[name](), args.work, args.reuse, earlier,
+                            together=name in args.together.split(",")))
         args.out.write_text(json.dumps(rows, indent=1, default=float))
     print("| clip | size | frames | planted misses | caught before | caught after | lost | render s | QA s before | QA s after | false residuals before/after |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
