@@ -32,7 +32,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -61,7 +60,7 @@ def synthetic() -> Path:
 ALL = {"synthetic": synthetic, **CLIPS}
 
 
-def _near(a, b, frames_a, frames_b) -> bool:
+def _near(a, b) -> bool:
     """Whether two tracks' boxes, grown 3x, overlap on some common frame."""
     lo, hi = max(a.first, b.first), min(a.last, b.last)
     for f in range(lo, hi + 1):
@@ -78,7 +77,7 @@ def groups(tracks) -> list[list]:
     out: list[list] = []
     for t in sorted(tracks, key=lambda t: -(t.last - t.first)):
         for g in out:
-            if not any(_near(t, o, None, None) for o in g):
+            if not any(_near(t, o) for o in g):
                 g.append(t)
                 break
         else:
