@@ -12,18 +12,18 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from records.compliance import previous_month
+from records.deadlines import deadline_report
+from records.roles import acting_user, mode_banner, require_action
+from records.settings import load_settings
+from records.store import open_store
 from reports.compliance import _artifact_key, artifact_markdown, build_report
-
+from reports.deadlines import deadlines_markdown
 
 
 @flow(name="compliance-report", log_prints=False)
 def compliance_flow(month: str | None = None, as_user: str | None = None) -> dict[str, Any]:
     """Build, store and publish the compliance report of ``month`` (default: the previous month,
     which is what the monthly schedule wants)."""
-    from records.settings import load_settings
-    from records.roles import acting_user, require_action
-    from records.store import open_store
-
     settings = load_settings()
     store = open_store(settings)
     user = acting_user(as_user)
@@ -46,12 +46,6 @@ def compliance_flow(month: str | None = None, as_user: str | None = None) -> dic
 @flow(name="deadlines-report", log_prints=False)
 def deadlines_flow(as_user: str | None = None) -> dict[str, Any]:
     """Publish late and at-risk items (article 29) as a Prefect artifact."""
-    from records.settings import load_settings
-    from records.deadlines import deadline_report
-    from records.roles import acting_user, mode_banner, require_action
-    from records.store import open_store
-    from reports.deadlines import deadlines_markdown
-
     settings = load_settings()
     store = open_store(settings)
     user = acting_user(as_user)

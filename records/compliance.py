@@ -36,7 +36,10 @@ from zoneinfo import ZoneInfo
 
 from storage import ObjectStore
 
+from media.timeinfo import from_filename
+from records.audit import open_audit
 from records.keys import REPORTS
+from records.roles import mode_banner
 from records.deadlines import State, classify
 from records.explanations import load_explanations
 from records.manifest import Manifest, iter_manifests
@@ -167,11 +170,6 @@ def gather(
     user: str | None = None,
 ) -> ComplianceData:
     """Count everything the report shows (see the module docstring for the sources)."""
-    from media.timeinfo import from_filename
-
-    from records.audit import open_audit
-    from records.roles import mode_banner
-
     tz = settings.time.timezone
     zone = ZoneInfo(tz)
     start, end = month_bounds(month, tz)

@@ -28,6 +28,7 @@ import chinese_calendar
 
 from storage import ObjectStore
 
+from media.timeinfo import from_filename
 from records.keys import CASES, case_key
 from records.manifest import Manifest, iter_manifests
 
@@ -278,8 +279,6 @@ def deadline_report(
     """Late and at-risk items: stored recordings that came late (made at or after ``since``),
     files still waiting in the inbox or quarantine (made time from the file name, else the
     mtime, both estimates), and cases whose filing deadline is near or was missed."""
-    from media.timeinfo import from_filename  # pure name parsing, no media decoding
-
     tz = settings.time.timezone
     now = now or datetime.now(timezone.utc)
     report = DeadlineReport(generated=now.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds"))

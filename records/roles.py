@@ -121,7 +121,7 @@ def require_role(
         return
     denied = PermissionDenied(user, wanted, action, roles_of(settings, user))
     # Imported here: records.audit -> records.retention -> records.settings -> this module.
-    from records.audit import open_audit
+    from records.audit import open_audit  # here: records.settings imports this module, the audit log needs settings
 
     open_audit(settings, store).append(
         "access_denied",

@@ -4,6 +4,7 @@ and PNG charts, from :class:`records.compliance.ComplianceData`."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from dataclasses import dataclass, fields
@@ -14,6 +15,7 @@ from typing import Any
 from storage import ObjectStore
 
 from records.keys import compliance_report_key
+from records.retention import retain_until
 from records.compliance import LANGS, ComplianceData, Row, gather
 from reports.fonts import cjk_font, cjk_fonts
 from reports.tables import markdown_table
@@ -85,7 +87,8 @@ TEXT = {
 
 def render_charts(data: ComplianceData, outdir: Path, lang: str) -> dict[str, str]:
     """Two PNG charts (hours per officer, findings per device); returns name -> file name."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, safe in worker threads
+    # matplotlib only when drawing (a second of start-up); no pyplot: no global state, safe in worker threads
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     t, cols = TEXT[lang], COLUMN_TITLES[lang]
@@ -176,8 +179,6 @@ def render_html(markdown_text: str, lang: str, title: str, outdir: Path) -> str:
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.3em .6em;"
              "text-align:right}td:first-child,th:first-child{text-align:left}blockquote{background:#fff3cd;"
              "margin:0;padding:.5em 1em}img{max-width:100%}")
-    import html
-
     return (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{style}</style></head><body>\n{body}</body></html>\n")
 
@@ -203,8 +204,6 @@ def build_report(
 ) -> ComplianceReport:
     """Gather, render (zh-CN and en, Markdown, HTML, PNG), write under ``reports/compliance/<month>``
     and, with ``keep``, store every file under ``reports/compliance/<month>/<generated>/``."""
-    from records.retention import retain_until
-
     now = now or datetime.now(timezone.utc)
     data = gather(settings, store, month, audit=audit, now=now, user=user)
     outdir = outdir or settings.reports / "compliance" / month

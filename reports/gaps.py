@@ -2,7 +2,9 @@
 
 The document it renders comes from :mod:`records.findings` (its docstring describes the contract).
 Times shown to people are in the configured zone (``settings.time.timezone``, the ``tz`` argument);
-offsets inside a file stay seconds from its start, as the contract has them.
+offsets inside a file stay seconds from its start, as the contract has them. matplotlib is
+imported inside the drawing functions only: it costs about a second of start-up to every command
+that loads this module without drawing.
 """
 
 from __future__ import annotations

