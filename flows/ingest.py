@@ -54,7 +54,7 @@ from records.roles import acting_user, require_action
 from records.settings import Settings, load_settings, today
 from records.store import open_store
 from reports.gaps import write_session_reports
-from reports.ingest import build_summary, write_ingest_report
+from reports.ingest import build_summary, error_summary, write_ingest_report
 
 STEPS = ("validate", "probe", "qc", "archive", "store", "verify", "finalize")
 #: record-history kinds of the commit protocol (docs/reliability.md)
@@ -493,7 +493,14 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
     settings = load_settings()
     workers = concurrency or settings.ingest.concurrency
     runner = ingest_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-    summary = runner(inbox=str(inbox) if inbox else None)
+    try:
+        summary = runner(inbox=str(inbox) if inbox else None)
+    except Exception as exc:  # the run as a whole failed (storage down before any file): say so, keep going
+        summary = error_summary(exc)
+        try:
+            write_ingest_report(settings, summary)
+        except OSError:
+            pass  # the report folder itself is unwritable: the JSON still says what happened
     settle_ephemeral_server()
     return summary
 

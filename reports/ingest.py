@@ -83,6 +83,14 @@ def _secs(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) else ""
 
 
+def error_summary(exc: BaseException) -> dict[str, Any]:
+    """The JSON document of a run that failed as a whole (storage unreachable before any file
+    could be handled, say): nothing counted, every file left where it was, and why."""
+    summary = build_summary([], [], busy=[])
+    summary["error"] = {"reason": type(exc).__name__, "message": str(exc) or type(exc).__name__}
+    return summary
+
+
 def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | None = None) -> str:
     """The run's summary as bilingual Markdown (zh-CN / en side by side), times in ``tz_name``."""
     tz = ZoneInfo(tz_name)
@@ -92,6 +100,13 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
         "",
         f"时区 / time zone: {tz_name}",
         "",
+    ]
+    if summary.get("error"):
+        e = summary["error"]
+        out += ["## 运行失败 / The run failed", "",
+                "所有文件仍留在收件箱，下次运行将重新处理。 / Every file stays in the inbox for the next run.", "",
+                f"`{e['reason']}`: {e['message']}", ""]
+    out += [
         _table(
             ["项目 / item", "数量 / count"],
             [

@@ -73,7 +73,10 @@ def ingest(
         print_json(summary)
     else:
         out.print(summary_table(summary))
-    if summary["failed"]:
+    if summary.get("error"):
+        err.print(f"[bold red]the run failed:[/] {summary['error']['reason']}: {summary['error']['message']} "
+                  "(every file stays in the inbox)", highlight=False)
+    if summary["failed"] or summary.get("error"):
         raise typer.Exit(PROBLEM_EXIT)
 
 

@@ -166,3 +166,26 @@ def planted_sha(home: Path, sha256: str) -> str:
     """The SHA-256 of the processed copy (the original moved out of the inbox)."""
     (path,) = [p for p in (home / "processed").rglob("*.MP4")]
     return sha(path)
+
+
+def test_storage_unreachable_is_a_clear_run_error_and_every_file_stays(tmp_path):
+    """S3 configured but nothing answers: exit 1, the documented JSON with `error`, a report, no
+    traceback, and the inbox untouched for the next run."""
+    from prefect.settings import PREFECT_API_URL
+
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOOTAGE_", "AWS_")) or k == "FOOTAGE_SHARED"}
+    env.update(FOOTAGE_HOME=str(home), FOOTAGE_STORAGE__BACKEND="s3", FOOTAGE_STORAGE__ENDPOINT_URL="http://127.0.0.1:9",
+               FOOTAGE_STORAGE__PATH_STYLE="true", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y",
+               AWS_DEFAULT_REGION="us-east-1", AWS_MAX_ATTEMPTS="2", FOOTAGE_INGEST__SETTLE_SECONDS="0.1",
+               PREFECT_API_URL=PREFECT_API_URL.value(), PREFECT_LOGGING_LEVEL="CRITICAL")
+    result = subprocess.run([sys.executable, "-m", "flows", "ingest", "--json"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["error"]["reason"] and summary["ingested"] == 0 and summary["failed"] == []
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in (home / "inbox").iterdir()) == sorted(planted)
+    (report,) = (home / "reports").glob("*/ingest.md")
+    assert "The run failed" in report.read_text()
