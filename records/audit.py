@@ -53,6 +53,7 @@ from typing import Any, Iterable, Iterator
 from storage import COMPLIANCE, ObjectInfo, ObjectStore
 
 from records.keys import AUDIT_SEGMENTS, audit_segment_key
+from records.pinned import read_first
 from records.retention import retain_until
 from records.store import open_store
 
@@ -113,6 +114,7 @@ class Verification:
     head: str  # hash of the last event of the canonical chain (GENESIS when empty)
     broken: BrokenLink | None = None
     orphans: list[str] = field(default_factory=list)  # fork losers whose events were re-appended
+    overwritten: dict[str, int] = field(default_factory=dict)  # segment key -> its versions, where more than one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +126,7 @@ class Verification:
             if self.broken is None
             else {"segment": self.broken.segment, "index": self.broken.index, "reason": self.broken.reason},
             "orphans": list(self.orphans),
+            "overwritten": dict(self.overwritten),
         }
 
 
@@ -272,7 +275,8 @@ class AuditLog:
         return by_seq
 
     def _read(self, key: str) -> dict[str, Any]:
-        return json.loads(self.store.get_bytes(key))
+        # as first written: a version PUT on top of a locked segment is not the log
+        return json.loads(read_first(self.store, key))
 
     def _head(self) -> tuple[int, str]:
         """(sequence number, hash of the last event) of the chain's newest segment."""
@@ -319,8 +323,23 @@ class AuditLog:
 
     # -- checking -------------------------------------------------------------------------
     def verify(self, expected_head: str | None = None) -> Verification:
-        """Re-check the whole chain; name the first broken link (segment and event index)."""
+        """Re-check the whole chain; name the first broken link (segment and event index).
+
+        Every segment is read at the version written first, and every version of every segment
+        key is counted: a segment is written once, so a key with more than one version (a PUT
+        on top of the locked one, or a delete marker) is reported as broken even when the
+        chain of first versions holds (a re-chained forgery of new versions).
+        """
         by_seq = self._segments()
+        overwritten: dict[str, int] = {}
+        first: dict[str, str | None] = {}
+        for infos in by_seq.values():
+            for info in infos:
+                versions = self.store.versions(info.key) if hasattr(self.store, "versions") else []
+                real = [v for v in versions if not v.get("delete_marker")]
+                if len(versions) > 1:
+                    overwritten[info.key] = len(versions)
+                first[info.key] = real[-1]["version_id"] if real else None
         prev = GENESIS
         n_events = 0
         n_segments = 0
@@ -329,7 +348,8 @@ class AuditLog:
         changed: set[str] = set()
 
         def fail(segment: str, index: int | None, reason: str) -> Verification:
-            return Verification(False, n_segments, n_events, prev, BrokenLink(segment, index, reason))
+            return Verification(False, n_segments, n_events, prev, BrokenLink(segment, index, reason),
+                                overwritten=dict(overwritten))
 
         expected_seq = 1
         for seq in sorted(by_seq):
@@ -339,7 +359,7 @@ class AuditLog:
             expected_seq += 1
             loaded = []
             for info in candidates:
-                raw = self.store.get_bytes(info.key)
+                raw = self.store.get_bytes(info.key, first.get(info.key))
                 if info.sha256 and hashlib.sha256(raw).hexdigest() != info.sha256:
                     # changed after it was written; the event checks below say where, if they can
                     changed.add(info.key)
@@ -382,6 +402,11 @@ class AuditLog:
             if lost:
                 return fail(key, lost[0], "fork: this segment lost the race for its sequence number and "
                             f"{len(lost)} of its events are not in the chain")
+        if overwritten:
+            keys = sorted(overwritten)
+            listed = ", ".join(f"{k} ({overwritten[k]} versions)" for k in keys)
+            return fail(keys[0], None, f"{len(keys)} segment key(s) hold more than one version, so something "
+                        f"was written over a locked segment: {listed}")
         if expected_head is not None and expected_head != prev:
             return Verification(False, n_segments, n_events, prev,
                                 BrokenLink(PREFIX, None, f"chain ends at {prev[:12]}..., expected head "
