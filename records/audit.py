@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from storage import COMPLIANCE, ObjectInfo, ObjectStore
+from storage.faults import fault
 
 from records.keys import AUDIT_SEGMENTS, audit_segment_key
 from records.pinned import read_first
@@ -223,6 +224,7 @@ class AuditLog:
             )
         if not drafts:
             return []
+        fault("audit.before_append")
         with self._exclusive():
             for _ in range(self.max_retries):
                 seq, prev = self._head()

@@ -29,7 +29,7 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 EVIDENCE_UNTIL = "2100-12-31"
 # every point an ingest on S3 passes (the local.* points belong to the local backend)
 S3_POINTS = ("store.after_intent", "store.after_original", "store.after_derivatives", "store.after_manifest",
-             "ingest.after_outcome", "finalize.after_move")
+             "audit.before_append", "ingest.after_outcome", "finalize.after_move")
 
 
 def sha(path: Path) -> str:
