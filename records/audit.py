@@ -31,6 +31,13 @@ stress test with three processes did fork it). So:
    prevention: run one appending host per bucket, or give the S3 backend a conditional put
    (``If-None-Match: *``), which would make step 2 exact.
 
+Versions
+--------
+On S3 Object Lock protects a version, not a key: a PUT may add a new version on top of a locked
+segment. Segments are read at the version written first (:func:`records.pinned.read_first`), and
+:meth:`AuditLog.verify` reports every segment key holding more than one version (a forged set of
+new versions, even one re-chained end to end, or a delete marker) as broken.
+
 A fork is therefore prevented on one host and reported, never silent, across hosts. Truncation of
 the newest segments is the one change a hash chain alone cannot see: publish
 :attr:`Verification.head` somewhere else (the compliance report does) and pass it back as
