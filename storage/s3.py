@@ -407,7 +407,8 @@ class S3Store:
         The listing is asked with the key (and the configured prefix) as its prefix, every page
         read, and only entries of exactly that key kept (``a.json`` is a prefix of
         ``a.json.bak``). The server lists the versions of a key newest first; the sort by
-        ``last_modified`` is stable, so versions written within one timestamp keep that order.
+        ``last_modified`` (then ``is_latest``) is stable, so versions written within one
+        timestamp keep the server's order.
         """
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -427,7 +428,8 @@ class S3Store:
         except BotoCoreError as e:
             raise StorageError(f"versions of {key!r}: {_scrub(str(e), self.endpoint_url)}") from None
         far = datetime.min.replace(tzinfo=timezone.utc)
-        out.sort(key=lambda v: v["last_modified"] or far, reverse=True)
+        # the latest first among entries of one timestamp (a version and a delete marker may share it)
+        out.sort(key=lambda v: (v["last_modified"] or far, v["is_latest"]), reverse=True)
         return out
 
     def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:
