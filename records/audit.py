@@ -31,6 +31,13 @@ stress test with three processes did fork it). So:
    prevention: run one appending host per bucket, or give the S3 backend a conditional put
    (``If-None-Match: *``), which would make step 2 exact.
 
+Versions
+--------
+On S3 Object Lock protects a version, not a key: a PUT may add a new version on top of a locked
+segment. Segments are read at the version written first (:func:`records.pinned.read_first`), and
+:meth:`AuditLog.verify` reports every segment key holding more than one version (a forged set of
+new versions, even one re-chained end to end, or a delete marker) as broken.
+
 A fork is therefore prevented on one host and reported, never silent, across hosts. Truncation of
 the newest segments is the one change a hash chain alone cannot see: publish
 :attr:`Verification.head` somewhere else (the compliance report does) and pass it back as
@@ -51,8 +58,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from storage import COMPLIANCE, ObjectInfo, ObjectStore
+from storage.faults import fault
 
 from records.keys import AUDIT_SEGMENTS, audit_segment_key
+from records.pinned import read_first
 from records.retention import retain_until
 from records.store import open_store
 
@@ -113,6 +122,7 @@ class Verification:
     head: str  # hash of the last event of the canonical chain (GENESIS when empty)
     broken: BrokenLink | None = None
     orphans: list[str] = field(default_factory=list)  # fork losers whose events were re-appended
+    overwritten: dict[str, int] = field(default_factory=dict)  # segment key -> its versions, where more than one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +134,7 @@ class Verification:
             if self.broken is None
             else {"segment": self.broken.segment, "index": self.broken.index, "reason": self.broken.reason},
             "orphans": list(self.orphans),
+            "overwritten": dict(self.overwritten),
         }
 
 
@@ -220,6 +231,7 @@ class AuditLog:
             )
         if not drafts:
             return []
+        fault("audit.before_append")
         with self._exclusive():
             for _ in range(self.max_retries):
                 seq, prev = self._head()
@@ -272,7 +284,8 @@ class AuditLog:
         return by_seq
 
     def _read(self, key: str) -> dict[str, Any]:
-        return json.loads(self.store.get_bytes(key))
+        # as first written: a version PUT on top of a locked segment is not the log
+        return json.loads(read_first(self.store, key))
 
     def _head(self) -> tuple[int, str]:
         """(sequence number, hash of the last event) of the chain's newest segment."""
@@ -319,8 +332,23 @@ class AuditLog:
 
     # -- checking -------------------------------------------------------------------------
     def verify(self, expected_head: str | None = None) -> Verification:
-        """Re-check the whole chain; name the first broken link (segment and event index)."""
+        """Re-check the whole chain; name the first broken link (segment and event index).
+
+        Every segment is read at the version written first, and every version of every segment
+        key is counted: a segment is written once, so a key with more than one version (a PUT
+        on top of the locked one, or a delete marker) is reported as broken even when the
+        chain of first versions holds (a re-chained forgery of new versions).
+        """
         by_seq = self._segments()
+        overwritten: dict[str, int] = {}
+        first: dict[str, str | None] = {}
+        for infos in by_seq.values():
+            for info in infos:
+                versions = self.store.versions(info.key) if hasattr(self.store, "versions") else []
+                real = [v for v in versions if not v.get("delete_marker")]
+                if len(versions) > 1:
+                    overwritten[info.key] = len(versions)
+                first[info.key] = real[-1]["version_id"] if real else None
         prev = GENESIS
         n_events = 0
         n_segments = 0
@@ -329,7 +357,8 @@ class AuditLog:
         changed: set[str] = set()
 
         def fail(segment: str, index: int | None, reason: str) -> Verification:
-            return Verification(False, n_segments, n_events, prev, BrokenLink(segment, index, reason))
+            return Verification(False, n_segments, n_events, prev, BrokenLink(segment, index, reason),
+                                overwritten=dict(overwritten))
 
         expected_seq = 1
         for seq in sorted(by_seq):
@@ -339,7 +368,7 @@ class AuditLog:
             expected_seq += 1
             loaded = []
             for info in candidates:
-                raw = self.store.get_bytes(info.key)
+                raw = self.store.get_bytes(info.key, first.get(info.key))
                 if info.sha256 and hashlib.sha256(raw).hexdigest() != info.sha256:
                     # changed after it was written; the event checks below say where, if they can
                     changed.add(info.key)
@@ -382,6 +411,11 @@ class AuditLog:
             if lost:
                 return fail(key, lost[0], "fork: this segment lost the race for its sequence number and "
                             f"{len(lost)} of its events are not in the chain")
+        if overwritten:
+            keys = sorted(overwritten)
+            listed = ", ".join(f"{k} ({overwritten[k]} versions)" for k in keys)
+            return fail(keys[0], None, f"{len(keys)} segment key(s) hold more than one version, so something "
+                        f"was written over a locked segment: {listed}")
         if expected_head is not None and expected_head != prev:
             return Verification(False, n_segments, n_events, prev,
                                 BrokenLink(PREFIX, None, f"chain ends at {prev[:12]}..., expected head "

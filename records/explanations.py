@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from records.keys import explanation_key, explanation_prefix
+from records.pinned import read_first
 from records.retention import retain_until
 
 _FINDING_ID = re.compile(r"^(opening|gap-\d{8}T\d{6})$")
@@ -29,7 +30,7 @@ def load_explanations(store, session_ids: list[str]) -> dict[str, dict[str, dict
             continue
         latest: dict[str, dict] = {}
         for info in store.list(explanation_prefix(sid)):
-            body = json.loads(store.get_bytes(info.key))
+            body = json.loads(read_first(store, info.key))  # as first written: a later version is no explanation
             body["key"] = info.key
             finding = body.get("gap")
             if finding and (finding not in latest or body["at"] > latest[finding]["at"]):

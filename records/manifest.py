@@ -26,6 +26,7 @@ from media.model import Event, Recording
 from storage import ObjectNotFound, ObjectStore, StorageError
 
 from records.keys import MANIFESTS, manifest_key
+from records.pinned import read_first
 
 SCHEMA = "footage.manifest/2"
 SCHEMAS = ("footage.manifest/1", SCHEMA)
@@ -137,8 +138,12 @@ class Manifest(BaseModel):
 
 
 def load_manifest(store: ObjectStore, sha256: str) -> Manifest:
-    """The manifest of record ``sha256``; raises :class:`storage.ObjectNotFound` when there is none."""
-    return Manifest.from_json(store.get_bytes(manifest_key(sha256)))
+    """The manifest of record ``sha256``; raises :class:`storage.ObjectNotFound` when there is none.
+
+    Read at the version written first (:func:`records.pinned.read_first`): a version PUT on top of
+    the locked manifest later, or a delete marker, does not change what is read.
+    """
+    return Manifest.from_json(read_first(store, manifest_key(sha256)))
 
 
 def find_manifest(store: ObjectStore, sha256: str) -> Manifest | None:
@@ -157,12 +162,13 @@ def iter_manifests(store: ObjectStore) -> Iterator[Manifest]:
     """Every readable manifest in the store.
 
     Unreadable objects under ``manifests/`` are skipped here; the fixity audit reports them.
+    Each is read at the version written first, as :func:`load_manifest` does.
     """
     for info in store.list(MANIFESTS):
         if not info.key.endswith(".json"):
             continue
         try:
-            manifest = Manifest.from_json(store.get_bytes(info.key))
+            manifest = Manifest.from_json(read_first(store, info.key))
         except (ValueError, StorageError):
             continue
         manifest._object_time = info.last_modified

@@ -12,6 +12,7 @@ from .base import (
     RetentionShort,
     StorageError,
     VerifyResult,
+    oldest_version,
 )
 from .local import LocalStore
 
@@ -40,4 +41,5 @@ __all__ = [
     "S3Store",
     "StorageError",
     "VerifyResult",
+    "oldest_version",
 ]

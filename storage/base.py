@@ -121,6 +121,15 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
+    def versions(self, key: str) -> list[dict]:
+        """Every version (and delete marker) of exactly ``key``, newest first, as dicts with
+        ``version_id``, ``delete_marker``, ``is_latest``, ``last_modified`` and ``size``.
+
+        On a versioned bucket anyone allowed to PUT can add a new version on top of a locked
+        one; the oldest version is the one written first (:func:`oldest_version`). A backend
+        without versions returns its one object (``version_id`` None), or ``[]``.
+        """
+
     def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:
         """Stream the stored object back and compare its SHA-256 with ``sha256``."""
 
@@ -131,6 +140,18 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str, version_id: str | None = None, *, bypass_governance: bool = False) -> None:
         """Delete; refused with :class:`RetentionLocked` while retention or a hold applies."""
+
+
+def oldest_version(store: "ObjectStore", key: str) -> dict:
+    """The version of ``key`` written first (delete markers skipped): the locked original.
+
+    Raises :class:`ObjectNotFound` when ``key`` has no version at all. A delete marker or a
+    newer version on top of it does not change the answer.
+    """
+    real = [v for v in store.versions(key) if not v.get("delete_marker")]
+    if not real:
+        raise ObjectNotFound(f"no object {key!r} in {store.name} store")
+    return real[-1]
 
 
 def check_key(key: str) -> str:

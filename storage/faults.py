@@ -2,8 +2,11 @@
 
 ``FOOTAGE_FAULT=store.after_put:kill`` makes the process kill itself with SIGKILL (no cleanup, no
 ``finally``, exactly like a power cut or ``kill -9``) the first time the code passes the point
-named ``store.after_put``; ``POINT:raise`` raises :class:`InjectedFault` instead. Several points
-are separated by commas. Every point the code has is listed in :data:`POINTS` and documented in
+named ``store.after_put``; ``POINT:raise`` raises :class:`InjectedFault` instead;
+``POINT:hold`` makes the thread that first passes the point write ``$FOOTAGE_FAULT_DIR/POINT.held``
+and wait there until ``$FOOTAGE_FAULT_DIR/POINT.go`` exists (at most ``HOLD_MAX_S``), so that a
+test can change the world at that exact moment (stop the S3 server, start it again) without
+guessing at timings. Several points are separated by commas. Every point the code has is listed in :data:`POINTS` and documented in
 ``docs/reliability.md``; the tests kill a real ingest at each one and rerun it.
 """
 
@@ -11,8 +14,13 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
+from pathlib import Path
 
 ENV = "FOOTAGE_FAULT"
+DIR_ENV = "FOOTAGE_FAULT_DIR"
+HOLD_MAX_S = 600.0
 
 #: every named point, in the order an ingest passes them
 POINTS = (
@@ -22,9 +30,14 @@ POINTS = (
     "store.after_original",  # the original is stored, no derivative, no manifest
     "store.after_derivatives",  # original and derivatives stored, no manifest (the commit point)
     "store.after_manifest",  # the record is committed, not verified
+    "audit.before_append",  # the run's outcome events are about to be written to the audit log
     "ingest.after_outcome",  # the outcome audit events are written, every file still in the inbox
     "finalize.after_move",  # the file has left the inbox
 )
+
+
+_held: set[str] = set()
+_held_lock = threading.Lock()
 
 
 class InjectedFault(RuntimeError):
@@ -42,4 +55,23 @@ def fault(point: str) -> None:
             continue
         if action == "raise":
             raise InjectedFault(f"injected fault at {point}")
+        if action == "hold":
+            _hold(point)
+            return
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _hold(point: str) -> None:
+    """Wait at ``point`` (the first thread to pass it, once per process) until the test says go."""
+    folder = os.environ.get(DIR_ENV)
+    if not folder:
+        raise InjectedFault(f"{ENV} asks to hold at {point} but {DIR_ENV} is not set")
+    with _held_lock:
+        if point in _held:
+            return
+        _held.add(point)
+    folder_path = Path(folder)
+    (folder_path / f"{point}.held").write_text(str(os.getpid()))
+    deadline = time.monotonic() + HOLD_MAX_S
+    while not (folder_path / f"{point}.go").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

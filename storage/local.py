@@ -222,6 +222,14 @@ class LocalStore:
             if key.startswith(prefix) and self._obj(key).exists():
                 yield self._info(key, json.loads(path.read_text()))
 
+    def versions(self, key: str) -> list[dict]:
+        """This backend keeps no versions: the one object, or ``[]`` when there is none."""
+        if not self.exists(key):
+            return []
+        info = self.head(key)
+        return [{"version_id": None, "delete_marker": False, "is_latest": True,
+                 "last_modified": info.last_modified, "size": info.size}]
+
     def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:
         try:
             with self.open(key) as f:

@@ -402,18 +402,34 @@ class S3Store:
             raise _map_client_error(e, f"list {prefix!r}", False) from None
 
     def versions(self, key: str) -> list[dict[str, Any]]:
-        """Every version and delete marker of exactly ``key``, newest first."""
+        """Every version and delete marker of exactly ``key``, newest first.
+
+        The listing is asked with the key (and the configured prefix) as its prefix, every page
+        read, and only entries of exactly that key kept (``a.json`` is a prefix of
+        ``a.json.bak``). The server lists the versions of a key newest first; the sort by
+        ``last_modified`` (then ``is_latest``) is stable, so versions written within one
+        timestamp keep the server's order.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
         full = self._k(key)
         out: list[dict[str, Any]] = []
-        paginator = self.client.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
-            for kind in ("Versions", "DeleteMarkers"):
-                for v in page.get(kind, []):
-                    if v["Key"] == full:
-                        out.append({"version_id": v["VersionId"], "delete_marker": kind == "DeleteMarkers",
-                                    "is_latest": v.get("IsLatest", False), "last_modified": v.get("LastModified"),
-                                    "size": v.get("Size")})
-        out.sort(key=lambda v: v["last_modified"], reverse=True)
+        try:
+            paginator = self.client.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for kind in ("Versions", "DeleteMarkers"):
+                    for v in page.get(kind, []):
+                        if v["Key"] == full:
+                            out.append({"version_id": v["VersionId"], "delete_marker": kind == "DeleteMarkers",
+                                        "is_latest": v.get("IsLatest", False),
+                                        "last_modified": _utc(v.get("LastModified")), "size": v.get("Size")})
+        except ClientError as e:
+            raise _map_client_error(e, f"versions of {key!r}", False) from None
+        except BotoCoreError as e:
+            raise StorageError(f"versions of {key!r}: {_scrub(str(e), self.endpoint_url)}") from None
+        far = datetime.min.replace(tzinfo=timezone.utc)
+        # the latest first among entries of one timestamp (a version and a delete marker may share it)
+        out.sort(key=lambda v: (v["last_modified"] or far, v["is_latest"]), reverse=True)
         return out
 
     def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:

@@ -21,6 +21,9 @@ def test_demo_ingest_on_s3_object_lock(footage_home, monkeypatch, s3_store, s3_c
     monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", bucket_name)
     monkeypatch.setenv("FOOTAGE_STORAGE__ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("FOOTAGE_STORAGE__PATH_STYLE", "true")
+    # Ceph RGW 16 keeps retain-until as 32-bit seconds (2199-12-31 reads back as 2063-11-24, which
+    # the store refuses as RetentionShort): evidence is kept until a date it can hold
+    monkeypatch.setenv("FOOTAGE_STORAGE__EVIDENCE_UNTIL", "2100-12-31")
     settings = load_settings()
     build_demo_inbox(settings.inbox)
     summary = run_ingest()

@@ -112,6 +112,9 @@ def test_extend_on_s3_and_server_keeps_it(put_record, footage_home, s3_settings,
     monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", bucket_name)
     monkeypatch.setenv("FOOTAGE_STORAGE__ENDPOINT_URL", s3_settings["endpoint_url"])
     monkeypatch.setenv("FOOTAGE_STORAGE__PATH_STYLE", "true")
+    # Ceph RGW 16 keeps retain-until as 32-bit seconds: the audit segment's evidence retention must
+    # stay before 2106 there, or its put is RetentionShort (docs/storage.md)
+    monkeypatch.setenv("FOOTAGE_STORAGE__EVIDENCE_UNTIL", "2100-12-31")
     store = S3Store(bucket_name, **s3_settings)
     store.init_bucket(default_retention_days=None)
     stored = put_record(store, os.urandom(4000), retain_hours=2)
