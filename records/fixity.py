@@ -21,6 +21,7 @@ from storage import ObjectStore, StorageError
 
 from records.keys import MANIFESTS
 from records.manifest import Manifest
+from records.pinned import read_first
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -54,7 +55,7 @@ def check_manifest(store: ObjectStore, manifest: str) -> dict[str, Any]:
     row: dict[str, Any] = {"manifest": manifest, "sha256": name, "key": None, "version_id": None,
                            "status": "ok", "actual": None, "size": None, "detail": ""}
     try:
-        record = Manifest.from_json(store.get_bytes(manifest))
+        record = Manifest.from_json(read_first(store, manifest))
         expected = record.stored.sha256 or record.sha256
         row.update(key=record.stored.key, version_id=record.stored.version_id, sha256=expected)
     except (StorageError, ValueError) as e:

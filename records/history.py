@@ -14,6 +14,7 @@ from storage import ObjectStore
 
 from records.audit import open_audit
 from records.keys import event_key, events_prefix, safe_part
+from records.pinned import read_first
 
 if TYPE_CHECKING:
     from records.settings import Settings
@@ -82,7 +83,7 @@ def note_event(
 
 def record_events(store: ObjectStore, sha256: str) -> list[dict[str, Any]]:
     """A record's history, oldest first."""
-    events = [json.loads(store.get_bytes(o.key)) for o in store.list(events_prefix(sha256))]
+    events = [json.loads(read_first(store, o.key)) for o in store.list(events_prefix(sha256))]
     return sorted(events, key=lambda e: e["at"])
 
 
@@ -90,7 +91,7 @@ def events_of_kind(store: ObjectStore, sha256: str, kind: str) -> list[dict[str,
     """The record's events of ``kind``, oldest first (read by key, so only those are fetched)."""
     suffix = f"-{safe_part(kind)}.json"
     keys = sorted(o.key for o in store.list(events_prefix(sha256)) if o.key.endswith(suffix))
-    return [json.loads(store.get_bytes(k)) for k in keys]
+    return [json.loads(read_first(store, k)) for k in keys]
 
 
 def has_event(store: ObjectStore, sha256: str, kind: str) -> bool:

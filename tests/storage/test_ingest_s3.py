@@ -14,10 +14,6 @@ def test_demo_ingest_on_s3_object_lock(footage_home, monkeypatch, s3_store, s3_c
     from flows.ingest import run_ingest
 
     monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")
-
-    # Ceph RGW 16 keeps retain-until dates as 32-bit seconds (docs/storage.md)
-
-    monkeypatch.setenv("FOOTAGE_STORAGE__EVIDENCE_UNTIL", "2105-12-31")
     monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", bucket_name)
     monkeypatch.setenv("FOOTAGE_STORAGE__ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("FOOTAGE_STORAGE__PATH_STYLE", "true")

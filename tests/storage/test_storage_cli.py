@@ -105,10 +105,6 @@ def test_extend_on_s3_and_server_keeps_it(put_record, footage_home, s3_settings,
     from storage.s3 import S3Store
 
     monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")
-
-    # Ceph RGW 16 keeps retain-until dates as 32-bit seconds (docs/storage.md)
-
-    monkeypatch.setenv("FOOTAGE_STORAGE__EVIDENCE_UNTIL", "2105-12-31")
     monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", bucket_name)
     monkeypatch.setenv("FOOTAGE_STORAGE__ENDPOINT_URL", s3_settings["endpoint_url"])
     monkeypatch.setenv("FOOTAGE_STORAGE__PATH_STYLE", "true")
