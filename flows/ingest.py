@@ -47,6 +47,7 @@ from records.findings import findings_of
 from records.history import events_of_kind, has_event, note_event
 from records.intake import Batch, Outcome, Status
 from records.lease import InboxLeases
+from records.scratch import claim_scratch, clean_scratch, release_scratch
 from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
 from records.manifest import build_manifest, find_manifest
 from records.retention import retain_until
@@ -352,14 +353,16 @@ def check_recordings(new: list[Outcome], settings: Settings) -> dict[str, QCResu
     return {o.recording.path: r for o, r in zip(new, results) if r is not None}
 
 
-def archive_recordings(new: list[Outcome], session_of: dict[str, Session], settings: Settings) -> list[ArchiveOutputs | None]:
+def archive_recordings(
+    new: list[Outcome], session_of: dict[str, Session], settings: Settings, scratch: Path
+) -> list[ArchiveOutputs | None]:
     """Master and access copy per new recording; a failure is an event, and the original is stored anyway."""
     if not new or not settings.ingest.archive:
         return [None] * len(new)
     results = archive_task.map(
         [o.recording for o in new],
         [o.path for o in new],
-        unmapped(str(settings.home / "work" / "archive")),
+        unmapped(str(scratch)),
         settings=unmapped(settings.archive),
         session_id=[session_of[o.recording.name].id if o.recording.name in session_of else None for o in new],
     ).result(raise_on_failure=False)
@@ -423,13 +426,19 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     ready, busy = intake.discover(box, settings.ingest.settle_seconds)
     get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
     leases = InboxLeases(box, settings.ingest.lease_ttl_s)
+    scratch_root = settings.home / "work" / "archive"
+    for left in clean_scratch(scratch_root):
+        get_run_logger().warning("removed scratch left by a killed run: %s", left)
+    scratch = claim_scratch(scratch_root, leases.run)
     try:
         ready, leased = lease_files(leases, ready, box)
-        summary = ingest_files(ready, box, settings, store, user)
+        summary = ingest_files(ready, box, settings, store, user, scratch)
     finally:
         leases.release_all()
+        release_scratch(scratch)
     summary["still_writing"] = [p.relative_to(box).as_posix() for p in busy] + summary["still_writing"]
     summary["leased"] = leased
+    summary["hidden"] = intake.hidden_files(box)
     return publish_report(settings, store, summary)
 
 
@@ -448,7 +457,9 @@ def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list
     return mine, theirs
 
 
-def ingest_files(ready: list[Path], box: Path, settings: Settings, store: ObjectStore, user: str) -> dict[str, Any]:
+def ingest_files(
+    ready: list[Path], box: Path, settings: Settings, store: ObjectStore, user: str, scratch: Path
+) -> dict[str, Any]:
     """Every step after discovery, for the files this run holds; returns the run's summary."""
     batch = take_in(ready, box, settings, store)
 
@@ -457,7 +468,7 @@ def ingest_files(ready: list[Path], box: Path, settings: Settings, store: Object
     session_of = {r.name: s for s in sessions for r in s.recordings if r.name in new_names}
     qc.update(check_recordings(batch.new, settings))
     gap_doc = gaps_task(sessions, qc, settings, today(settings)) if sessions else None
-    archived = archive_recordings(batch.new, session_of, settings)
+    archived = archive_recordings(batch.new, session_of, settings, scratch)
 
     stored = store_records(batch.new, session_of, qc, archived, gap_doc, settings)
     verified = _each_file(verify_task, stored + batch.stored, settings=settings)

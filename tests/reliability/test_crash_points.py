@@ -39,7 +39,7 @@ def make_inbox(inbox: Path) -> dict[str, str]:
     return {p.name: sha(p) for p in inbox.iterdir()}
 
 
-def ingest(home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+def ingest(home: Path, fault: str | None = None, command: list[str] | None = None) -> subprocess.CompletedProcess:
     from prefect.settings import PREFECT_API_URL
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTAGE_") or k == "FOOTAGE_SHARED"}
@@ -47,7 +47,7 @@ def ingest(home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
                PREFECT_API_URL=PREFECT_API_URL.value(), PREFECT_LOGGING_LEVEL="WARNING")
     if fault:
         env["FOOTAGE_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "flows", "ingest", "--json"], cwd=ROOT, env=env,
+    return subprocess.run(command or [sys.executable, "-m", "flows", "ingest", "--json"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -75,6 +75,7 @@ def count(home: Path, planted: dict[str, str]) -> dict[str, object]:
             (kind, s[:12]) for s in media for kind in ("ingested", "stored", "verified") if events[(kind, s)] == 0
         ),
         "quarantine_event": any(k == "quarantined" for k, _ in events),
+        "scratch": sorted(str(p.relative_to(home)) for p in (home / "work").rglob("*") if p.is_file()),
     }
 
 
@@ -95,7 +96,7 @@ def test_killed_at_each_point_a_rerun_finishes_with_nothing_lost(tmp_path, point
     assert summary["failed"] == []
     assert count(home, planted) == {
         "lost": [], "bit_for_bit": True, "duplicated": [], "stuck": [], "audit_ok": True, "missing_events": [],
-        "quarantine_event": True,
+        "quarantine_event": True, "scratch": [],
     }
 
 
@@ -135,7 +136,7 @@ def test_two_runs_started_together_share_the_inbox_without_a_crash(tmp_path):
     assert sum(len(s["quarantined"]) for s in summaries) == 1
     assert count(home, planted) == {
         "lost": [], "bit_for_bit": True, "duplicated": [], "stuck": [], "audit_ok": True, "missing_events": [],
-        "quarantine_event": True,
+        "quarantine_event": True, "scratch": [],
     }
     assert not list((home / "inbox" / ".footage-leases").glob("*"))  # every lease released
 
@@ -147,6 +148,7 @@ def test_a_fifo_and_names_in_chinese_with_spaces(tmp_path):
     made = T0 + timedelta(hours=1)
     clip = make_clip(inbox / "执法记录仪 7_张三_20261120180000.MP4", 2, width=160, height=120, fps=10, seed=9)
     os.mkfifo(inbox / "pipe.MP4")
+    (inbox / "..DSJ-A01_1001_20261120180000_0001.MP4").write_bytes(b"renamed by hand, hidden by mistake")
     result = ingest(home)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
@@ -160,6 +162,9 @@ def test_a_fifo_and_names_in_chinese_with_spaces(tmp_path):
     assert (rec.device_id, rec.officer_id, rec.start_source.value) == ("执法记录仪 7", "张三", "filename")
     assert rec.start == made.astimezone(rec.start.tzinfo)
     assert [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []
+    # a hidden file is never ingested, but it is listed, not left unseen
+    assert summary["hidden"] == ["..DSJ-A01_1001_20261120180000_0001.MP4"]
+    assert (inbox / "..DSJ-A01_1001_20261120180000_0001.MP4").exists()
 
 
 def planted_sha(home: Path, sha256: str) -> str:
@@ -189,3 +194,22 @@ def test_storage_unreachable_is_a_clear_run_error_and_every_file_stays(tmp_path)
     assert sorted(p.name for p in (home / "inbox").iterdir()) == sorted(planted)
     (report,) = (home / "reports").glob("*/ingest.md")
     assert "The run failed" in report.read_text()
+
+
+def test_an_unreadable_file_is_a_failed_outcome_and_stays_for_the_next_run(tmp_path):
+    """Permission denied (a real EACCES: root without its DAC override capabilities, via
+    util-linux setpriv) beside good files: the run goes on, the file stays, the rerun takes it."""
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    locked = sorted((home / "inbox").glob("*.MP4"))[1]
+    locked.chmod(0)
+    cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "flows", "ingest", "--json"]
+    first = ingest(home, command=cmd)
+    assert first.returncode == 1, first.stderr[-3000:]
+    summary = json.loads(first.stdout)
+    assert [(f["file"], f["reason"]) for f in summary["failed"]] == [(locked.name, "unreadable")]
+    assert summary["ingested"] == 2 and locked.exists()
+    locked.chmod(0o644)
+    assert ingest(home).returncode == 0
+    c = count(home, planted)
+    assert (c["lost"], c["duplicated"], c["stuck"], c["audit_ok"], c["missing_events"]) == ([], [], [], True, [])
