@@ -18,6 +18,8 @@ nothing twice (records are keyed by SHA-256).
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,6 +39,7 @@ from storage.faults import fault
 
 from flows import progress
 from flows.archive import archive_task
+from flows.runtime import forget_temporary_server, note_temporary_server, stop_orphaned_servers
 from records import intake
 from records.audit import open_audit
 from records.deadlines import deadline_report
@@ -416,6 +419,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     """Ingest every settled file in the inbox; returns the run's summary (the ``--json`` document)."""
     settings = load_settings()
     settings.ensure_layout()
+    note_temporary_server(settings.home / "run")  # so that a run after a kill -9 can stop it
     store = open_store(settings)
     user = acting_user(None)
     require_action(settings, user, "ingest", store)
@@ -502,6 +506,8 @@ def publish_report(settings: Settings, store: ObjectStore, summary: dict[str, An
 def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dict[str, Any]:
     """Run the flow once, with the configured bound on concurrent tasks."""
     settings = load_settings()
+    for pid in stop_orphaned_servers(settings.home / "run"):
+        print(f"stopped the temporary Prefect server (pid {pid}) of a run that was killed", file=sys.stderr)
     workers = concurrency or settings.ingest.concurrency
     runner = ingest_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
     try:
@@ -513,6 +519,7 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
         except OSError:
             pass  # the report folder itself is unwritable: the JSON still says what happened
     settle_ephemeral_server()
+    forget_temporary_server(settings.home / "run" / f"prefect-server.{os.getpid()}.json")
     return summary
 
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -213,3 +214,41 @@ def test_an_unreadable_file_is_a_failed_outcome_and_stays_for_the_next_run(tmp_p
     assert ingest(home).returncode == 0
     c = count(home, planted)
     assert (c["lost"], c["duplicated"], c["stuck"], c["audit_ok"], c["missing_events"]) == ([], [], [], True, [])
+
+
+def test_a_killed_run_leaves_no_temporary_prefect_server_behind(tmp_path):
+    """Without PREFECT_API_URL each run starts a temporary Prefect server; kill -9 orphans it
+    (about 220 MB and a port). The next run stops it."""
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    env = {k: v for k, v in os.environ.items()
+           if (not k.startswith("FOOTAGE_") or k == "FOOTAGE_SHARED") and k != "PREFECT_API_URL"}
+    env.update(FOOTAGE_HOME=str(home), FOOTAGE_STORAGE__BACKEND="local", FOOTAGE_INGEST__SETTLE_SECONDS="0.1",
+               PREFECT_LOGGING_LEVEL="WARNING")
+    cmd = [sys.executable, "-m", "flows", "ingest", "--json"]
+
+    def run(extra: dict[str, str], name: str) -> tuple[int, str]:
+        # output to files, not pipes: the orphaned server would hold a pipe open after the kill
+        out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+        with open(out, "w") as o, open(err, "w") as e:
+            code = subprocess.run(cmd, cwd=ROOT, env={**env, **extra}, stdout=o, stderr=e, timeout=300).returncode
+        return code, err.read_text()
+
+    code, err = run({"FOOTAGE_FAULT": "store.after_original:kill"}, "killed")
+    assert code == -signal.SIGKILL, err[-3000:]
+    (note,) = (home / "run").glob("prefect-server.*.json")
+    servers = json.loads(note.read_text())["server_pids"]
+    assert servers and all(Path(f"/proc/{pid}").exists() for pid in servers)  # the leak is real
+
+    code, err = run({}, "rerun")
+    assert code == 0, err[-3000:]
+    assert "stopped the temporary Prefect server" in err
+    for pid in servers:  # SIGTERM sent by the rerun; wait for the process to go (bounded)
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the orphaned Prefect server {pid} still runs")
+    assert list((home / "run").glob("prefect-server.*.json")) == []
+    assert count(home, planted)["lost"] == []
