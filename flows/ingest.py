@@ -18,6 +18,7 @@ nothing twice (records are keyed by SHA-256).
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -359,7 +360,9 @@ def check_recordings(new: list[Outcome], settings: Settings) -> dict[str, QCResu
 def archive_recordings(
     new: list[Outcome], session_of: dict[str, Session], settings: Settings, scratch: Path
 ) -> list[ArchiveOutputs | None]:
-    """Master and access copy per new recording; a failure is an event, and the original is stored anyway."""
+    """Master and access copy per new recording. A file that cannot be archived is stored without
+    them (an ``archive_failed`` event says why); an I/O failure of the machine (a full scratch
+    disk) makes the file's outcome ``failed`` instead, and it stays in the inbox."""
     if not new or not settings.ingest.archive:
         return [None] * len(new)
     results = archive_task.map(
@@ -371,12 +374,31 @@ def archive_recordings(
     ).result(raise_on_failure=False)
     outputs: list[ArchiveOutputs | None] = []
     for out, result in zip(new, results):
-        if not isinstance(result, ArchiveOutputs):
+        if _machine_fault(result):
+            # the machine's fault (scratch disk full, say), not the file's: keep it for the next run
+            out.set(Status.FAILED, "archive_failed", f"making the archive copies of {out.file} failed: {result}; "
+                    "the file stays in the inbox")
+            result = None
+        elif not isinstance(result, ArchiveOutputs):
             get_run_logger().warning("%s: archive formats failed (%s); the original is stored without them", out.file, result)
             out.recording.events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": str(result)}))
             result = None
         outputs.append(result)
     return outputs
+
+
+#: errors of the machine, not of the file being archived
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOMEM}
+
+
+def _machine_fault(exc: Any) -> bool:
+    """Whether ``exc`` (or what caused it: ArchiveError wraps the OSError) is a machine's I/O fault."""
+    seen = 0
+    while isinstance(exc, BaseException) and seen < 5:
+        if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def store_records(
@@ -473,8 +495,10 @@ def ingest_files(
     qc.update(check_recordings(batch.new, settings))
     gap_doc = gaps_task(sessions, qc, settings, today(settings)) if sessions else None
     archived = archive_recordings(batch.new, session_of, settings, scratch)
+    keep = [i for i, o in enumerate(batch.new) if o.status == Status.PENDING]
+    batch.failed += [o for o in batch.new if o.status == Status.FAILED]
 
-    stored = store_records(batch.new, session_of, qc, archived, gap_doc, settings)
+    stored = store_records([batch.new[i] for i in keep], session_of, qc, [archived[i] for i in keep], gap_doc, settings)
     verified = _each_file(verify_task, stored + batch.stored, settings=settings)
     ready_twins = pair_twins(verified, batch.twins)
     for out in batch.bad:

@@ -252,3 +252,28 @@ def test_a_killed_run_leaves_no_temporary_prefect_server_behind(tmp_path):
             pytest.fail(f"the orphaned Prefect server {pid} still runs")
     assert list((home / "run").glob("prefect-server.*.json")) == []
     assert count(home, planted)["lost"] == []
+
+
+def test_a_full_scratch_disk_leaves_every_file_for_the_next_run(tmp_path):
+    """The archive copies are made on local scratch (FOOTAGE_HOME/work); on a full disk (a 16 KiB
+    tmpfs) the files are failed outcomes, left in the inbox, and a rerun with room stores them."""
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    work = home / "work"
+    work.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(work)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        first = ingest(home)
+    finally:
+        subprocess.run(["umount", str(work)], check=True)
+    assert first.returncode == 1, first.stderr[-3000:]
+    summary = json.loads(first.stdout)
+    assert sorted(f["reason"] for f in summary["failed"]) == ["archive_failed"] * 3 and summary["ingested"] == 0
+    assert len([p for p in (home / "inbox").iterdir() if p.suffix == ".MP4"]) == 3
+    assert ingest(home).returncode == 0
+    assert count(home, planted) == {
+        "lost": [], "bit_for_bit": True, "duplicated": [], "stuck": [], "audit_ok": True, "missing_events": [],
+        "quarantine_event": True, "scratch": [],
+    }
