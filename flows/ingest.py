@@ -18,6 +18,9 @@ nothing twice (records are keyed by SHA-256).
 
 from __future__ import annotations
 
+import errno
+import os
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,6 +40,7 @@ from storage.faults import fault
 
 from flows import progress
 from flows.archive import archive_task
+from flows.runtime import forget_temporary_server, note_temporary_server, stop_orphaned_servers
 from records import intake
 from records.audit import open_audit
 from records.deadlines import deadline_report
@@ -47,6 +51,7 @@ from records.findings import findings_of
 from records.history import events_of_kind, has_event, note_event
 from records.intake import Batch, Outcome, Status
 from records.lease import InboxLeases
+from records.scratch import claim_scratch, clean_scratch, release_scratch
 from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
 from records.manifest import build_manifest, find_manifest
 from records.retention import retain_until
@@ -352,25 +357,48 @@ def check_recordings(new: list[Outcome], settings: Settings) -> dict[str, QCResu
     return {o.recording.path: r for o, r in zip(new, results) if r is not None}
 
 
-def archive_recordings(new: list[Outcome], session_of: dict[str, Session], settings: Settings) -> list[ArchiveOutputs | None]:
-    """Master and access copy per new recording; a failure is an event, and the original is stored anyway."""
+def archive_recordings(
+    new: list[Outcome], session_of: dict[str, Session], settings: Settings, scratch: Path
+) -> list[ArchiveOutputs | None]:
+    """Master and access copy per new recording. A file that cannot be archived is stored without
+    them (an ``archive_failed`` event says why); an I/O failure of the machine (a full scratch
+    disk) makes the file's outcome ``failed`` instead, and it stays in the inbox."""
     if not new or not settings.ingest.archive:
         return [None] * len(new)
     results = archive_task.map(
         [o.recording for o in new],
         [o.path for o in new],
-        unmapped(str(settings.home / "work" / "archive")),
+        unmapped(str(scratch)),
         settings=unmapped(settings.archive),
         session_id=[session_of[o.recording.name].id if o.recording.name in session_of else None for o in new],
     ).result(raise_on_failure=False)
     outputs: list[ArchiveOutputs | None] = []
     for out, result in zip(new, results):
-        if not isinstance(result, ArchiveOutputs):
+        if _machine_fault(result):
+            # the machine's fault (scratch disk full, say), not the file's: keep it for the next run
+            out.set(Status.FAILED, "archive_failed", f"making the archive copies of {out.file} failed: {result}; "
+                    "the file stays in the inbox")
+            result = None
+        elif not isinstance(result, ArchiveOutputs):
             get_run_logger().warning("%s: archive formats failed (%s); the original is stored without them", out.file, result)
             out.recording.events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": str(result)}))
             result = None
         outputs.append(result)
     return outputs
+
+
+#: errors of the machine, not of the file being archived
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOMEM}
+
+
+def _machine_fault(exc: Any) -> bool:
+    """Whether ``exc`` (or what caused it: ArchiveError wraps the OSError) is a machine's I/O fault."""
+    seen = 0
+    while isinstance(exc, BaseException) and seen < 5:
+        if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def store_records(
@@ -413,6 +441,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     """Ingest every settled file in the inbox; returns the run's summary (the ``--json`` document)."""
     settings = load_settings()
     settings.ensure_layout()
+    note_temporary_server(settings.home / "run")  # so that a run after a kill -9 can stop it
     store = open_store(settings)
     user = acting_user(None)
     require_action(settings, user, "ingest", store)
@@ -423,13 +452,19 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     ready, busy = intake.discover(box, settings.ingest.settle_seconds)
     get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
     leases = InboxLeases(box, settings.ingest.lease_ttl_s)
+    scratch_root = settings.home / "work" / "archive"
+    for left in clean_scratch(scratch_root):
+        get_run_logger().warning("removed scratch left by a killed run: %s", left)
+    scratch = claim_scratch(scratch_root, leases.run)
     try:
         ready, leased = lease_files(leases, ready, box)
-        summary = ingest_files(ready, box, settings, store, user)
+        summary = ingest_files(ready, box, settings, store, user, scratch)
     finally:
         leases.release_all()
+        release_scratch(scratch)
     summary["still_writing"] = [p.relative_to(box).as_posix() for p in busy] + summary["still_writing"]
     summary["leased"] = leased
+    summary["hidden"] = intake.hidden_files(box)
     return publish_report(settings, store, summary)
 
 
@@ -448,7 +483,9 @@ def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list
     return mine, theirs
 
 
-def ingest_files(ready: list[Path], box: Path, settings: Settings, store: ObjectStore, user: str) -> dict[str, Any]:
+def ingest_files(
+    ready: list[Path], box: Path, settings: Settings, store: ObjectStore, user: str, scratch: Path
+) -> dict[str, Any]:
     """Every step after discovery, for the files this run holds; returns the run's summary."""
     batch = take_in(ready, box, settings, store)
 
@@ -457,9 +494,11 @@ def ingest_files(ready: list[Path], box: Path, settings: Settings, store: Object
     session_of = {r.name: s for s in sessions for r in s.recordings if r.name in new_names}
     qc.update(check_recordings(batch.new, settings))
     gap_doc = gaps_task(sessions, qc, settings, today(settings)) if sessions else None
-    archived = archive_recordings(batch.new, session_of, settings)
+    archived = archive_recordings(batch.new, session_of, settings, scratch)
+    keep = [i for i, o in enumerate(batch.new) if o.status == Status.PENDING]
+    batch.failed += [o for o in batch.new if o.status == Status.FAILED]
 
-    stored = store_records(batch.new, session_of, qc, archived, gap_doc, settings)
+    stored = store_records([batch.new[i] for i in keep], session_of, qc, [archived[i] for i in keep], gap_doc, settings)
     verified = _each_file(verify_task, stored + batch.stored, settings=settings)
     ready_twins = pair_twins(verified, batch.twins)
     for out in batch.bad:
@@ -491,6 +530,8 @@ def publish_report(settings: Settings, store: ObjectStore, summary: dict[str, An
 def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dict[str, Any]:
     """Run the flow once, with the configured bound on concurrent tasks."""
     settings = load_settings()
+    for pid in stop_orphaned_servers(settings.home / "run"):
+        print(f"stopped the temporary Prefect server (pid {pid}) of a run that was killed", file=sys.stderr)
     workers = concurrency or settings.ingest.concurrency
     runner = ingest_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
     try:
@@ -502,6 +543,7 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
         except OSError:
             pass  # the report folder itself is unwritable: the JSON still says what happened
     settle_ephemeral_server()
+    forget_temporary_server(settings.home / "run" / f"prefect-server.{os.getpid()}.json")
     return summary
 
 

@@ -109,6 +109,21 @@ def discover(inbox: Path, settle_seconds: float) -> tuple[list[Path], list[Path]
     return sorted(ready), sorted(busy)
 
 
+def hidden_files(inbox: Path, skip: tuple[str, ...] = (".footage-leases",)) -> list[str]:
+    """Hidden files in the inbox (names starting with a dot, or inside hidden folders): never
+    ingested (partial uploads of rsync and the like are hidden), but listed so that nobody's
+    recording sits there unseen (``..X.MP4``)."""
+    found = []
+    for root, dirs, files in os.walk(inbox, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in skip)
+        rel_root = Path(root).relative_to(inbox)
+        hidden_root = any(part.startswith(".") for part in rel_root.parts)
+        for name in sorted(files):
+            if hidden_root or name.startswith("."):
+                found.append((rel_root / name).as_posix())
+    return found
+
+
 # -- one file --------------------------------------------------------------------------------
 def validate(path: Path, inbox: Path) -> Outcome:
     """A new outcome for ``path``: pending, or quarantined when it is no regular, named, non-empty file."""

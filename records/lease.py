@@ -21,7 +21,10 @@ from pathlib import Path
 FOLDER = ".footage-leases"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -58,7 +61,7 @@ class InboxLeases:
         try:
             if datetime.fromisoformat(lease["expires"]) < datetime.now(timezone.utc):
                 return True
-            return lease.get("host") == self.host and not _alive(int(lease["pid"]))
+            return lease.get("host") == self.host and not process_alive(int(lease["pid"]))
         except (KeyError, ValueError, TypeError):
             return True  # unreadable: written by a process that died mid-write
 

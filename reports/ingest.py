@@ -117,6 +117,7 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
                 ["失败（留在收件箱） / failed (left in inbox)", len(summary["failed"])],
                 ["仍在写入（下次处理） / still being written (next run)", len(summary["still_writing"])],
                 ["其他任务处理中 / being ingested by another run", len(summary.get("leased", []))],
+                ["隐藏文件（不处理） / hidden files (not ingested)", len(summary.get("hidden", []))],
                 ["会话 / sessions", len(summary["sessions"])],
                 ["中断 / gaps", len(summary["gaps"])],
             ],
@@ -170,6 +171,10 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
             [[s["file"], s["key"], s["sha256"][:16] + "…", s["retain_until"]] for s in summary["stored"]],
         ),
     ]
+    if summary.get("hidden"):
+        out += ["## 隐藏文件 / Hidden files in the inbox", "",
+                "以点开头的文件不会入库，请确认是否为录像。 / Files whose names start with a dot are not ingested: "
+                "check whether any is a recording.", "", "\n".join(f"- `{h}`" for h in summary["hidden"]), ""]
     if summary["failed"]:
         out += ["## 失败 / Failed", "", _table(["文件 / file", "说明 / message"], [[f["file"], f["message"]] for f in summary["failed"]])]
     return "\n".join(out)

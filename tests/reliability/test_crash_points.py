@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -39,7 +40,7 @@ def make_inbox(inbox: Path) -> dict[str, str]:
     return {p.name: sha(p) for p in inbox.iterdir()}
 
 
-def ingest(home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+def ingest(home: Path, fault: str | None = None, command: list[str] | None = None) -> subprocess.CompletedProcess:
     from prefect.settings import PREFECT_API_URL
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTAGE_") or k == "FOOTAGE_SHARED"}
@@ -47,7 +48,7 @@ def ingest(home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
                PREFECT_API_URL=PREFECT_API_URL.value(), PREFECT_LOGGING_LEVEL="WARNING")
     if fault:
         env["FOOTAGE_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "flows", "ingest", "--json"], cwd=ROOT, env=env,
+    return subprocess.run(command or [sys.executable, "-m", "flows", "ingest", "--json"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -75,6 +76,7 @@ def count(home: Path, planted: dict[str, str]) -> dict[str, object]:
             (kind, s[:12]) for s in media for kind in ("ingested", "stored", "verified") if events[(kind, s)] == 0
         ),
         "quarantine_event": any(k == "quarantined" for k, _ in events),
+        "scratch": sorted(str(p.relative_to(home)) for p in (home / "work").rglob("*") if p.is_file()),
     }
 
 
@@ -95,7 +97,7 @@ def test_killed_at_each_point_a_rerun_finishes_with_nothing_lost(tmp_path, point
     assert summary["failed"] == []
     assert count(home, planted) == {
         "lost": [], "bit_for_bit": True, "duplicated": [], "stuck": [], "audit_ok": True, "missing_events": [],
-        "quarantine_event": True,
+        "quarantine_event": True, "scratch": [],
     }
 
 
@@ -135,7 +137,7 @@ def test_two_runs_started_together_share_the_inbox_without_a_crash(tmp_path):
     assert sum(len(s["quarantined"]) for s in summaries) == 1
     assert count(home, planted) == {
         "lost": [], "bit_for_bit": True, "duplicated": [], "stuck": [], "audit_ok": True, "missing_events": [],
-        "quarantine_event": True,
+        "quarantine_event": True, "scratch": [],
     }
     assert not list((home / "inbox" / ".footage-leases").glob("*"))  # every lease released
 
@@ -147,6 +149,7 @@ def test_a_fifo_and_names_in_chinese_with_spaces(tmp_path):
     made = T0 + timedelta(hours=1)
     clip = make_clip(inbox / "执法记录仪 7_张三_20261120180000.MP4", 2, width=160, height=120, fps=10, seed=9)
     os.mkfifo(inbox / "pipe.MP4")
+    (inbox / "..DSJ-A01_1001_20261120180000_0001.MP4").write_bytes(b"renamed by hand, hidden by mistake")
     result = ingest(home)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
@@ -160,6 +163,9 @@ def test_a_fifo_and_names_in_chinese_with_spaces(tmp_path):
     assert (rec.device_id, rec.officer_id, rec.start_source.value) == ("执法记录仪 7", "张三", "filename")
     assert rec.start == made.astimezone(rec.start.tzinfo)
     assert [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []
+    # a hidden file is never ingested, but it is listed, not left unseen
+    assert summary["hidden"] == ["..DSJ-A01_1001_20261120180000_0001.MP4"]
+    assert (inbox / "..DSJ-A01_1001_20261120180000_0001.MP4").exists()
 
 
 def planted_sha(home: Path, sha256: str) -> str:
@@ -189,3 +195,85 @@ def test_storage_unreachable_is_a_clear_run_error_and_every_file_stays(tmp_path)
     assert sorted(p.name for p in (home / "inbox").iterdir()) == sorted(planted)
     (report,) = (home / "reports").glob("*/ingest.md")
     assert "The run failed" in report.read_text()
+
+
+def test_an_unreadable_file_is_a_failed_outcome_and_stays_for_the_next_run(tmp_path):
+    """Permission denied (a real EACCES: root without its DAC override capabilities, via
+    util-linux setpriv) beside good files: the run goes on, the file stays, the rerun takes it."""
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    locked = sorted((home / "inbox").glob("*.MP4"))[1]
+    locked.chmod(0)
+    cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "flows", "ingest", "--json"]
+    first = ingest(home, command=cmd)
+    assert first.returncode == 1, first.stderr[-3000:]
+    summary = json.loads(first.stdout)
+    assert [(f["file"], f["reason"]) for f in summary["failed"]] == [(locked.name, "unreadable")]
+    assert summary["ingested"] == 2 and locked.exists()
+    locked.chmod(0o644)
+    assert ingest(home).returncode == 0
+    c = count(home, planted)
+    assert (c["lost"], c["duplicated"], c["stuck"], c["audit_ok"], c["missing_events"]) == ([], [], [], True, [])
+
+
+def test_a_killed_run_leaves_no_temporary_prefect_server_behind(tmp_path):
+    """Without PREFECT_API_URL each run starts a temporary Prefect server; kill -9 orphans it
+    (about 220 MB and a port). The next run stops it."""
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    env = {k: v for k, v in os.environ.items()
+           if (not k.startswith("FOOTAGE_") or k == "FOOTAGE_SHARED") and k != "PREFECT_API_URL"}
+    env.update(FOOTAGE_HOME=str(home), FOOTAGE_STORAGE__BACKEND="local", FOOTAGE_INGEST__SETTLE_SECONDS="0.1",
+               PREFECT_LOGGING_LEVEL="WARNING")
+    cmd = [sys.executable, "-m", "flows", "ingest", "--json"]
+
+    def run(extra: dict[str, str], name: str) -> tuple[int, str]:
+        # output to files, not pipes: the orphaned server would hold a pipe open after the kill
+        out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+        with open(out, "w") as o, open(err, "w") as e:
+            code = subprocess.run(cmd, cwd=ROOT, env={**env, **extra}, stdout=o, stderr=e, timeout=300).returncode
+        return code, err.read_text()
+
+    code, err = run({"FOOTAGE_FAULT": "store.after_original:kill"}, "killed")
+    assert code == -signal.SIGKILL, err[-3000:]
+    (note,) = (home / "run").glob("prefect-server.*.json")
+    servers = json.loads(note.read_text())["server_pids"]
+    assert servers and all(Path(f"/proc/{pid}").exists() for pid in servers)  # the leak is real
+
+    code, err = run({}, "rerun")
+    assert code == 0, err[-3000:]
+    assert "stopped the temporary Prefect server" in err
+    for pid in servers:  # SIGTERM sent by the rerun; wait for the process to go (bounded)
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the orphaned Prefect server {pid} still runs")
+    assert list((home / "run").glob("prefect-server.*.json")) == []
+    assert count(home, planted)["lost"] == []
+
+
+def test_a_full_scratch_disk_leaves_every_file_for_the_next_run(tmp_path):
+    """The archive copies are made on local scratch (FOOTAGE_HOME/work); on a full disk (a 16 KiB
+    tmpfs) the files are failed outcomes, left in the inbox, and a rerun with room stores them."""
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    work = home / "work"
+    work.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(work)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        first = ingest(home)
+    finally:
+        subprocess.run(["umount", str(work)], check=True)
+    assert first.returncode == 1, first.stderr[-3000:]
+    summary = json.loads(first.stdout)
+    assert sorted(f["reason"] for f in summary["failed"]) == ["archive_failed"] * 3 and summary["ingested"] == 0
+    assert len([p for p in (home / "inbox").iterdir() if p.suffix == ".MP4"]) == 3
+    assert ingest(home).returncode == 0
+    assert count(home, planted) == {
+        "lost": [], "bit_for_bit": True, "duplicated": [], "stuck": [], "audit_ok": True, "missing_events": [],
+        "quarantine_event": True, "scratch": [],
+    }
