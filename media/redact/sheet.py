@@ -18,6 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 from media.fonts import cjk_font_path
 
 from .render import TrackSet, add_h264, open_output
+from .spec import track_label
+from .text import WHAT
 
 __all__ = ["cjk_font_path", "font", "contact_sheet", "watermark_text", "watermark_overlay",
            "apply_overlay", "watermark_video"]
@@ -42,7 +44,9 @@ def _fmt(seconds: float) -> str:
 def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: int = 160) -> Path:
     """One image with a thumbnail per track: its id, time range and frames.
 
-    The thumbnails are the crops of each track's most confident detection, kept by
+    Face tracks come first (yellow ids: 1, 2 ...), then text tracks (cyan ids: T1, T2 ..., with
+    the guess of what each is; the camera's own display marked "屏显 OSD, kept"): the archivist
+    keeps or masks each by its id. The thumbnails are the crops of each track's most confident detection, kept by
     :func:`media.redact.render.find_tracks`; a track loaded from JSON without them gets a grey cell.
     """
     n = max(1, len(tracks.tracks))
@@ -50,10 +54,14 @@ def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: in
     label_h, head_h = 44, 40
     sheet = Image.new("RGB", (columns * cell, head_h + rows * (cell + label_h)), (32, 32, 32))
     draw = ImageDraw.Draw(sheet)
-    draw.text((8, 8), f"人脸轨迹 / face tracks: {Path(tracks.source).name}  ({len(tracks.tracks)})",
-              font=font(18), fill=(255, 255, 255))
+    faces = [t for t in tracks.tracks if t.kind == "face"]
+    texts = [t for t in tracks.tracks if t.kind != "face"]
+    title = f"人脸轨迹 / face tracks: {Path(tracks.source).name}  ({len(faces)})"
+    if tracks.text is not None:
+        title += f"   文字轨迹 / text tracks: T ({len(texts)})"
+    draw.text((8, 8), title, font=font(18), fill=(255, 255, 255))
     small = font(13)
-    for k, t in enumerate(tracks.tracks):
+    for k, t in enumerate(faces + texts):
         x0 = (k % columns) * cell
         y0 = head_h + (k // columns) * (cell + label_h)
         thumb = tracks.thumbs.get(t.id)
@@ -64,8 +72,13 @@ def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: in
         else:
             draw.rectangle([x0 + 4, y0 + 4, x0 + cell - 4, y0 + cell - 4], fill=(90, 90, 90))
         last = min(t.last, tracks.frames - 1)
-        draw.text((x0 + 4, y0 + 4), f"#{t.id}", font=font(20), fill=(255, 230, 0), stroke_width=2,
-                  stroke_fill=(0, 0, 0))
+        if t.kind == "face":
+            draw.text((x0 + 4, y0 + 4), f"#{t.id}", font=font(20), fill=(255, 230, 0), stroke_width=2,
+                      stroke_fill=(0, 0, 0))
+        else:
+            what = "屏显 OSD, kept" if t.kind == "osd" else " / ".join(reversed(WHAT.get(t.what, WHAT["text"])))
+            draw.text((x0 + 4, y0 + 4), f"{track_label(t.id)} {what}", font=font(16), fill=(0, 230, 255),
+                      stroke_width=2, stroke_fill=(0, 0, 0))
         draw.text((x0 + 4, y0 + cell), f"{_fmt(t.first / tracks.fps)}–{_fmt((last + 1) / tracks.fps)}",
                   font=small, fill=(230, 230, 230))
         draw.text((x0 + 4, y0 + cell + 20), f"帧 frames {t.first}–{last} ({t.hits} det)", font=small,
