@@ -77,8 +77,10 @@ def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: in
                       stroke_fill=(0, 0, 0))
         else:
             what = "屏显 OSD, kept" if t.kind == "osd" else " / ".join(reversed(WHAT.get(t.what, WHAT["text"])))
-            draw.text((x0 + 4, y0 + 4), f"{track_label(t.id)} {what}", font=font(16), fill=(0, 230, 255),
+            draw.text((x0 + 4, y0 + 4), track_label(t.id), font=font(20), fill=(0, 230, 255),
                       stroke_width=2, stroke_fill=(0, 0, 0))
+            draw.text((x0 + 4, y0 + 30), what, font=small, fill=(0, 230, 255), stroke_width=1,
+                      stroke_fill=(0, 0, 0))
         draw.text((x0 + 4, y0 + cell), f"{_fmt(t.first / tracks.fps)}–{_fmt((last + 1) / tracks.fps)}",
                   font=small, fill=(230, 230, 230))
         draw.text((x0 + 4, y0 + cell + 20), f"帧 frames {t.first}–{last} ({t.hits} det)", font=small,

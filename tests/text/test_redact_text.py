@@ -178,17 +178,31 @@ def test_log_names_what_was_masked(text_clip, redacted):
     assert log["qa"]["text_checked"] >= 5 and log["qa"]["text_residual_count"] == 0
 
 
+def _overlaps(box, target) -> bool:
+    return box[0] < target[2] and target[0] < box[2] and box[1] < target[3] and target[1] < box[3]
+
+
 def test_no_text_leaves_text_and_qa_finds_it(text_clip, tmp_path):
-    """The switch, and the QA pass's own text check on a copy that leaves the text visible."""
+    """The switch, and the QA pass's own text check on a copy that left the text visible (a
+    planted miss): it reports the plate and the document, and nothing on the kept display."""
+    from media.redact import find_tracks, qa_pass
+    from media.redact.spec import TextConfig
+
     out = tmp_path / "faces_only.mp4"
     res = CliRunner().invoke(app, ["redact", str(text_clip.path), "--out", str(out), "--no-text", "--json"])
-    assert res.exit_code != 0  # QA found text: a problem exit
-    doc = json.loads(res.stdout[res.stdout.index("{"):])
-    assert doc["text_tracks"] == 0
-    log = json.loads(out.with_suffix(".redaction.json").read_text("utf-8"))
-    assert log["qa"]["text_residual_count"] > 0
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["text_tracks"] == 0 and doc["qa_text_residuals"] == 0  # text not asked for: not checked
     found = " ".join(_norm(t) for t in _read_all_text(out, every=10))
     assert "5H827" in found
+    ts = find_tracks(text_clip.path, text=TextConfig())
+    report = qa_pass(out, ts, [], text=TextConfig())
+    assert not report.passed and report.text_checked >= 5
+    res_boxes = [(r.frame, r.box) for r in report.text_residuals]
+    assert any(_overlaps(b, text_clip.plate_boxes[f]) for f, b in res_boxes)
+    assert any(_overlaps(b, d) for f, b in res_boxes for d in text_clip.document_boxes)
+    assert not any(b[3] < 60 for f, b in res_boxes)  # the display (top lines) is not a residual
+    assert {e.kind for e in report.events()} == {"residual_text"}
 
 
 def test_tracks_sheet_and_keep_a_text_track(text_clip, tmp_path):
