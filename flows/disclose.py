@@ -183,9 +183,10 @@ def qa_task(path: Path, tracks, keep: list[int], threshold: float, text: TextCon
 
 
 @task(name="watermark", cache_policy=NO_CACHE)
-def watermark_task(path: Path, out: Path, requester: str, day: date, metadata: dict[str, str]) -> Path:
+def watermark_task(path: Path, out: Path, requester: str, day: date, metadata: dict[str, str],
+                   avoid: list | None = None) -> Path:
     """The visible "disclosed to NAME on DATE" mark (zh + en) and the release metadata."""
-    return watermark_video(path, out, requester, day, metadata=metadata)
+    return watermark_video(path, out, requester, day, metadata=metadata, avoid=avoid)
 
 
 # --- the flow -------------------------------------------------------------------------------------
@@ -326,7 +327,10 @@ def disclose_flow(
     today = now_local(settings).date()  # the date people read on the copy: the configured zone
     metadata = {"footage_status": "released", "footage_disclosure_run": run_id,
                 "footage_disclosed_to": requester, "footage_source_sha256": record}
-    final = watermark_task(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata)
+    # The notice's band keeps clear of the camera's display when the display is kept.
+    keep_osd = spec.text.enabled and not spec.text.mask_osd
+    final = watermark_task(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata,
+                           ts.osd_boxes if keep_osd else None)
     out_sha = sha256_file(final)
     until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=settings.disclosure.retention_days)
     base = disclosure_prefix(record, run_id)

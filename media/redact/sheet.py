@@ -97,11 +97,13 @@ def watermark_text(name: str, when: date | str) -> tuple[str, str]:
             f"disclosed to {name} on {day}, not for publication")
 
 
-def watermark_overlay(width: int, height: int, name: str, when: date | str) -> np.ndarray:
+def watermark_overlay(width: int, height: int, name: str, when: date | str,
+                      avoid: list[tuple[int, int, int, int]] | None = None) -> np.ndarray:
     """An RGBA layer with the notice in both languages, twice (top band and across the middle).
 
     Drawn once and blended into every frame: the text is where it cannot be cropped off without
-    losing the picture.
+    losing the picture. ``avoid``: boxes the band must not cover (the camera's own display, kept
+    as the record's provenance); the band moves to the bottom when the top would cover one.
     """
     zh, en = watermark_text(name, when)
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
@@ -109,9 +111,13 @@ def watermark_overlay(width: int, height: int, name: str, when: date | str) -> n
     size = max(12, width // 40)
     f = font(size)
     band = int(size * 2.8)
-    draw.rectangle([0, 0, width, band], fill=(0, 0, 0, 140))
-    draw.text((size // 2, size // 4), zh, font=f, fill=(255, 255, 255, 255))
-    draw.text((size // 2, size // 4 + int(size * 1.3)), en, font=f, fill=(255, 255, 255, 255))
+    top = 0
+    boxes = [tuple(b) for b in (avoid or [])]
+    if any(b[1] < band for b in boxes) and not any(b[3] > height - band for b in boxes):
+        top = height - band
+    draw.rectangle([0, top, width, top + band], fill=(0, 0, 0, 140))
+    draw.text((size // 2, top + size // 4), zh, font=f, fill=(255, 255, 255, 255))
+    draw.text((size // 2, top + size // 4 + int(size * 1.3)), en, font=f, fill=(255, 255, 255, 255))
     mid = height // 2
     draw.text((width // 2, mid), f"{zh}\n{en}", font=f, fill=(255, 255, 255, 110), anchor="mm",
               align="center", stroke_width=1, stroke_fill=(0, 0, 0, 110))
@@ -126,15 +132,18 @@ def apply_overlay(image: np.ndarray, overlay: np.ndarray) -> np.ndarray:
 
 
 def watermark_video(src: str | Path, out: str | Path, name: str, when: date | str,
-                    metadata: dict[str, str] | None = None, crf: int = 20, preset: str = "veryfast") -> Path:
-    """Re-encode ``src`` with the visible notice on every frame; audio is copied untouched."""
+                    metadata: dict[str, str] | None = None, crf: int = 20, preset: str = "veryfast",
+                    avoid: list[tuple[int, int, int, int]] | None = None) -> Path:
+    """Re-encode ``src`` with the visible notice on every frame; audio is copied untouched.
+
+    ``avoid``: boxes the notice's band keeps clear of (see :func:`watermark_overlay`)."""
     with av.open(str(src)) as inp, open_output(out, {**_ours(inp.metadata), **(metadata or {})}) as outp:
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         ain = inp.streams.audio[0] if inp.streams.audio else None
         vout = add_h264(outp, vin, crf, preset)
         aout = outp.add_stream_from_template(ain) if ain is not None else None
-        overlay = watermark_overlay(vin.width, vin.height, name, when)
+        overlay = watermark_overlay(vin.width, vin.height, name, when, avoid)
         for packet in inp.demux([s for s in (vin, ain) if s is not None]):
             if packet.stream is vin:
                 for frame in packet.decode():
