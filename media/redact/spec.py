@@ -7,8 +7,11 @@ Example spec::
       "style": "solid",                  # or "mosaic"
       "masks": [{"box": [10, 20, 200, 220], "start": 1.0, "end": 4.5,
                  "reason": "licence plate", "basis": "privacy"}],
-      "audio": [{"start": 2.0, "end": 3.0, "mode": "bleep", "basis": "third-party"}]
+      "audio": [{"start": 2.0, "end": 3.0, "mode": "bleep", "basis": "third-party"}],
+      "text": {"enabled": true, "mask_osd": false}  # third parties' text masked, camera display kept
     }
+
+``keep`` also takes text tracks as the contact sheet shows them: ``[3, "T2"]``.
 """
 
 from __future__ import annotations
