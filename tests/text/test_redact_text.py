@@ -230,3 +230,17 @@ def test_keep_ids_and_guesses():
     assert guess_what("京A·12345") == "plate" and guess_what("粤B 8K3D2") == "plate"
     assert guess_what("姓名：张三") == "document" and guess_what("www.example.com") == "screen"
     assert guess_what("STOP") == "text"
+
+
+def test_mask_osd_masks_the_display_too(text_clip, tmp_path):
+    """``--mask-osd``: the camera's display is masked like any text (nothing left to read)."""
+    from media.text.osd import read_osd
+
+    out = tmp_path / "no_osd.mp4"
+    res = CliRunner().invoke(app, ["redact", str(text_clip.path), "--out", str(out), "--mask-osd", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["osd_tracks"] >= 1 and doc["qa_text_residuals"] == 0
+    assert not read_osd(out).stamps
+    log = json.loads(out.with_suffix(".redaction.json").read_text("utf-8"))
+    assert any(e["kind"] == "redaction" and e["detail"].get("kind") == "osd" for e in log["entries"])
