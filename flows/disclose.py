@@ -50,6 +50,7 @@ from media.redact import (
     DetectionConfig,
     QAConfig,
     RedactSpec,
+    TextConfig,
     contact_sheet,
     find_tracks,
     qa_pass,
@@ -59,6 +60,8 @@ from media.redact import (
     watermark_video,
     write_log,
 )
+from media.redact.spec import track_label
+from media.redact.text import WHAT
 from records.history import record_event
 from records.keys import disclosure_prefix, safe_part
 from records.manifest import load_manifest
@@ -75,7 +78,9 @@ class Selection(RunInput):
     """The archivist's choice after looking at the contact sheet."""
 
     user: str = Field(description="Your user name (the archivist making this selection).")
-    keep: list[int] = Field(default_factory=list, description="Track ids to leave visible: the requester.")
+    keep: list[int | str] = Field(
+        default_factory=list, description="Track ids to leave visible: the requester; text tracks as T1, T2 ..."
+    )
     masks: list[dict[str, Any]] = Field(
         default_factory=list, description='Manual masks: {"box": [x1, y1, x2, y2], "start": s, "end": s, "reason": ...}'
     )
@@ -149,9 +154,16 @@ def fetch_source(settings: Settings, record: str, file: str | None, workdir: Pat
 
 
 @task(name="find-tracks", cache_policy=NO_CACHE)
-def tracks_task(src: Path, record: str, workdir: Path, detection: dict[str, Any] | None):
-    """Face tracks of the source and the contact sheet the archivist chooses from."""
-    ts = find_tracks(src, DetectionConfig.model_validate(detection or {}), sha256=record)
+def tracks_task(src: Path, record: str, workdir: Path, detection: dict[str, Any] | None,
+                text: dict[str, Any] | None = None):
+    """Face and text tracks of the source and the contact sheet the archivist chooses from.
+
+    ``text`` is a :class:`media.redact.TextConfig` (default: text masked, the camera's display kept;
+    ``{"enabled": false}`` looks for faces only).
+    """
+    text_config = TextConfig.model_validate(text or {})
+    ts = find_tracks(src, DetectionConfig.model_validate(detection or {}), sha256=record,
+                     text=text_config if text_config.enabled else None)
     ts.save(workdir / "tracks.json")
     sheet = contact_sheet(ts, workdir / "sheet.png")
     return ts, sheet
@@ -165,15 +177,16 @@ def render_task(src: Path, workdir: Path, spec, tracks):
 
 
 @task(name="qa", cache_policy=NO_CACHE)
-def qa_task(path: Path, tracks, keep: list[int], threshold: float):
-    """The independent QA pass: faces outside the keep-list left in the copy."""
-    return qa_pass(path, tracks, keep, QAConfig(threshold=threshold))
+def qa_task(path: Path, tracks, keep: list[int], threshold: float, text: TextConfig | None = None):
+    """The independent QA pass: faces (and, with ``text``, text) outside the keep-list left in the copy."""
+    return qa_pass(path, tracks, keep, QAConfig(threshold=threshold), text=text)
 
 
 @task(name="watermark", cache_policy=NO_CACHE)
-def watermark_task(path: Path, out: Path, requester: str, day: date, metadata: dict[str, str]) -> Path:
+def watermark_task(path: Path, out: Path, requester: str, day: date, metadata: dict[str, str],
+                   avoid: list | None = None) -> Path:
     """The visible "disclosed to NAME on DATE" mark (zh + en) and the release metadata."""
-    return watermark_video(path, out, requester, day, metadata=metadata)
+    return watermark_video(path, out, requester, day, metadata=metadata, avoid=avoid)
 
 
 # --- the flow -------------------------------------------------------------------------------------
@@ -183,10 +196,14 @@ def _tracks_markdown(ts, sheet: Path) -> str:
     rows = []
     for t in ts.tracks:
         last = min(t.last, ts.frames - 1)
-        rows.append([t.id, f"{t.first}-{last}", f"{t.first / ts.fps:.1f}-{(last + 1) / ts.fps:.1f} s", t.hits,
-                     f"{max(t.scores):.2f}"])
-    table = markdown_table(["track / 轨迹", "frames / 帧", "time / 时间", "detections / 检出", "best score / 最高分"], rows)
-    return f"# Face tracks / 人脸轨迹\n\n{_inline_image(sheet)}\n\nContact sheet: `{sheet}`\n\n{table}"
+        kind = {"face": "face / 人脸", "osd": "camera display, kept / 屏显（保留）"}.get(
+            t.kind, " / ".join(WHAT.get(t.what, WHAT["text"])[::-1]))
+        rows.append([track_label(t.id), kind, f"{t.first}-{last}", f"{t.first / ts.fps:.1f}-{(last + 1) / ts.fps:.1f} s",
+                     t.hits, f"{max(t.scores):.2f}"])
+    table = markdown_table(["track / 轨迹", "kind / 类别", "frames / 帧", "time / 时间", "detections / 检出",
+                            "best score / 最高分"], rows)
+    return (f"# Face and text tracks / 人脸和文字轨迹\n\n{_inline_image(sheet)}\n\nContact sheet: `{sheet}`\n\n"
+            f"Text tracks are T1, T2 ...; keep any by its id.\n\n{table}")
 
 
 def _inline_image(path: Path, width: int = 960) -> str:
@@ -209,6 +226,7 @@ def disclose_flow(
     file: str | None = None,
     detection: dict[str, Any] | None = None,
     via: str = "cli",
+    text: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Prepare, get approved, check and release a party's copy of one record."""
     settings = load_settings()
@@ -228,7 +246,7 @@ def disclose_flow(
            {"run": run_id, "requester": requester, "reason": reason, "via": via})
 
     src = fetch_source(settings, record, file, workdir)
-    ts, sheet = tracks_task(src, record, workdir, detection)
+    ts, sheet = tracks_task(src, record, workdir, detection, text)
     create_markdown_artifact(markdown=_tracks_markdown(ts, sheet), key=f"disclose-{run_id[:8]}-tracks",
                              description="Face tracks: choose who stays visible")
 
@@ -236,16 +254,17 @@ def disclose_flow(
     selection, spec = None, None
     for attempt in range(1, MAX_REFUSALS + 1):
         got = _wait(settings, Selection, f"select-{attempt}",
-                    f"Choose the track ids to keep visible (the requester {requester}); tracks: {ts.ids()}")
+                    f"Choose the track ids to keep visible (the requester {requester}); tracks: "
+                    f"{[track_label(i) for i in ts.ids()]}")
         problem = None
         if not may(settings, got.user, "disclose.select"):
             problem = f"{got.user} is not an archivist"
         else:
             try:
                 spec = RedactSpec(keep=got.keep, masks=got.masks, audio=got.audio, style=got.style,
-                                  detection=ts.config)
+                                  detection=ts.config, text=ts.text or TextConfig(enabled=False))
                 if set(spec.keep) - set(ts.ids()):
-                    problem = f"unknown track ids {sorted(set(spec.keep) - set(ts.ids()))}"
+                    problem = f"unknown track ids {[track_label(i) for i in sorted(set(spec.keep) - set(ts.ids()))]}"
             except ValueError as exc:
                 problem = f"invalid selection: {exc}"
         if problem is None:
@@ -286,13 +305,16 @@ def disclose_flow(
     result, entries = render_task(src, workdir, spec, ts)
     _event(settings, store, record, "rendered", "footage",
            {"run": run_id, "frames": result.frames, "masked_tracks": sorted(result.masked_frames)})
-    report = qa_task(Path(result.out), ts, spec.keep, settings.disclosure.qa_threshold)
+    report = qa_task(Path(result.out), ts, spec.keep, settings.disclosure.qa_threshold,
+                     spec.text if spec.text.enabled else None)
     receipt["qa"] = {"passed": report.passed, "residuals": len(report.residuals), "frames": report.checked,
-                     "residual_frames": report.residual_frames[:50]}
+                     "residual_frames": report.residual_frames[:50],
+                     "text_residuals": len(report.text_residuals), "text_frames": report.text_checked}
     _event(settings, store, record, "qa", "footage", {"run": run_id, **receipt["qa"]})
     if not report.passed:
         override = _wait(settings, QAOverride, "qa-override",
-                         f"QA found {len(report.residuals)} face(s) outside the keep-list. Release anyway?")
+                         f"QA found {len(report.residuals)} face(s) and {len(report.text_residuals)} text box(es) "
+                         "outside the keep-list. Release anyway?")
         ok = override.release and override.reason.strip() and may(settings, override.user, "disclose.override")
         receipt["qa"]["override"] = {"user": override.user, "via": override.via, "release": override.release,
                                      "reason": override.reason, "accepted": bool(ok)}
@@ -305,7 +327,10 @@ def disclose_flow(
     today = now_local(settings).date()  # the date people read on the copy: the configured zone
     metadata = {"footage_status": "released", "footage_disclosure_run": run_id,
                 "footage_disclosed_to": requester, "footage_source_sha256": record}
-    final = watermark_task(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata)
+    # The notice's band keeps clear of the camera's display when the display is kept.
+    keep_osd = spec.text.enabled and not spec.text.mask_osd
+    final = watermark_task(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata,
+                           ts.osd_boxes if keep_osd else None)
     out_sha = sha256_file(final)
     until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=settings.disclosure.retention_days)
     base = disclosure_prefix(record, run_id)

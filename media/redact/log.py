@@ -11,8 +11,9 @@ from pathlib import Path
 
 from media.model import Event
 
-from .render import RenderResult
-from .spec import LEGAL_BASES
+from .render import RenderResult, masked_tracks
+from .spec import LEGAL_BASES, track_label
+from .text import WHAT
 
 __all__ = ["redaction_log", "write_log", "ARTICLE"]
 
@@ -20,10 +21,10 @@ __all__ = ["redaction_log", "write_log", "ARTICLE"]
 ARTICLE = "第三十一条"
 
 
-def _entry(kind, file, start, end, what_zh, what_en, reason, basis, **detail) -> Event:
+def _entry(entry_kind, file, start, end, what_zh, what_en, reason, basis, **detail) -> Event:
     law = LEGAL_BASES[basis]
     return Event(
-        kind=kind, file=file, start=round(start, 3), end=round(end, 3), rule=ARTICLE,
+        kind=entry_kind, file=file, start=round(start, 3), end=round(end, 3), rule=ARTICLE,
         detail={"what_zh": what_zh, "what_en": what_en, "reason": reason, "basis": basis,
                 "basis_zh": law["zh"], "basis_en": law["en"], **detail},
     )
@@ -34,10 +35,16 @@ def redaction_log(result: RenderResult) -> list[Event]:
     spec, ts = result.spec, result.tracks
     name = Path(ts.source).name
     keep = set(spec.keep)
+    masked = {t.id for t in masked_tracks(ts, spec)}
     out: list[Event] = []
     for t in ts.tracks:
         start, end = t.first / ts.fps, (min(t.last, ts.frames - 1) + 1) / ts.fps
         frames = [t.first, min(t.last, ts.frames - 1)]
+        if t.kind != "face":
+            entry = _text_entry(t, name, start, end, frames, t.id in masked, t.id in keep, result)
+            if entry is not None:
+                out.append(entry)
+            continue
         if t.id in keep:
             out.append(_entry("kept_visible", name, start, end, f"人脸（轨迹 #{t.id}），保留可见（申请人）",
                               f"face (track #{t.id}) left visible (the requester)",
@@ -57,6 +64,32 @@ def redaction_log(result: RenderResult) -> list[Event]:
         out.append(_entry("redaction", name, r.start, r.end, f"音频{zh}", f"audio {r.mode}", r.reason, r.basis,
                           audio=r.mode))
     return out
+
+
+def _text_entry(t, name, start, end, frames, masked: bool, kept: bool, result: RenderResult) -> Event | None:
+    """A text track's entry: what it was guessed to be, never the text read (that would disclose it)."""
+    spec, label = result.spec, track_label(t.id)
+    if t.kind == "osd":
+        if masked:
+            return _entry("redaction", name, start, end, f"摄像机屏显（文字轨迹 {label}），{_style_zh(spec.style)}",
+                          f"camera display / OSD (text track {label}), {spec.style} mask", spec.reason, spec.basis,
+                          track=label, kind="osd", frames=frames, masked_frames=result.masked_frames.get(t.id, 0))
+        if not spec.text.enabled:
+            return None
+        return _entry("kept_visible", name, start, end, f"摄像机屏显（文字轨迹 {label}），保留可见（记录来源）",
+                      f"camera display / OSD (text track {label}) left visible (the record's provenance)",
+                      "camera's own time and ID stamp", spec.basis, track=label, kind="osd", frames=frames)
+    zh, en = WHAT.get(t.what or "text", WHAT["text"])
+    if kept:
+        return _entry("kept_visible", name, start, end, f"{zh}（文字轨迹 {label}），保留可见",
+                      f"{en} (text track {label}) left visible", "kept by the archivist", spec.basis,
+                      track=label, kind="text", what=f"{en} / {zh}", frames=frames)
+    if not masked:
+        return None  # text not looked for in this render (--no-text)
+    return _entry("redaction", name, start, end, f"{zh}（文字轨迹 {label}），{_style_zh(spec.style)}",
+                  f"{en} (text track {label}), {spec.style} mask", spec.reason, spec.basis,
+                  track=label, kind="text", what=f"{en} / {zh}", frames=frames,
+                  masked_frames=result.masked_frames.get(t.id, 0), detections=t.hits)
 
 
 def _style_zh(style: str) -> str:

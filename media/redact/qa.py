@@ -28,6 +28,7 @@ from media.model import Event
 
 from .detect import CenterFace, Detections, FaceDetector
 from .render import Progress, TrackSet, detect_frame, probe_video
+from .spec import TextConfig
 from .threads import set_decoder_threads
 from .track import Track, TrackIndex, clip_boxes, pad_boxes
 
@@ -128,10 +129,16 @@ class QAReport:
     crop_hits: int = 0  # candidates in crops (each then checked in full, with its neighbours)
     kept_seen: int = 0  # detections explained by kept tracks
     masked_seen: int = 0  # detections on a mask's edge (mostly mask colour)
+    # Text (when the render masked text): frames checked for text, and text left visible outside
+    # the kept tracks and the camera's display.
+    text_checked: int = 0
+    text_residuals: list[Residual] = field(default_factory=list)
+    # text seen on one check only and touching a mask (a mask's edge read as text), not counted
+    text_isolated: list[Residual] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return not self.residuals
+        return not self.residuals and not self.text_residuals
 
     @property
     def residual_frames(self) -> list[int]:
@@ -143,6 +150,10 @@ class QAReport:
             Event(kind="residual_face", file=Path(self.path).name, start=r.time, end=r.time,
                   detail={"frame": r.frame, "box": [round(v, 1) for v in r.box], "score": round(r.score, 3)})
             for r in self.residuals
+        ] + [
+            Event(kind="residual_text", file=Path(self.path).name, start=r.time, end=r.time,
+                  detail={"frame": r.frame, "box": [round(v, 1) for v in r.box], "score": round(r.score, 3)})
+            for r in self.text_residuals
         ]
 
     def to_dict(self) -> dict:
@@ -160,6 +171,10 @@ class QAReport:
             "config": self.config.model_dump(),
             "residuals": [r.__dict__ for r in self.residuals],
             "isolated": [r.__dict__ for r in self.isolated],
+            "text_checked": self.text_checked,
+            "text_residual_count": len(self.text_residuals),
+            "text_residuals": [r.__dict__ for r in self.text_residuals],
+            "text_isolated": [r.__dict__ for r in self.text_isolated],
         }
 
 
@@ -245,6 +260,8 @@ def qa_pass(
     config: QAConfig | None = None,
     detector: FaceDetector | None = None,
     progress: Progress | None = None,
+    text: TextConfig | None = None,
+    text_detector=None,
 ) -> QAReport:
     """Look for faces left visible in a rendered copy; report those outside the keep-list.
 
@@ -258,6 +275,11 @@ def qa_pass(
         detections themselves are this pass's own.
     keep : list of int, optional
         Track ids left visible on purpose.
+    text : TextConfig, optional
+        Also look for text left visible: PP-OCRv4's detector on one full frame every
+        ``text.qa_every_seconds`` (its own detections, at frames offset from the render's), text
+        outside the kept text tracks and outside the camera's display (unless ``mask_osd``) and
+        not mostly mask colour is a residual, reported like a residual face.
     """
     config = config or QAConfig()
     info = probe_video(path)
@@ -320,11 +342,41 @@ def qa_pass(
                 n += 1
         return n
 
+    text_on = text is not None and text.enabled and text.qa
+    text_found: list[Residual] = []
+    if text_on:
+        from .text import keep_text_box
+        from .text import text_detector as make_text_detector
+
+        text_detector = text_detector or make_text_detector(text)
+        text_every = max(1, int(round(info["fps"] * text.qa_every_seconds)))
+        text_phase = text_every // 2
+        kept_text = TrackIndex(t for t in all_tracks if t.kind != "face" and t.id in keep_ids)
+        osd = list(tracks.osd_boxes) if tracks and not text.mask_osd else []
+        masked_color = config.mask_color
+
+    def look_text(i: int, frame: av.VideoFrame) -> None:
+        img = frame.to_ndarray(format="rgb24")
+        report.text_checked += 1
+        d = text_detector.detect(img)
+        _, kept_boxes = kept_text.boxes_at(i)
+        t = float(frame.time) if frame.time is not None else i / info["fps"]
+        for box, score in zip(d.boxes, d.scores):
+            if min(box[2] - box[0], box[3] - box[1]) < text.min_side:
+                continue
+            if masked_color is not None and masked_fraction(img, box, masked_color) >= text.qa_masked:
+                continue
+            if keep_text_box(box, kept_boxes, osd, text.osd_overlap):
+                continue
+            text_found.append(Residual(i, round(t, 3), tuple(float(v) for v in box), float(score)))
+
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
         set_decoder_threads(stream)
         for i, frame in enumerate(c.decode(stream)):
             report.frames = i + 1
+            if text_on and i % text_every == text_phase:
+                look_text(i, frame)
             if i % every == phase or i <= dense_until:
                 hits = look(i, frame)
             elif i in plan.crops:
@@ -356,6 +408,17 @@ def qa_pass(
         isolated = blips
     report.residuals = sorted(persistent, key=lambda r: (r.frame, r.box))
     report.isolated = isolated
+    if text_on and text_found:
+        # Text seen on two neighbouring checks at the same place counts; so does text seen once
+        # away from every mask. Seen once and touching a mask: the edge of a black box read as
+        # text with what is around it (measured on the bikes clip's taxi sign), listed apart.
+        lasting, once = split_persistent(text_found, text_every, 2)
+        for r in once:
+            ids, boxes = masked_index.boxes_at(r.frame)
+            pads = [text.pad if tr.kind != "face" else mask_pad for tr in masked_index.tracks if tr.id in ids]
+            grown = [pad_boxes(b, p)[0] for b, p in zip(boxes, pads)]
+            (report.text_isolated if grown and _intersects(r.box, np.asarray(grown)) else lasting).append(r)
+        report.text_residuals = sorted(lasting, key=lambda r: (r.frame, r.box))
     return report
 
 

@@ -18,12 +18,12 @@ import numpy as np
 from .audio import AudioRedactor
 from .detect import CenterFace, Detections, FaceDetector
 from .masks import apply_masks
-from .spec import DetectionConfig, RedactSpec
+from .spec import DetectionConfig, RedactSpec, TextConfig
 from .threads import encode_threads, set_decoder_threads
 from .track import Track, TrackIndex, Tracker, clip_boxes, pad_boxes
 from ..probe import sha256_file
 
-__all__ = ["TrackSet", "RenderResult", "find_tracks", "render", "sha256_file", "probe_video", "Progress"]
+__all__ = ["TrackSet", "RenderResult", "find_tracks", "render", "masked_tracks", "sha256_file", "probe_video", "Progress"]
 
 #: ``progress(stage, done, total)``: stage is "detect", "render" or "qa"; total may be 0 if unknown.
 Progress = Callable[[str, int, int], None]
@@ -60,6 +60,10 @@ class TrackSet:
     # constant frame rate instead.
     pts_monotonic: bool = True
     thumbs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    # Text: the settings it was found with (None: text was not looked for) and the camera
+    # display's line boxes (x1, y1, x2, y2), found once per file.
+    text: TextConfig | None = None
+    osd_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +76,8 @@ class TrackSet:
             "detector": self.detector,
             "pts_monotonic": self.pts_monotonic,
             "config": self.config.model_dump(),
+            "text": self.text.model_dump() if self.text else None,
+            "osd_boxes": [list(b) for b in self.osd_boxes],
             "tracks": [t.to_dict(self.fps) for t in self.tracks],
         }
 
@@ -88,6 +94,8 @@ class TrackSet:
             config=DetectionConfig.model_validate(d["config"]), sha256=d.get("sha256"),
             detector=d.get("detector", "centerface"), tracks=[Track.from_dict(t) for t in d["tracks"]],
             pts_monotonic=d.get("pts_monotonic", True),
+            text=TextConfig.model_validate(d["text"]) if d.get("text") else None,
+            osd_boxes=[tuple(int(v) for v in b) for b in d.get("osd_boxes", [])],
         )
 
     def ids(self) -> list[int]:
@@ -118,8 +126,14 @@ def find_tracks(
     detector: FaceDetector | None = None,
     progress: Progress | None = None,
     sha256: str | None = None,
+    text: TextConfig | None = None,
+    text_detector=None,
 ) -> TrackSet:
     """Pass 1: detect faces on every ``config.every``-th frame and follow them into tracks.
+
+    With ``text`` (enabled), the same decode pass also detects text every ``text.every``-th frame,
+    tracks it (ids from ``TEXT_ID_BASE``) and finds the camera's display
+    (:class:`media.redact.text.TextPass`).
 
     Parameters
     ----------
@@ -141,11 +155,18 @@ def find_tracks(
         extend=config.extend_frames(),
     )
     thumbs: dict[int, tuple[float, np.ndarray]] = {}
+    text_pass = None
+    if text is not None and text.enabled:
+        from .text import TextPass
+
+        text_pass = TextPass(text, config, fps, detector=text_detector)
     n, last_pts, monotonic = 0, None, True
     with av.open(str(src)) as c:
         stream = c.streams.video[0]
         set_decoder_threads(stream)
+        origin = (c.start_time or 0) / 1_000_000
         for i, frame in enumerate(c.decode(stream)):
+            img = None
             n = i + 1
             if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
                 monotonic = False
@@ -156,20 +177,32 @@ def find_tracks(
                     score = float(dets.scores[di])
                     if score > thumbs.get(tid, (-1.0, None))[0]:
                         thumbs[tid] = (score, _thumbnail(img, dets.boxes[di], frame.width / img.shape[1]))
+            if text_pass is not None:
+                t = frame.time - origin if frame.time is not None else i / fps
+                full = img if img is not None and img.shape[1] == frame.width else None
+                text_pass.feed(i, t, frame, full)
             if progress:
                 progress("detect", n, info["frames"])
+    all_tracks, osd_boxes = list(tracker.tracks), []
+    if text_pass is not None:
+        all_tracks += text_pass.finish()
+        osd_boxes = text_pass.osd_boxes
+        for tid, (score, crop) in text_pass.crops.items():
+            thumbs[tid] = (score, _thumbnail(crop, np.array([0, 0, crop.shape[1], crop.shape[0]], np.float32), 1.0,
+                                              pad=1.0))
     return TrackSet(
         source=str(src), fps=fps, frames=n, width=info["width"], height=info["height"], config=config,
-        tracks=tracker.tracks, sha256=sha256, detector=getattr(detector, "name", type(detector).__name__),
+        tracks=all_tracks, sha256=sha256, detector=getattr(detector, "name", type(detector).__name__),
         thumbs={k: v[1] for k, v in thumbs.items()}, pts_monotonic=monotonic,
+        text=text if text_pass is not None else None, osd_boxes=osd_boxes,
     )
 
 
-def _thumbnail(img: np.ndarray, box: np.ndarray, factor: float) -> np.ndarray:
+def _thumbnail(img: np.ndarray, box: np.ndarray, factor: float, pad: float = 1.6) -> np.ndarray:
     """A small crop around a face (box in frame pixels, ``img`` the detector's image)."""
     from skimage.transform import resize
 
-    b = clip_boxes(pad_boxes(box / factor, 1.6), img.shape[1], img.shape[0])[0]
+    b = clip_boxes(pad_boxes(box / factor, pad), img.shape[1], img.shape[0])[0]
     crop = img[b[1] : b[3], b[0] : b[2]]
     if crop.size == 0:
         return np.zeros((THUMB, THUMB, 3), np.uint8)
@@ -259,12 +292,18 @@ def render(
     if tracks is not None and tracks.sha256 and tracks.sha256 != source_sha256:
         raise ValueError(f"the tracks were found in another file (sha256 {tracks.sha256[:12]}...)")
     if tracks is None:
-        tracks = find_tracks(src, spec.detection, detector, progress, sha256=source_sha256)
+        tracks = find_tracks(src, spec.detection, detector, progress, sha256=source_sha256,
+                             text=spec.text if spec.text.enabled else None)
     unknown = set(spec.keep) - set(tracks.ids())
     if unknown:
-        raise ValueError(f"keep-list names tracks that do not exist: {sorted(unknown)}")
-    index = TrackIndex(t for t in tracks.tracks if t.id not in set(spec.keep))
-    masked = {t.id: 0 for t in index.tracks}
+        from .spec import track_label
+
+        raise ValueError(f"keep-list names tracks that do not exist: {[track_label(i) for i in sorted(unknown)]}")
+    chosen = masked_tracks(tracks, spec)
+    faces = TrackIndex(t for t in chosen if t.kind == "face")
+    texts = TrackIndex(t for t in chosen if t.kind != "face")
+    index = [(faces, spec.detection.pad), (texts, spec.text.pad)]
+    masked = {t.id: 0 for t in chosen}
     manual = [0] * len(spec.masks)
     metadata = _metadata(source_sha256)
     n = 0
@@ -301,8 +340,31 @@ def render(
     )
 
 
-def _mask_frame(frame, i, pts, index: TrackIndex, spec: RedactSpec, masked, manual, vout, outp, tracks) -> None:
-    ids, boxes = index.boxes_at(i)
+def masked_tracks(tracks: TrackSet, spec: RedactSpec) -> list[Track]:
+    """The tracks a render masks: faces and third parties' text outside the keep-list; the camera's
+    display only with ``spec.text.mask_osd``; text at all only with ``spec.text.enabled``."""
+    keep = set(spec.keep)
+    out = []
+    for t in tracks.tracks:
+        if t.id in keep:
+            continue
+        if t.kind == "osd" and not (spec.text.enabled and spec.text.mask_osd):
+            continue
+        if t.kind == "text" and not spec.text.enabled:
+            continue
+        out.append(t)
+    return out
+
+
+def _mask_frame(frame, i, pts, index: list[tuple[TrackIndex, float]], spec: RedactSpec, masked, manual, vout, outp,
+                tracks) -> None:
+    ids, padded = [], []
+    for idx, pad in index:
+        some, boxes = idx.boxes_at(i)
+        if some:
+            ids += some
+            padded.append(pad_boxes(boxes, pad))
+    boxes = np.concatenate(padded) if padded else np.zeros((0, 4))
     t = float(pts * frame.time_base) if pts is not None else i / tracks.fps
     manual_boxes = []
     for k, m in enumerate(spec.masks):
@@ -311,7 +373,7 @@ def _mask_frame(frame, i, pts, index: TrackIndex, spec: RedactSpec, masked, manu
             manual[k] += 1
     out = frame
     if ids or manual_boxes:
-        all_boxes = np.concatenate([pad_boxes(boxes, spec.detection.pad),
+        all_boxes = np.concatenate([boxes,
                                     np.asarray(manual_boxes, np.float64).reshape(-1, 4)])
         clipped = clip_boxes(all_boxes, frame.width, frame.height)
         if _yuv_black_ok(frame, spec):

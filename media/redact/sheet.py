@@ -18,6 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 from media.fonts import cjk_font_path
 
 from .render import TrackSet, add_h264, open_output
+from .spec import track_label
+from .text import WHAT
 
 __all__ = ["cjk_font_path", "font", "contact_sheet", "watermark_text", "watermark_overlay",
            "apply_overlay", "watermark_video"]
@@ -42,7 +44,9 @@ def _fmt(seconds: float) -> str:
 def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: int = 160) -> Path:
     """One image with a thumbnail per track: its id, time range and frames.
 
-    The thumbnails are the crops of each track's most confident detection, kept by
+    Face tracks come first (yellow ids: 1, 2 ...), then text tracks (cyan ids: T1, T2 ..., with
+    the guess of what each is; the camera's own display marked "屏显 OSD, kept"): the archivist
+    keeps or masks each by its id. The thumbnails are the crops of each track's most confident detection, kept by
     :func:`media.redact.render.find_tracks`; a track loaded from JSON without them gets a grey cell.
     """
     n = max(1, len(tracks.tracks))
@@ -50,10 +54,14 @@ def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: in
     label_h, head_h = 44, 40
     sheet = Image.new("RGB", (columns * cell, head_h + rows * (cell + label_h)), (32, 32, 32))
     draw = ImageDraw.Draw(sheet)
-    draw.text((8, 8), f"人脸轨迹 / face tracks: {Path(tracks.source).name}  ({len(tracks.tracks)})",
-              font=font(18), fill=(255, 255, 255))
+    faces = [t for t in tracks.tracks if t.kind == "face"]
+    texts = [t for t in tracks.tracks if t.kind != "face"]
+    title = f"人脸轨迹 / face tracks: {Path(tracks.source).name}  ({len(faces)})"
+    if tracks.text is not None:
+        title += f"   文字轨迹 / text tracks: T ({len(texts)})"
+    draw.text((8, 8), title, font=font(18), fill=(255, 255, 255))
     small = font(13)
-    for k, t in enumerate(tracks.tracks):
+    for k, t in enumerate(faces + texts):
         x0 = (k % columns) * cell
         y0 = head_h + (k // columns) * (cell + label_h)
         thumb = tracks.thumbs.get(t.id)
@@ -64,8 +72,15 @@ def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: in
         else:
             draw.rectangle([x0 + 4, y0 + 4, x0 + cell - 4, y0 + cell - 4], fill=(90, 90, 90))
         last = min(t.last, tracks.frames - 1)
-        draw.text((x0 + 4, y0 + 4), f"#{t.id}", font=font(20), fill=(255, 230, 0), stroke_width=2,
-                  stroke_fill=(0, 0, 0))
+        if t.kind == "face":
+            draw.text((x0 + 4, y0 + 4), f"#{t.id}", font=font(20), fill=(255, 230, 0), stroke_width=2,
+                      stroke_fill=(0, 0, 0))
+        else:
+            what = "屏显 OSD, kept" if t.kind == "osd" else " / ".join(reversed(WHAT.get(t.what, WHAT["text"])))
+            draw.text((x0 + 4, y0 + 4), track_label(t.id), font=font(20), fill=(0, 230, 255),
+                      stroke_width=2, stroke_fill=(0, 0, 0))
+            draw.text((x0 + 4, y0 + 30), what, font=small, fill=(0, 230, 255), stroke_width=1,
+                      stroke_fill=(0, 0, 0))
         draw.text((x0 + 4, y0 + cell), f"{_fmt(t.first / tracks.fps)}–{_fmt((last + 1) / tracks.fps)}",
                   font=small, fill=(230, 230, 230))
         draw.text((x0 + 4, y0 + cell + 20), f"帧 frames {t.first}–{last} ({t.hits} det)", font=small,
@@ -82,11 +97,13 @@ def watermark_text(name: str, when: date | str) -> tuple[str, str]:
             f"disclosed to {name} on {day}, not for publication")
 
 
-def watermark_overlay(width: int, height: int, name: str, when: date | str) -> np.ndarray:
+def watermark_overlay(width: int, height: int, name: str, when: date | str,
+                      avoid: list[tuple[int, int, int, int]] | None = None) -> np.ndarray:
     """An RGBA layer with the notice in both languages, twice (top band and across the middle).
 
     Drawn once and blended into every frame: the text is where it cannot be cropped off without
-    losing the picture.
+    losing the picture. ``avoid``: boxes the band must not cover (the camera's own display, kept
+    as the record's provenance); the band moves to the bottom when the top would cover one.
     """
     zh, en = watermark_text(name, when)
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
@@ -94,9 +111,13 @@ def watermark_overlay(width: int, height: int, name: str, when: date | str) -> n
     size = max(12, width // 40)
     f = font(size)
     band = int(size * 2.8)
-    draw.rectangle([0, 0, width, band], fill=(0, 0, 0, 140))
-    draw.text((size // 2, size // 4), zh, font=f, fill=(255, 255, 255, 255))
-    draw.text((size // 2, size // 4 + int(size * 1.3)), en, font=f, fill=(255, 255, 255, 255))
+    top = 0
+    boxes = [tuple(b) for b in (avoid or [])]
+    if any(b[1] < band for b in boxes) and not any(b[3] > height - band for b in boxes):
+        top = height - band
+    draw.rectangle([0, top, width, top + band], fill=(0, 0, 0, 140))
+    draw.text((size // 2, top + size // 4), zh, font=f, fill=(255, 255, 255, 255))
+    draw.text((size // 2, top + size // 4 + int(size * 1.3)), en, font=f, fill=(255, 255, 255, 255))
     mid = height // 2
     draw.text((width // 2, mid), f"{zh}\n{en}", font=f, fill=(255, 255, 255, 110), anchor="mm",
               align="center", stroke_width=1, stroke_fill=(0, 0, 0, 110))
@@ -111,15 +132,18 @@ def apply_overlay(image: np.ndarray, overlay: np.ndarray) -> np.ndarray:
 
 
 def watermark_video(src: str | Path, out: str | Path, name: str, when: date | str,
-                    metadata: dict[str, str] | None = None, crf: int = 20, preset: str = "veryfast") -> Path:
-    """Re-encode ``src`` with the visible notice on every frame; audio is copied untouched."""
+                    metadata: dict[str, str] | None = None, crf: int = 20, preset: str = "veryfast",
+                    avoid: list[tuple[int, int, int, int]] | None = None) -> Path:
+    """Re-encode ``src`` with the visible notice on every frame; audio is copied untouched.
+
+    ``avoid``: boxes the notice's band keeps clear of (see :func:`watermark_overlay`)."""
     with av.open(str(src)) as inp, open_output(out, {**_ours(inp.metadata), **(metadata or {})}) as outp:
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         ain = inp.streams.audio[0] if inp.streams.audio else None
         vout = add_h264(outp, vin, crf, preset)
         aout = outp.add_stream_from_template(ain) if ain is not None else None
-        overlay = watermark_overlay(vin.width, vin.height, name, when)
+        overlay = watermark_overlay(vin.width, vin.height, name, when, avoid)
         for packet in inp.demux([s for s in (vin, ain) if s is not None]):
             if packet.stream is vin:
                 for frame in packet.decode():

@@ -7,8 +7,11 @@ Example spec::
       "style": "solid",                  # or "mosaic"
       "masks": [{"box": [10, 20, 200, 220], "start": 1.0, "end": 4.5,
                  "reason": "licence plate", "basis": "privacy"}],
-      "audio": [{"start": 2.0, "end": 3.0, "mode": "bleep", "basis": "third-party"}]
+      "audio": [{"start": 2.0, "end": 3.0, "mode": "bleep", "basis": "third-party"}],
+      "text": {"enabled": true, "mask_osd": false}  # third parties' text masked, camera display kept
     }
+
+``keep`` also takes text tracks as the contact sheet shows them: ``[3, "T2"]``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,29 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-__all__ = ["LEGAL_BASES", "ManualMask", "AudioRange", "DetectionConfig", "RedactSpec", "load_spec"]
+__all__ = ["LEGAL_BASES", "ManualMask", "AudioRange", "DetectionConfig", "TextConfig", "RedactSpec", "load_spec",
+           "TEXT_ID_BASE", "track_label", "parse_track_id"]
+
+#: Text tracks are numbered from here (T1 = 10001), so one keep-list holds faces and text.
+TEXT_ID_BASE = 10000
+
+
+def track_label(track_id: int) -> str:
+    """``"3"`` for a face track, ``"T2"`` for text track 10002 (as the contact sheet shows it)."""
+    return f"T{track_id - TEXT_ID_BASE}" if track_id > TEXT_ID_BASE else str(track_id)
+
+
+def parse_track_id(value) -> int:
+    """A keep-list entry: ``3`` or ``"3"`` (a face track), ``"T2"`` (text track 2 = 10002)."""
+    if isinstance(value, str):
+        v = value.strip()
+        if v[:1] in ("T", "t"):
+            n = int(v[1:])
+            if n < 1:
+                raise ValueError(f"no text track {value!r}")
+            return TEXT_ID_BASE + n
+        return int(v)
+    return int(value)
 
 #: Grounds an archivist may cite for masking, in zh-CN and en. ``third-party`` is the usual one
 #: for a party's own copy: Article 31 lets the party view or copy, never a third party's data.
@@ -103,6 +128,31 @@ class DetectionConfig(BaseModel):
         return self.extend if self.extend is not None else self.every + 2
 
 
+class TextConfig(BaseModel):
+    """Third parties' text (licence plates, documents, screens, name tags): found, tracked and
+    masked like faces; the camera's own display (OSD) kept unless ``mask_osd``.
+
+    Text is detected with PP-OCRv4 (media/text) every ``every``-th frame (default: the faces'
+    cadence) and followed with the faces' tracker. Text tracks whose boxes lie on the display's
+    lines (found once per file by :class:`media.text.osd.OsdReader`) are the display.
+    """
+
+    enabled: bool = True
+    every: int | None = Field(None, ge=1)  # frames; None = detection.every
+    max_side: int = Field(960, ge=64)  # detector input's longer side (px)
+    box_thresh: float = 0.5  # DB least mean probability of a text box
+    pad: float = Field(1.15, ge=1.0)  # mask box growth about the text box's centre
+    min_side: float = Field(6.0, ge=0)  # text boxes with a shorter side (px) are ignored
+    mask_osd: bool = False  # the display is the record's provenance: kept by default
+    osd_overlap: float = 0.5  # share of a text box inside the display's lines to count as display
+    qa: bool = True  # the QA pass looks for residual text too
+    qa_every_seconds: float = Field(0.5, gt=0)  # one full-frame text check every this many seconds
+    qa_masked: float = 0.5  # a text box at least this much mask colour is a mask's edge, not text
+
+    def every_for(self, detection: "DetectionConfig") -> int:
+        return self.every or detection.every
+
+
 class RedactSpec(BaseModel):
     """Everything a render needs beyond the source file."""
 
@@ -115,8 +165,15 @@ class RedactSpec(BaseModel):
     reason: str = "third party in a party's copy"
     basis: str = "third-party"  # cited for every automatically tracked face
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    text: TextConfig = Field(default_factory=TextConfig)
 
     _basis = field_validator("basis")(classmethod(lambda cls, v: _check_basis(v)))
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _keep_ids(cls, v):
+        # "T2" names text track 2 (id 10002), as the contact sheet shows it
+        return [parse_track_id(x) for x in v] if isinstance(v, (list, tuple)) else v
 
 
 def load_spec(path: str | Path | None = None, keep: list[int] | None = None) -> RedactSpec:

@@ -63,6 +63,12 @@ class Track:
     scores: list[float] = field(default_factory=list)
     extend: int = 0
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    # "face"; "text" (third parties' text) or "osd" (text on the camera's own display)
+    kind: str = "face"
+    # text tracks: what the recogniser read on the best detection, and the guess made from it
+    # ("plate", "document", "screen" or "text"; media/redact/text.py)
+    text: str = ""
+    what: str = ""
 
     @property
     def first(self) -> int:
@@ -126,6 +132,7 @@ class Track:
     def to_dict(self, fps: float | None = None) -> dict[str, Any]:
         d: dict[str, Any] = {
             "id": self.id,
+            "kind": self.kind,
             "first_frame": self.first,
             "last_frame": self.last,
             "hits": self.hits,
@@ -136,6 +143,8 @@ class Track:
                 for fr, bx, sc in zip(self.frames, self.boxes, self.scores)
             ],
         }
+        if self.kind != "face":
+            d["text"], d["what"] = self.text, self.what
         if fps:
             d["start"] = round(self.first / fps, 3)
             d["end"] = round((self.last + 1) / fps, 3)
@@ -143,7 +152,8 @@ class Track:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Track":
-        t = cls(id=int(d["id"]), extend=int(d.get("extend", 0)))
+        t = cls(id=int(d["id"]), extend=int(d.get("extend", 0)), kind=d.get("kind", "face"),
+                text=d.get("text", ""), what=d.get("what", ""))
         for row in d["keyframes"]:
             t.frames.append(int(row[0]))
             t.boxes.append(np.asarray(row[1:5], np.float64))
@@ -170,13 +180,15 @@ class Tracker:
         Fastest plausible motion, in face sizes per frame, for joining boxes that do not overlap.
     """
 
-    def __init__(self, iou_threshold: float = 0.1, max_gap: int = 25, extend: int = 6, max_speed: float = 0.5):
+    def __init__(self, iou_threshold: float = 0.1, max_gap: int = 25, extend: int = 6, max_speed: float = 0.5,
+                 first_id: int = 1, kind: str = "face"):
         self.iou_threshold = iou_threshold
         self.max_speed = max_speed
         self.max_gap = max_gap
         self.extend = extend
         self.tracks: list[Track] = []
-        self._next_id = 1
+        self._next_id = first_id
+        self.kind = kind
 
     def _cost(self, predicted: np.ndarray, gaps: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Assignment cost of each (track, detection) pair; ``_NO_MATCH`` where gated out.
@@ -220,7 +232,7 @@ class Tracker:
                     pairs.append((int(c), live[r].id))
                     unmatched.discard(int(c))
         for c in sorted(unmatched):
-            t = Track(id=self._next_id, extend=self.extend)
+            t = Track(id=self._next_id, extend=self.extend, kind=self.kind)
             self._next_id += 1
             t.add(frame, detections.boxes[c], detections.scores[c])
             self.tracks.append(t)

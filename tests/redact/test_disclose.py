@@ -129,3 +129,29 @@ def test_cli_request_runs_the_flow_in_its_own_process(prefect_harness, users, cl
     _cli("disclose", "select", st["run"], "--as", "alice", "--json")
     done = _cli("disclose", "reject", st["run"], "--comment", "withdrawn", "--as", "bob", "--json")
     assert done["receipt"]["status"] == "rejected"
+
+
+def test_disclosed_copy_shows_no_plate_or_document_and_keeps_the_display(prefect_harness, users, tmp_path):
+    """Issue 14's "done when": a released copy of a clip with a plate and a document shows
+    neither, and the camera's display still reads (text masked by default in the flow)."""
+    from media.text.osd import read_osd
+    from media.text.synth import shown_time
+
+    from text.test_redact_text import OSD, SECRETS, _norm, _read_all_text, make_text_clip  # tests/ is on sys.path
+
+    path = make_text_clip(tmp_path / "plate_doc.mp4").path
+    text_clip = (path, hashlib.sha256(path.read_bytes()).hexdigest())
+    run, _ = _start(text_clip)
+    ts = json.loads((load_settings().home / "disclosures" / run / "tracks.json").read_text())
+    assert any(t["kind"] == "text" for t in ts["tracks"]) and any(t["kind"] == "osd" for t in ts["tracks"])
+    _cli("disclose", "select", run, "--as", "alice", "--json")
+    st = _cli("disclose", "approve", run, "--as", "bob", "--json")
+    receipt = st["receipt"]
+    assert receipt["status"] == "released", receipt
+    assert receipt["qa"]["passed"] and receipt["qa"]["text_residuals"] == 0 and receipt["qa"]["text_frames"] > 0
+    local = tmp_path / "copy.mp4"
+    open_store(load_settings()).download(receipt["output"]["key"], local)
+    found = [_norm(t) for t in _read_all_text(local, every=3)]
+    assert not [(s, t) for t in found for s in SECRETS if s in t]
+    reading = read_osd(local)
+    assert reading.stamps and all(stamp == shown_time(OSD, t) for t, stamp in reading.stamps)
