@@ -3,7 +3,6 @@ nothing lost, nothing stored twice, nothing stuck, the audit log whole (docs/rel
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -11,33 +10,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from media.synth import make_clip
+from faultkit import T0, make_inbox, sha
 from storage.faults import POINTS
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def make_inbox(inbox: Path) -> dict[str, str]:
-    """Three short clips of one camera and a file that is not media; name -> SHA-256."""
-    inbox.mkdir(parents=True)
-    for i in range(3):
-        start = T0 + timedelta(seconds=3 * i)
-        make_clip(inbox / f"CAM-1_7001_{start:%Y%m%d%H%M%S}_{i + 1:04d}.MP4", 2, width=160, height=120, fps=10,
-                  creation_time=start, seed=i)
-    (inbox / "note.txt").write_text("not a video\n")
-    return {p.name: sha(p) for p in inbox.iterdir()}
 
 
 def ingest(home: Path, fault: str | None = None, command: list[str] | None = None) -> subprocess.CompletedProcess:

@@ -6,45 +6,28 @@ stuck, the audit log whole."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from media.synth import make_clip
+from faultkit import make_inbox, sha
+
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 # Ceph RGW 16 keeps retain-until dates as 32-bit seconds: the default 2199-12-31 comes back as
 # 2063-11-24, which the store reports as RetentionShort (docs/storage.md); stay below 2106
 EVIDENCE_UNTIL = "2100-12-31"
 # every point an ingest on S3 passes (the local.* points belong to the local backend)
 S3_POINTS = ("store.after_intent", "store.after_original", "store.after_derivatives", "store.after_manifest",
              "audit.before_append", "ingest.after_outcome", "finalize.after_move")
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def make_inbox(inbox: Path) -> dict[str, str]:
-    """Three short clips of one camera and a file that is not media; name -> SHA-256."""
-    inbox.mkdir(parents=True)
-    for i in range(3):
-        start = T0 + timedelta(seconds=3 * i)
-        make_clip(inbox / f"CAM-1_7001_{start:%Y%m%d%H%M%S}_{i + 1:04d}.MP4", 2, width=160, height=120, fps=10,
-                  creation_time=start, seed=i)
-    (inbox / "note.txt").write_text("not a video\n")
-    return {p.name: sha(p) for p in inbox.iterdir()}
 
 
 def s3_env(home: Path, bucket: str, endpoint: str) -> dict[str, str]:
