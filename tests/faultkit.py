@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,3 +25,27 @@ def make_inbox(inbox: Path) -> dict[str, str]:
                   creation_time=start, seed=i)
     (inbox / "note.txt").write_text("not a video\n")
     return {p.name: sha(p) for p in inbox.iterdir()}
+
+
+def record_counts(store, home: Path, planted: dict[str, str]) -> dict[str, object]:
+    """Lost, duplicated and audited, counted over ``store`` and ``home``'s quarantine: what every
+    fault test asserts, whatever the backend."""
+    from records.audit import AuditLog
+    from records.manifest import iter_manifests
+
+    manifests = {m.sha256: m for m in iter_manifests(store)}
+    originals = Counter(o.key.rsplit("/", 1)[-1].split(".")[0] for o in store.list("originals/"))
+    quarantined = {sha(p) for p in (home / "quarantine").glob("*") if not p.name.endswith(".reason.json")}
+    audit = AuditLog(store)
+    events = Counter((e["kind"], e.get("record")) for e in audit.events())
+    media = {s for n, s in planted.items() if n.endswith(".MP4")}
+    return {
+        "lost": sorted(s for s in planted.values() if s not in manifests and s not in quarantined),
+        "bit_for_bit": all(store.verify(m.stored.key, s).ok for s, m in manifests.items()),
+        "duplicated": sorted(s for s, n in originals.items() if n > 1),
+        "audit_ok": audit.verify().ok,
+        "missing_events": sorted(
+            (kind, s[:12]) for s in media for kind in ("ingested", "stored", "verified") if events[(kind, s)] == 0
+        ),
+        "quarantine_event": any(k == "quarantined" for k, _ in events),
+    }

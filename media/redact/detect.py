@@ -16,6 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from media.onnx import cpu_session
+
 __all__ = [
     "Detections",
     "FaceDetector",
@@ -151,17 +153,7 @@ def _session(model_path: str, threads: int):
     real_inputs = [i for i in dynamic.graph.input if i.name not in weights]
     del dynamic.graph.input[:]
     dynamic.graph.input.extend(real_inputs)
-    options = onnxruntime.SessionOptions()
-    # No busy-waiting between operators: on a shared machine spinning threads steal the cores
-    # that the decoder, the encoder and other jobs need.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(
-        dynamic.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    return cpu_session(dynamic.SerializeToString(), threads)
 
 
 class CenterFace:

@@ -16,6 +16,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from media.onnx import cpu_session
+
 __all__ = ["DET_MODEL", "REC_MODEL", "model_path", "session", "charset"]
 
 PACKAGE = "rapidocr_onnxruntime"
@@ -65,15 +67,7 @@ def session(path: str, threads: int = 0):
     import onnxruntime  # here, so that importing media.text stays cheap
 
     onnxruntime.set_default_logger_severity(3)
-    options = onnxruntime.SessionOptions()
-    # No busy-waiting between operators: on a shared machine spinning threads steal the cores
-    # the decoder needs (as for CenterFace in media.redact.detect).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return cpu_session(path, threads)
 
 
 def charset(rec_session) -> list[str]:

@@ -9,14 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from media.synth import make_clip
-from faultkit import T0, make_inbox, sha
+from faultkit import T0, make_inbox, record_counts, sha
 from storage.faults import POINTS
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
@@ -37,29 +36,12 @@ def ingest(home: Path, fault: str | None = None, command: list[str] | None = Non
 
 
 def count(home: Path, planted: dict[str, str]) -> dict[str, object]:
-    """What the store, the inbox, the quarantine and the audit log hold now."""
-    from records.audit import AuditLog
-    from records.manifest import iter_manifests
+    """What the store, the inbox, the quarantine, the scratch and the audit log hold now."""
     from storage import LocalStore
 
-    store = LocalStore(home / "store")
-    manifests = {m.sha256: m for m in iter_manifests(store)}
-    originals = Counter(o.key.rsplit("/", 1)[-1].split(".")[0] for o in store.list("originals/"))
-    quarantined = {sha(p) for p in (home / "quarantine").glob("*") if not p.name.endswith(".reason.json")}
-    inbox = [p.name for p in (home / "inbox").iterdir() if not p.name.startswith(".")]
-    audit = AuditLog(store)
-    events = Counter((e["kind"], e.get("record")) for e in audit.events())
-    media = {s for n, s in planted.items() if n.endswith(".MP4")}
     return {
-        "lost": sorted(s for s in planted.values() if s not in manifests and s not in quarantined),
-        "bit_for_bit": all(store.verify(m.stored.key, s).ok for s, m in manifests.items()),
-        "duplicated": sorted(s for s, n in originals.items() if n > 1),
-        "stuck": inbox,
-        "audit_ok": audit.verify().ok,
-        "missing_events": sorted(
-            (kind, s[:12]) for s in media for kind in ("ingested", "stored", "verified") if events[(kind, s)] == 0
-        ),
-        "quarantine_event": any(k == "quarantined" for k, _ in events),
+        **record_counts(LocalStore(home / "store"), home, planted),
+        "stuck": [p.name for p in (home / "inbox").iterdir() if not p.name.startswith(".")],
         "scratch": sorted(str(p.relative_to(home)) for p in (home / "work").rglob("*") if p.is_file()),
     }
 

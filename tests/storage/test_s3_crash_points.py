@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from faultkit import make_inbox, sha
+from faultkit import make_inbox, record_counts
 
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -55,34 +55,17 @@ def inbox_left(home: Path) -> list[str]:
 
 def count(home: Path, store, s3_client, planted: dict[str, str]) -> dict[str, object]:
     """What the bucket, the inbox, the quarantine and the audit log hold now."""
-    from records.audit import AuditLog
-    from records.manifest import iter_manifests
-
-    manifests = {m.sha256: m for m in iter_manifests(store)}
-    original_keys = [o.key for o in store.list("originals/")]
-    originals = Counter(k.rsplit("/", 1)[-1].split(".")[0] for k in original_keys)
     # asked of the server, not of our code: every version of every object under originals/
     versions: Counter = Counter()
     pages = s3_client.get_paginator("list_object_versions").paginate(Bucket=store.bucket, Prefix="originals/")
     for page in pages:
         for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
             versions[v["Key"]] += 1
-    quarantined = {sha(p) for p in (home / "quarantine").glob("*") if not p.name.endswith(".reason.json")}
-    audit = AuditLog(store)
-    events = Counter((e["kind"], e.get("record")) for e in audit.events())
-    media = {s for n, s in planted.items() if n.endswith(".MP4")}
     return {
-        "lost": sorted(s for s in planted.values() if s not in manifests and s not in quarantined),
-        "bit_for_bit": all(store.verify(m.stored.key, s).ok for s, m in manifests.items()),
-        "duplicated": sorted(s for s, n in originals.items() if n > 1),
-        "originals": len(original_keys),
+        **record_counts(store, home, planted),
+        "originals": len(list(store.list("originals/"))),
         "versions_per_original": sorted(set(versions.values())),
         "stuck": inbox_left(home),
-        "audit_ok": audit.verify().ok,
-        "missing_events": sorted(
-            (kind, s[:12]) for s in media for kind in ("ingested", "stored", "verified") if events[(kind, s)] == 0
-        ),
-        "quarantine_event": any(k == "quarantined" for k, _ in events),
     }
 
 
