@@ -2,14 +2,14 @@
 # setup.sh - install everything Footage needs on a fresh Debian 12 machine (Python 3.11), then
 # leave a ready virtual environment in .venv. Idempotent: a second run only checks.
 #   Debian packages: ffmpeg (benchmark baseline), fonts-noto-cjk (Chinese text in pictures),
-#   python3-venv (to bootstrap uv), curl.
+#   python3-venv (to bootstrap uv), curl, chromium + chromium-driver (the disclosure browser test).
 #   Python packages: exactly those in uv.lock (uv sync --frozen), with the test extras.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$REPO"
 log() { echo "[setup] $*" >&2; }
 
-PKGS=(ffmpeg fonts-noto-cjk python3 python3-venv curl ca-certificates)
+PKGS=(ffmpeg fonts-noto-cjk python3 python3-venv curl ca-certificates chromium chromium-driver)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
