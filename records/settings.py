@@ -50,7 +50,9 @@ class IngestSettings(BaseModel):
     # upload (a stalled docking station) before it is quarantined
     incomplete_wait_s: float = 3600.0
     lease_ttl_s: float = 12 * 3600.0  # an inbox file's lease, when its holder (another machine) cannot be asked
-    concurrency: int = 4
+    # deprecated: the embedded runner's worker processes are `runner.workers` (this is read when
+    # that is not set; see docs/scaling.md, migration)
+    concurrency: int | None = None
     max_width: int = 8192
     max_height: int = 8192
     max_duration_s: float = 24 * 3600.0
@@ -68,6 +70,29 @@ class ScheduleSettings(BaseModel):
     fixity_cron: str = "0 3 * * 0"  # weekly fixity audit, Sunday 03:00
     compliance_cron: str = "0 3 1 * *"  # previous month's compliance report, the 1st at 03:00
     timezone: str = "Asia/Shanghai"
+
+
+class RunnerSettings(BaseModel):
+    """Where the ingest flow's tasks run (docs/scaling.md).
+
+    No ``address``: an embedded Dask cluster of ``workers`` processes on this machine (one per
+    core by default), started and stopped by the run. ``address`` (``tcp://HOST:8786`` or
+    ``tls://...``): an existing Dask cluster, through prefect-dask; it needs a real Prefect server
+    (``PREFECT_API_URL``).
+    """
+
+    address: str | None = None
+    workers: int | None = None  # embedded: worker processes (default: every core of this machine)
+    threads: int = 1  # task threads per worker process (embedded); media work is one thread per task
+    connect_timeout_s: float = 30.0
+    # scratch (archive masters, access copies being made) on each worker's local disk
+    scratch_dir: Path | None = None  # default: HOME/work/archive
+    scratch_limit_gb: float = 50.0  # per machine: a task waits while its copies would not fit
+    # TLS to the scheduler (tls:// addresses): CA, this client's certificate and key (PEM files)
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    check_versions: bool = True  # refuse workers that run another Footage version
 
 
 class DisclosureSettings(BaseModel):
@@ -96,6 +121,7 @@ class Settings(BaseSettings):
     gaps: GapSettings = GapSettings()
     archive: ArchiveSettings = ArchiveSettings()
     disclosure: DisclosureSettings = DisclosureSettings()
+    runner: RunnerSettings = RunnerSettings()
     # user -> roles; empty means single-user mode (the acting user holds every role)
     users: dict[str, list[Role]] = Field(default_factory=dict)
 
@@ -141,6 +167,11 @@ class Settings(BaseSettings):
     @property
     def reports(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def scratch_root(self) -> Path:
+        """This machine's scratch folder for archive copies being made (``runner.scratch_dir``)."""
+        return self.runner.scratch_dir or self.home / "work" / "archive"
 
     @property
     def session_break(self) -> timedelta:
