@@ -1,6 +1,8 @@
 """One decode pass over a file's video and sound, feeding every detector.
 
-:func:`analyse` demuxes the first video and first audio stream together, reads packet timestamps
+:class:`GapChecks` is the checks as a consumer of a shared pass (:mod:`media.fanout`), so the
+archive outputs can take their frames from the same decode; :func:`analyse` runs it alone. It
+demuxes the first video and first audio stream together, reads packet timestamps
 (dropped frames), decodes pictures and sound once, and hands each detector the reduced input it
 needs: a strided view of the luma plane (no colour conversion: ``to_ndarray('gray')`` costs more
 than decoding), a 5 ms peak envelope of the sound, and 16 kHz mono sound for speech. Only the
@@ -27,6 +29,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from media.fanout import Consumer, FanOut, Source, Wants
 from media.gaps.detectors import (
     AudioTimestampDetector,
     BlackDetector,
@@ -49,8 +52,6 @@ ENVELOPE_STEP = 0.005
 
 # Formats whose plane 0 is the luma plane, 8 bits (the 10/12-bit ones are handled by name).
 _LUMA_PREFIXES = ("yuv", "yuvj", "nv12", "nv21", "nv16", "nv24", "gray", "p010", "p016")
-# Decoders that honour skip_loop_filter / skip_frame=NONREF without corrupting pictures.
-_FAST_CODECS = {"h264", "hevc"}
 
 
 @dataclass
@@ -220,17 +221,6 @@ def nominal_frame_time(stream: av.video.stream.VideoStream) -> float:
     return 0.0
 
 
-def _configure(stream: av.video.stream.VideoStream, settings: GapSettings) -> dict:
-    ctx = stream.codec_context
-    used = {"thread_type": "AUTO"}
-    ctx.thread_type = "AUTO"  # frame threads: the second core decodes too
-    if settings.fast_decode and ctx.name in _FAST_CODECS:
-        ctx.options = {**ctx.options, "skip_loop_filter": "all"}
-        ctx.skip_frame = "NONREF"
-        used |= {"skip_loop_filter": "all", "skip_frame": "NONREF"}
-    return used
-
-
 class OsdFeed(Detector):
     """Feeds the burned-in display reader (:class:`media.text.osd.OsdReader`) from this pass.
 
@@ -268,6 +258,168 @@ class OsdFeed(Detector):
         return time_jumps(self.reading, self.settings.osd)
 
 
+class GapChecks(Consumer):
+    """The gap, quality and speech checks as a consumer of a shared decode pass (:mod:`media.fanout`).
+
+    Fed the first video and first audio stream, it hands each detector the reduced input it
+    needs; :attr:`result` holds the :class:`QCResult` once the pass has finished. Its pictures
+    may come from a fast decode (``settings.fast_decode``) unless another consumer of the same
+    pass needs faithful ones.
+
+    Parameters are those of :func:`analyse`.
+    """
+
+    name = "gaps"
+
+    def __init__(
+        self,
+        settings: GapSettings | None = None,
+        *,
+        speech: bool | None = None,
+        extra: Iterable[Detector] = (),
+        osd: bool | None = None,
+        recording: Recording | None = None,
+    ) -> None:
+        self.s = settings or GapSettings()
+        self.want_speech = self.s.speech if speech is None else speech
+        self.want_osd = self.s.osd.enabled if osd is None else osd
+        self.extra = list(extra)
+        self.recording = recording
+        self.result: QCResult | None = None
+
+    def start(self, source: Source) -> Wants:
+        s, container = self.s, source.container
+        self.source = source
+        self.qc = QCResult(path=str(source.path))
+        # cover art is a "video" stream of one picture: not the recording
+        videos = [x for x in container.streams.video if not x.disposition & av.stream.Disposition.attached_pic]
+        self.vstream = vstream = videos[0] if videos else None
+        self.astream = astream = container.streams.audio[0] if container.streams.audio else None
+        self.qc.has_video, self.qc.has_audio = vstream is not None, astream is not None
+        self.origin = (container.start_time or 0) / 1_000_000
+        self.detectors = detectors = {
+            "picture": [], "frame": [], "sound": [], "sound_frame": [], "packet": [], "speech_sound": []
+        }
+        for d in self.extra:
+            detectors[d.feeds].append(d)
+        self.frame_time = 0.0
+        if vstream is not None:
+            detectors["picture"] += [BlackDetector(s), FreezeDetector(s)]
+            self.frame_time = nominal_frame_time(vstream)
+            if self.frame_time:
+                detectors["packet"].append(DroppedFrameDetector(self.frame_time, s))
+            if self.want_osd:
+                detectors["frame"].append(OsdFeed(s, self.recording))
+        self.resampler = None
+        if astream is not None:
+            detectors["sound"] += [SilenceDetector(s), DropoutDetector(s)]
+            detectors["sound_frame"].append(AudioTimestampDetector(s))
+            if self.want_speech:
+                detectors["speech_sound"].append(SpeechDetector(s))
+                self.resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        self.events: list[Event] = []
+        self.counts = {"packets": 0, "pictures": 0, "sound_frames": 0, "decode_errors": 0}
+        self.extent: dict[str, list[float]] = {}
+        self.sound = _SoundBlocks()
+        self.speech_time: float | None = None
+        self.speech_next = 0.0
+        streams = [x for x in (vstream, astream) if x is not None]
+        self.time_bases = {x.index: float(x.time_base) for x in streams}  # Fractions are slow
+        indices = {x.index for x in streams}
+        return Wants(packets=indices, frames=indices, fast=s.fast_decode)
+
+    def _feed(self, kind: str, item) -> None:
+        for d in self.detectors[kind]:
+            self.events.extend(d.process(item))
+
+    def packet(self, packet: av.Packet) -> None:
+        stream = packet.stream
+        if packet.pts is not None:
+            tb = self.time_bases[stream.index]
+            self.counts["packets"] += 1
+            t = packet.pts * tb - self.origin
+            end = t + (packet.duration or 0) * tb
+            span = self.extent.setdefault(stream.type, [t, end])
+            span[0], span[1] = min(span[0], t), max(span[1], end)
+            if stream is self.vstream:
+                self._feed("packet", t)
+
+    def decode_error(self, packet: av.Packet, error: av.FFmpegError) -> None:
+        if not isinstance(error, av.error.InvalidDataError):
+            raise error
+        # a damaged packet: the decoder conceals it, the pictures around it still count
+        self.counts["decode_errors"] += 1
+
+    def video(self, frame: av.VideoFrame, stream: av.stream.Stream) -> None:
+        if frame.pts is None:
+            return
+        t = frame.time - self.origin
+        self.counts["pictures"] += 1
+        luma, full, depth, chroma = luma_view(frame, self.s.luma_step)
+        self._feed("picture", Picture(t, self.frame_time, luma, full, depth, chroma))
+        if self.detectors["frame"]:
+            self._feed("frame", (t, frame))
+
+    def audio(self, frame: av.AudioFrame, stream: av.stream.Stream) -> None:
+        if frame.pts is None:
+            return
+        t = frame.time - self.origin
+        self.counts["sound_frames"] += 1
+        rate = frame.sample_rate
+        self._feed("sound_frame", (t, frame.samples / rate))
+        for env in self.sound.add(t, _sound_peak(frame), rate):
+            self._feed("sound", env)
+        if self.resampler is not None:
+            if self.speech_time is None or abs(t - self.speech_next) > 0.5 * frame.samples / rate:
+                self.speech_time = t  # first frame, or the timestamps jumped: restart the clock
+            self.speech_next = t + frame.samples / rate
+            for out in self.resampler.resample(frame):
+                samples = out.to_ndarray().reshape(-1)
+                self._feed("speech_sound", (self.speech_time, samples))
+                self.speech_time += len(samples) / RATE
+
+    def finish(self) -> None:
+        s, container, events, extent = self.s, self.source.container, self.events, self.extent
+        vstream, astream, result = self.vstream, self.astream, self.qc
+        for env in self.sound.flush(final=True):
+            self._feed("sound", env)
+        ends = [span[1] for span in extent.values()]
+        end = max(ends) if ends else float(container.duration or 0) / 1_000_000
+        for group in self.detectors.values():
+            for d in group:
+                events.extend(d.finish(extent.get("video" if d.feeds in ("picture", "packet", "frame") else "audio", [0, end])[1]))
+        events += duration_mismatch(
+            tuple(extent["video"]) if "video" in extent else None,
+            tuple(extent["audio"]) if "audio" in extent else None,
+            s,
+        )
+        if vstream is not None and (astream is None or self.counts["sound_frames"] == 0):
+            # no audio stream, or one that holds no sound at all
+            events.append(
+                Event(kind="no_audio", start=0.0, end=round(end, 3), rule=s.rule("no_audio"),
+                      detail={"detector": "streams", "streams": [x.type for x in container.streams],
+                              "audio_stream": astream is not None})
+            )
+        events += markers(container, self.origin)
+        result.duration = round(end, 3)
+        speech_d = self.detectors["speech_sound"]
+        result.stats = {
+            **self.counts,
+            "decode": self.source.decoding.get(vstream.index, {}) if vstream is not None else {},
+            "luma_step": s.luma_step,
+            "speech_windows": speech_d[0].windows if speech_d else 0,
+            "speech_model_windows": speech_d[0].model_windows if speech_d else 0,
+        }
+        osd_d = [d for d in self.detectors["frame"] if isinstance(d, OsdFeed)]
+        if osd_d:
+            result.osd = osd_d[0].reading
+            result.stats["osd"] = {**result.osd.stats, "sampled": result.osd.sampled, "read": len(result.osd.samples)}
+        for e in events:
+            e.file = str(self.source.path)
+        result.events = sorted(events, key=lambda e: (e.start if e.start is not None else -1.0, e.kind))
+        self.result = result
+
+
 def analyse(
     path: str | Path,
     settings: GapSettings | None = None,
@@ -276,6 +428,7 @@ def analyse(
     extra: Iterable[Detector] = (),
     osd: bool | None = None,
     recording: Recording | None = None,
+    threads: int | None = None,
 ) -> QCResult:
     """Find black, frozen, silent and speech stretches and stream faults in one decode pass.
 
@@ -296,136 +449,21 @@ def analyse(
     recording : Recording, optional
         The file's identity; with it the display checks that need one (clock offset, device
         and officer numbers, unreadable display) run here too, else only ``osd_time_jump``.
+    threads : int, optional
+        Decoder threads; None: one per core.
 
     Returns
     -------
     QCResult
         Events with ``start``/``end`` in seconds from the start of the file.
+
+    Notes
+    -----
+    This is :class:`GapChecks` alone on a :class:`media.fanout.FanOut`; to check a file while
+    other consumers (archive outputs) use the same decode, put a :class:`GapChecks` among them.
     """
-    s = settings or GapSettings()
-    want_speech = s.speech if speech is None else speech
-    want_osd = s.osd.enabled if osd is None else osd
-    result = QCResult(path=str(path))
-    with av.open(str(path)) as container:
-        # cover art is a "video" stream of one picture: not the recording
-        videos = [x for x in container.streams.video if not x.disposition & av.stream.Disposition.attached_pic]
-        vstream = videos[0] if videos else None
-        astream = container.streams.audio[0] if container.streams.audio else None
-        result.has_video, result.has_audio = vstream is not None, astream is not None
-        origin = (container.start_time or 0) / 1_000_000
-
-        detectors: dict[str, list[Detector]] = {
-            "picture": [], "frame": [], "sound": [], "sound_frame": [], "packet": [], "speech_sound": []
-        }
-        for d in extra:
-            detectors[d.feeds].append(d)
-        decode_opts = {}
-        frame_time = 0.0
-        if vstream is not None:
-            detectors["picture"] += [BlackDetector(s), FreezeDetector(s)]
-            frame_time = nominal_frame_time(vstream)
-            if frame_time:
-                detectors["packet"].append(DroppedFrameDetector(frame_time, s))
-            decode_opts = _configure(vstream, s)
-            if want_osd:
-                detectors["frame"].append(OsdFeed(s, recording))
-        resampler = None
-        if astream is not None:
-            detectors["sound"] += [SilenceDetector(s), DropoutDetector(s)]
-            detectors["sound_frame"].append(AudioTimestampDetector(s))
-            if want_speech:
-                detectors["speech_sound"].append(SpeechDetector(s))
-                resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-
-        events: list[Event] = []
-        counts = {"packets": 0, "pictures": 0, "sound_frames": 0, "decode_errors": 0}
-        extent: dict[str, list[float]] = {}
-        sound = _SoundBlocks()
-        speech_time: float | None = None
-        speech_next = 0.0
-        streams = [x for x in (vstream, astream) if x is not None]
-        time_bases = {x.index: float(x.time_base) for x in streams}  # Fractions are slow
-
-        def feed(kind: str, item) -> None:
-            for d in detectors[kind]:
-                events.extend(d.process(item))
-
-        for packet in container.demux(streams):
-            stream = packet.stream
-            tb = time_bases[stream.index]
-            if packet.pts is not None:
-                counts["packets"] += 1
-                t = packet.pts * tb - origin
-                end = t + (packet.duration or 0) * tb
-                span = extent.setdefault(stream.type, [t, end])
-                span[0], span[1] = min(span[0], t), max(span[1], end)
-                if stream is vstream:
-                    feed("packet", t)
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError:
-                # a damaged packet: the decoder conceals it, the pictures around it still count
-                counts["decode_errors"] += 1
-                continue
-            for frame in frames:
-                if frame.pts is None:
-                    continue
-                t = frame.time - origin
-                if stream is vstream:
-                    counts["pictures"] += 1
-                    luma, full, depth, chroma = luma_view(frame, s.luma_step)
-                    feed("picture", Picture(t, frame_time, luma, full, depth, chroma))
-                    if detectors["frame"]:
-                        feed("frame", (t, frame))
-                    continue
-                counts["sound_frames"] += 1
-                rate = frame.sample_rate
-                feed("sound_frame", (t, frame.samples / rate))
-                for env in sound.add(t, _sound_peak(frame), rate):
-                    feed("sound", env)
-                if resampler is not None:
-                    if speech_time is None or abs(t - speech_next) > 0.5 * frame.samples / rate:
-                        speech_time = t  # first frame, or the timestamps jumped: restart the clock
-                    speech_next = t + frame.samples / rate
-                    for out in resampler.resample(frame):
-                        samples = out.to_ndarray().reshape(-1)
-                        feed("speech_sound", (speech_time, samples))
-                        speech_time += len(samples) / RATE
-
-        for env in sound.flush(final=True):
-            feed("sound", env)
-        ends = [span[1] for span in extent.values()]
-        end = max(ends) if ends else float(container.duration or 0) / 1_000_000
-        for group in detectors.values():
-            for d in group:
-                events.extend(d.finish(extent.get("video" if d.feeds in ("picture", "packet", "frame") else "audio", [0, end])[1]))
-        events += duration_mismatch(
-            tuple(extent["video"]) if "video" in extent else None,
-            tuple(extent["audio"]) if "audio" in extent else None,
-            s,
-        )
-        if vstream is not None and (astream is None or counts["sound_frames"] == 0):
-            # no audio stream, or one that holds no sound at all
-            events.append(
-                Event(kind="no_audio", start=0.0, end=round(end, 3), rule=s.rule("no_audio"),
-                      detail={"detector": "streams", "streams": [x.type for x in container.streams],
-                              "audio_stream": astream is not None})
-            )
-        events += markers(container, origin)
-        result.duration = round(end, 3)
-        speech_d = detectors["speech_sound"]
-        result.stats = {
-            **counts,
-            "decode": decode_opts,
-            "luma_step": s.luma_step,
-            "speech_windows": speech_d[0].windows if speech_d else 0,
-            "speech_model_windows": speech_d[0].model_windows if speech_d else 0,
-        }
-        osd_d = [d for d in detectors["frame"] if isinstance(d, OsdFeed)]
-        if osd_d:
-            result.osd = osd_d[0].reading
-            result.stats["osd"] = {**result.osd.stats, "sampled": result.osd.sampled, "read": len(result.osd.samples)}
-    for e in events:
-        e.file = str(path)
-    result.events = sorted(events, key=lambda e: (e.start if e.start is not None else -1.0, e.kind))
-    return result
+    checks = GapChecks(settings, speech=speech, extra=extra, osd=osd, recording=recording)
+    outcome = FanOut(path, [checks], threads=threads).run()
+    if checks in outcome.errors:
+        raise outcome.errors[checks]
+    return checks.result
