@@ -1,19 +1,27 @@
-"""The nightly ingest flow.
+"""The nightly ingest flow: a pipeline of per-file chains with one commit point each.
 
 Reads top to bottom as the night's work::
 
-    discover -> validate + probe (per file) -> sort: new / already stored / twins / bad
-      -> sessions (with recordings stored by earlier runs) -> decode checks (per file)
-      -> session rules and gap reports -> archive master + access copy (per file)
-      -> store original, derivatives, manifest (per file) -> verify every stored copy (per file)
-      -> move out of the inbox (per file) / quarantine bad input (per file)
-      -> audit log -> ingest report
+    discover -> lease -> validate + probe + SHA-256 (per file)         \\  the cheap barrier:
+      -> sort: new / already stored / twins / bad                      /  every file, then on
+      -> sessions (with recordings stored by earlier runs)
+    per new file, on its own, as soon as its turn comes:
+      preserve: ONE decode pass (gap checks, access copy, master) in local scratch,
+                then store the original and its derivatives
+      -> session rules (joins the files of its session only) -> commit the manifest
+      -> verify every stored copy -> audit (this process) -> move out of the inbox
+    -> quarantine bad input -> ingest report and gap reports (the join for the report)
 
-Each per-file step is its own mapped task run, so the Prefect UI shows one run per file per
-step. The pure work of every step lives in :mod:`records` (intake, manifest, findings) and
-:mod:`media`; the tasks here add retries, logging and progress. Nothing leaves the inbox before
-its stored copies have been streamed back and verified; a rerun over the same inbox stores
-nothing twice (records are keyed by SHA-256).
+Tasks run on a Dask cluster through prefect-dask (:mod:`flows.runner`): an embedded one of one
+process per core, or an existing cluster named by ``runner.address``; only configuration
+differs. The flow submits every file's chain at once and passes futures, not results, so the
+first files are stored and verified while later ones are still being decoded. Each file's
+scratch copies are made, stored and removed inside one task (``preserve``), so they never have
+to follow a file to another machine; the space they take on a machine is bounded
+(``runner.scratch_limit_gb``). The audit log is appended by the flow's own process only: one
+appender per store (records/audit.py). Every step is idempotent, so a task Dask recomputes after
+a worker died stores nothing twice (docs/scaling.md). Nothing leaves the inbox before its stored
+copies were streamed back and verified and its outcome is in the audit log.
 """
 
 from __future__ import annotations
@@ -21,37 +29,37 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import time
 from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, ConfigDict
 
-from media.gaps.qc import QCResult, analyse
+from media.gaps.qc import QCResult
 from media.model import Event, Recording, Session
 from media.segment import segment
 from storage import ObjectStore, StorageError
 from storage.faults import fault
 
 from flows import progress
-from flows.archive import archive_task
+from flows.runner import Cluster, live_workers, task_runner, worker_identity
 from flows.runtime import forget_temporary_server, note_temporary_server, stop_orphaned_servers
 from records import intake
 from records.audit import open_audit
 from records.deadlines import deadline_report
-from records.derivatives import ArchiveOutputs
+from records.derivatives import ArchiveOutputs, Processed, process_recording, scratch_estimate
 from records.explanations import load_explanations
 from records.findings import document as gaps_document
 from records.findings import findings_of
 from records.history import events_of_kind, has_event, note_event
 from records.intake import Batch, Outcome, Status
 from records.lease import InboxLeases
-from records.scratch import claim_scratch, clean_scratch, release_scratch
+from records.scratch import ScratchBudget, claim_scratch, clean_scratch, release_scratch
 from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
 from records.manifest import build_manifest, find_manifest
 from records.retention import retain_until
@@ -67,19 +75,27 @@ INTENT = "ingest_intent"  # before the first put: the original's key
 DONE = "ingest_audited"  # after the run's outcome events are in the audit log
 
 
+class Preserved(BaseModel):
+    """A new file after its decode pass and the store of its original and derivatives.
+
+    A pydantic model, not a dataclass: Dask unpacks dataclasses found in a task's arguments.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    out: Outcome
+    qc: QCResult | None = None
+    archive: ArchiveOutputs | None = None
+
+
 # -- per-file tasks --------------------------------------------------------------------------
 @task(name="validate", cache_policy=NO_CACHE)
 def validate_task(path: str, inbox: str) -> Outcome:
-    out = intake.validate(Path(path), Path(inbox))
-    progress.started(out.file, len(STEPS))
-    progress.step(out.file, "validate")
-    return out
+    return intake.validate(Path(path), Path(inbox))
 
 
 @task(name="probe", cache_policy=NO_CACHE)
 def probe_task(out: Outcome, settings: Settings) -> Outcome:
-    if out.status == Status.PENDING:
-        progress.step(out.file, "probe")
     return intake.identify(out, settings)
 
 
@@ -126,49 +142,75 @@ def segment_task(recordings: list[Recording], settings: Settings) -> list[Sessio
     return segment(recordings, settings.segment)
 
 
-@task(name="qc", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
-def qc_task(out: Outcome, settings: Settings) -> QCResult | None:
-    """One decode pass over the file: black, freeze, silence, dropouts, dropped frames, speech."""
-    progress.step(out.file, "qc")
+@task(name="preserve", cache_policy=NO_CACHE)
+def preserve_task(out: Outcome, session_id: str | None, settings: Settings, run: str) -> Preserved:
+    """One decode pass (gap checks, master, access copy) in this machine's scratch, then the store
+    of the original and its derivatives; the scratch copies are gone when the task ends.
+
+    A file the decoder gives up on is kept without checks or copies (a ``qc_failed`` /
+    ``archive_failed`` event says why). Any other failure (the machine's scratch disk full, the
+    store down after its retries) makes the outcome ``failed``: the file stays in the inbox for
+    the next run. It never raises, so that its session's rules still run for the other files.
+    """
+    out.worker = worker_identity()
     try:
-        return analyse(out.path, settings.gaps, recording=out.recording)
-    except Exception as exc:  # probed fine but does not decode to the end: keep it, report it
-        get_run_logger().warning("%s: decode check failed (%s); stored without it", out.file, exc)
-        out.recording.events.append(Event(kind="qc_failed", file=out.recording.name, detail={"error": str(exc)}))
-        return None
+        return _preserve(out, session_id, settings, run)
+    except Exception as exc:  # noqa: BLE001 (one file's failure, reported per file)
+        if _machine_fault(exc):
+            return Preserved(out=out.set(Status.FAILED, "archive_failed", f"making the archive copies of {out.file} "
+                                         f"failed: {exc}; the file stays in the inbox"))
+        return Preserved(out=_failed(out, "store" if isinstance(exc, StorageError) else "preserve", exc))
 
 
-@task(name="gaps", cache_policy=NO_CACHE)
-def gaps_task(sessions: list[Session], qc: dict[str, QCResult], settings: Settings, day: str) -> dict[str, Any]:
-    """Apply the session rules (articles 20 and 21) and write each session's gaps report."""
-    store = open_store(settings)
-    explanations = load_explanations(store, [s.id for s in sessions])
-    doc = gaps_document(sessions, qc, settings.gaps, explanations)
-    write_session_reports(settings.reports / day / "gaps", sessions, doc, tz=settings.time.timezone)
-    return doc
+def _preserve(out: Outcome, session_id: str | None, settings: Settings, run: str) -> Preserved:
+    rec = out.recording
+    root = settings.scratch_root
+    clean_scratch(root)  # of killed tasks on this host
+    folder = claim_scratch(root, f"{run}-{rec.sha256[:16]}")
+    budget = ScratchBudget(root, int(settings.runner.scratch_limit_gb * 1e9))
+    archive = settings.archive if settings.ingest.archive else None
+
+    def waiting(used: int, limit: int) -> None:
+        get_run_logger().info("%s waits for scratch space (%.1f of %.1f GB held)", out.file, used / 1e9, limit / 1e9)
+
+    try:
+        with budget.reserve(scratch_estimate(rec, archive), on_wait=waiting):
+            done = process_recording(
+                rec, out.path, folder, gaps=settings.gaps if settings.ingest.qc else None, archive=archive,
+                session_id=session_id, threads=settings.runner.threads,
+            )
+            _note_problems(out, done)
+            fault("preserve.after_decode")
+            storing = store_copies_task.with_options(
+                retries=settings.ingest.store_retries, retry_delay_seconds=settings.ingest.retry_delays_s)
+            out = storing(out, done.archive, settings, run)
+    finally:
+        release_scratch(folder)
+    return Preserved(out=out, qc=done.qc, archive=done.archive)
 
 
-@task(name="store", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
-def store_task(
-    out: Outcome,
-    session: Session | None,
-    qc: QCResult | None,
-    archive: ArchiveOutputs | None,
-    findings: list[dict[str, Any]],
-    settings: Settings,
-) -> Outcome:
-    """Store the original, its derivatives and, last, its manifest (the commit point).
+def _note_problems(out: Outcome, done: Processed) -> None:
+    """A file that decodes badly is still kept: its record says which check or copy is missing."""
+    log = get_run_logger()
+    if done.qc_error:
+        log.warning("%s: decode check failed (%s); stored without it", out.file, done.qc_error)
+        out.recording.events.append(Event(kind="qc_failed", file=out.recording.name, detail={"error": done.qc_error}))
+    if done.archive_error:
+        log.warning("%s: archive formats failed (%s); the original is stored without them", out.file, done.archive_error)
+        out.recording.events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": done.archive_error}))
+
+
+@task(name="store", cache_policy=NO_CACHE)
+def store_copies_task(out: Outcome, archive: ArchiveOutputs | None, settings: Settings, run: str) -> Outcome:
+    """Store the original and its derivatives (not yet the manifest: see :func:`commit_task`).
 
     An intent in the record's history comes first and names the original's key: a rerun after a
-    crash reuses that key even when a sidecar that appeared since names another device.
+    crash reuses that key even when a sidecar that appeared since names another device. Every put
+    of the same content under the same key returns the existing object, so a retry, a rerun or a
+    recomputation by Dask makes no second version.
     """
     rec = out.recording
-    progress.step(out.file, "store")
     store = open_store(settings)
-    existing = find_manifest(store, rec.sha256)
-    if existing is not None:  # committed by an earlier attempt or a parallel run
-        out.stored = existing.stored.model_dump(mode="json")
-        return out.set(Status.DUPLICATE, "already stored")
     until = retain_until(rec.start, out.categories, settings.storage)
     mode = settings.storage.mode
     intents = events_of_kind(store, rec.sha256, INTENT)
@@ -176,8 +218,8 @@ def store_task(
         key = intents[0]["detail"]["key"]
     else:
         key = original_key(rec.sha256, rec.device_id, rec.start, key_suffix(rec.name))
-        note_event(store, rec.sha256, INTENT, user="footage", detail={"key": key, "file": out.file},
-                         retain_until=until)
+        note_event(store, rec.sha256, INTENT, user="footage", detail={"key": key, "file": out.file, "run": run},
+                   retain_until=until)
     fault("store.after_intent")
     metadata = {
         "sha256": rec.sha256,
@@ -194,13 +236,7 @@ def store_task(
     }
     out.derivatives = [_store_derivative(store, rec.sha256, d, until, mode) for d in (archive.derivatives() if archive else [])]
     fault("store.after_derivatives")
-    manifest = build_manifest(
-        rec, out.stored, session=session, qc=qc, categories=out.categories, case=out.case, findings=findings,
-        archive={**archive.manifest(), "stored": [_public(d) for d in out.derivatives]} if archive else None,
-    )
-    store.put(manifest_key(rec.sha256), manifest.to_json(), retain_until=until, mode=mode, content_type="application/json")
-    fault("store.after_manifest")
-    return out.set(Status.STORED)
+    return out
 
 
 def _store_derivative(store: ObjectStore, sha256: str, d: dict[str, Any], until: datetime, mode: str) -> dict[str, Any]:
@@ -216,6 +252,52 @@ def _store_derivative(store: ObjectStore, sha256: str, d: dict[str, Any], until:
 def _public(derivative: dict[str, Any]) -> dict[str, Any]:
     """A stored derivative as the manifest lists it (the local work path is not a fact of the record)."""
     return {k: v for k, v in derivative.items() if k != "work_path"}
+
+
+@task(name="gaps", cache_policy=NO_CACHE)
+def gaps_task(session: Session, preserved: list[Preserved], earlier: dict[str, QCResult], settings: Settings) -> dict[str, Any]:
+    """The session rules (articles 20 and 21) over one session, once its new files are decoded.
+
+    ``preserved`` holds the session's new files (one that failed has no checks: the rules run on
+    the rest). Returns the session's gap document; the
+    flow writes the reports.
+    """
+    qc = dict(earlier)
+    qc.update({p.out.recording.path: p.qc for p in preserved if p.qc is not None})
+    store = open_store(settings)
+    return gaps_document([session], qc, settings.gaps, load_explanations(store, [session.id]))
+
+
+@task(name="commit", cache_policy=NO_CACHE)
+def commit_task(preserved: Preserved, gap_doc: dict[str, Any] | None, session: Session | None, settings: Settings,
+                run: str) -> Outcome:
+    """Write the manifest, the record's commit point, with the findings of its session.
+
+    Idempotent: a manifest already there (an earlier attempt, or Dask recomputing this task after
+    a worker died) is kept as it is; it is never written twice.
+    """
+    out, qc, archive = preserved.out, preserved.qc, preserved.archive
+    if out.status != Status.PENDING:
+        return out
+    rec = out.recording
+    progress.step(out.file, "store")
+    store = open_store(settings)
+    existing = find_manifest(store, rec.sha256)
+    if existing is not None:  # committed by an earlier attempt of this run, or by a parallel run
+        out.stored = existing.stored.model_dump(mode="json")
+        intents = events_of_kind(store, rec.sha256, INTENT)
+        mine = bool(intents) and intents[0]["detail"].get("run") == run
+        return out.set(Status.STORED) if mine else out.set(Status.DUPLICATE, "already stored")
+    until = datetime.fromisoformat(out.stored["retain_until"])
+    manifest = build_manifest(
+        rec, out.stored, session=session, qc=qc, categories=out.categories, case=out.case,
+        findings=findings_of(gap_doc, rec.path) if gap_doc else [],
+        archive={**archive.manifest(), "stored": [_public(d) for d in out.derivatives]} if archive else None,
+    )
+    store.put(manifest_key(rec.sha256), manifest.to_json(), retain_until=until, mode=out.stored["mode"],
+              content_type="application/json")
+    fault("store.after_manifest")
+    return out.set(Status.STORED)
 
 
 @task(name="verify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
@@ -255,9 +337,10 @@ def quarantine_task(out: Outcome, settings: Settings) -> Outcome:
 
 @task(name="audit", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
 def audit_task(outcomes: list[Outcome], settings: Settings, user: str) -> int:
-    """Append this run's outcome events to the tamper-evident audit log, one segment, before any
-    file leaves the inbox; then mark each record audited in its history (a rerun after a crash
-    between the two writes the events again rather than never)."""
+    """Append outcome events to the tamper-evident audit log, one segment, before the files leave
+    the inbox; then mark each record audited in its history (a rerun after a crash between the
+    two writes the events again rather than never). Called, not submitted: it runs in the flow's
+    own process, the one appender of the run (records/audit.py)."""
     events = [e for out in outcomes for e in _audit_events(out, user)]
     if not events:
         return 0
@@ -266,7 +349,7 @@ def audit_task(outcomes: list[Outcome], settings: Settings, user: str) -> int:
     for out in outcomes:
         if out.status == Status.INGESTED:
             note_event(store, out.sha256, DONE, user=user, detail={"file": out.file},
-                             retain_until=_parse_time(out.stored["retain_until"]))
+                       retain_until=_parse_time(out.stored["retain_until"]))
     fault("ingest.after_outcome")
     return len(events)
 
@@ -315,14 +398,36 @@ def _each_file(step, outcomes: list[Outcome], **kwargs) -> list[Outcome]:
 
 
 def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
+    if type(exc).__name__ == "KilledWorker":  # Dask gave up on a task whose workers kept dying
+        return out.model_copy().set(Status.FAILED, "worker_lost", f"{step} of {out.file} failed: the worker "
+                                    f"running it died ({exc}); the file stays in the inbox")
     why = str(exc) if isinstance(exc, (StorageError, OSError)) else type(exc).__name__ + (f": {exc}" if str(exc) else "")
     return out.model_copy().set(Status.FAILED, f"{step}_failed", f"{step} of {out.file} failed: {why}; the file stays in the inbox")
 
 
+#: errors of the machine, not of the file being archived
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOMEM}
+
+
+def _machine_fault(exc: Any) -> bool:
+    """Whether ``exc`` (or what caused it: ArchiveError wraps the OSError) is a machine's I/O fault."""
+    seen = 0
+    while isinstance(exc, BaseException) and seen < 5:
+        if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def take_in(ready: list[Path], inbox: Path, settings: Settings, store: ObjectStore) -> Batch:
-    """Validate and probe every ready file, then sort them into new records, duplicates and bad input."""
+    """Validate, probe and hash every ready file (the cheap barrier), then sort them into new
+    records, duplicates and bad input."""
+    for p in ready:
+        progress.started(p.relative_to(inbox).as_posix(), len(STEPS))
     checked = _each(validate_task, [str(p) for p in ready], inbox=str(inbox))
     probed = _each_file(probe_task, checked, settings=settings)
+    for out in probed:
+        progress.step(out.file, "probe")
 
     def stored_copy(sha256: str) -> dict[str, Any] | None:
         manifest = find_manifest(store, sha256)
@@ -349,79 +454,122 @@ def group_sessions(new: list[Outcome], settings: Settings) -> tuple[list[Session
     return mine, {r.path: q for r, q in earlier if q is not None}
 
 
-def check_recordings(new: list[Outcome], settings: Settings) -> dict[str, QCResult]:
-    """One decode pass per new recording (the gap checks); path -> result."""
-    if not settings.ingest.qc:
-        return {}
-    results = _each(qc_task, new, settings=settings)
-    return {o.recording.path: r for o, r in zip(new, results) if r is not None}
+def _on_done(future: Any, action: Callable[[], None]) -> None:
+    """Run ``action`` in this process when ``future`` finishes (progress bars; never fails the run)."""
+    try:
+        future.add_done_callback(lambda _f: action())
+    except Exception:  # noqa: BLE001 (a runner without callbacks: no progress, same result)
+        pass
 
 
-def archive_recordings(
-    new: list[Outcome], session_of: dict[str, Session], settings: Settings, scratch: Path
-) -> list[ArchiveOutputs | None]:
-    """Master and access copy per new recording. A file that cannot be archived is stored without
-    them (an ``archive_failed`` event says why); an I/O failure of the machine (a full scratch
-    disk) makes the file's outcome ``failed`` instead, and it stays in the inbox."""
-    if not new or not settings.ingest.archive:
-        return [None] * len(new)
-    results = archive_task.map(
-        [o.recording for o in new],
-        [o.path for o in new],
-        unmapped(str(scratch)),
-        settings=unmapped(settings.archive),
-        session_id=[session_of[o.recording.name].id if o.recording.name in session_of else None for o in new],
-    ).result(raise_on_failure=False)
-    outputs: list[ArchiveOutputs | None] = []
-    for out, result in zip(new, results):
-        if _machine_fault(result):
-            # the machine's fault (scratch disk full, say), not the file's: keep it for the next run
-            out.set(Status.FAILED, "archive_failed", f"making the archive copies of {out.file} failed: {result}; "
-                    "the file stays in the inbox")
-            result = None
-        elif not isinstance(result, ArchiveOutputs):
-            get_run_logger().warning("%s: archive formats failed (%s); the original is stored without them", out.file, result)
-            out.recording.events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": str(result)}))
-            result = None
-        outputs.append(result)
-    return outputs
+@dataclass
+class Chain:
+    """The futures of one file's chain, in order: a failure is explained by the first that failed."""
+
+    out: Outcome
+    steps: list[tuple[str, Any]]  # (step name, future)
+
+    @property
+    def last(self) -> Any:
+        return self.steps[-1][1]
+
+    def outcome(self) -> Outcome:
+        """The file's outcome: the last step's, else the failure of the first step that failed."""
+        for name, future in self.steps:
+            try:
+                state = future.state
+            except Exception as exc:  # noqa: BLE001 (its worker died and Dask gave up: KilledWorker)
+                return _failed(self.out, name, exc)
+            if state.is_failed() or state.is_crashed():
+                return _failed(self.out, name, _exception(future))
+        result = _value(self.last)
+        if isinstance(result, Preserved):
+            return result.out
+        return result if isinstance(result, Outcome) else _failed(self.out, self.steps[-1][0], result)
 
 
-#: errors of the machine, not of the file being archived
-_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOMEM}
+def _exception(future: Any) -> BaseException:
+    try:
+        result = future.result(raise_on_failure=False)
+    except Exception as exc:  # noqa: BLE001
+        return exc
+    return result if isinstance(result, BaseException) else RuntimeError(str(result))
 
 
-def _machine_fault(exc: Any) -> bool:
-    """Whether ``exc`` (or what caused it: ArchiveError wraps the OSError) is a machine's I/O fault."""
-    seen = 0
-    while isinstance(exc, BaseException) and seen < 5:
-        if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+def _value(future: Any) -> Any:
+    try:
+        return future.result(raise_on_failure=False)
+    except Exception as exc:  # noqa: BLE001 (an unfinished upstream: the chain's earlier step says why)
+        return exc
 
 
-def store_records(
-    new: list[Outcome],
-    session_of: dict[str, Session],
-    qc: dict[str, QCResult],
-    archived: list[ArchiveOutputs | None],
-    gap_doc: dict[str, Any] | None,
-    settings: Settings,
-) -> list[Outcome]:
-    """Store every new record; one that still fails after its retries stays in the inbox, failed."""
-    if not new:
-        return []
-    storing = store_task.with_options(retries=settings.ingest.store_retries, retry_delay_seconds=settings.ingest.retry_delays_s)
-    results = storing.map(
-        new,
-        session=[session_of.get(o.recording.name) for o in new],
-        qc=[qc.get(o.recording.path) for o in new],
-        archive=archived,
-        findings=[findings_of(gap_doc, o.recording.path) if gap_doc else [] for o in new],
-        settings=unmapped(settings),
-    ).result(raise_on_failure=False)
-    return [r if isinstance(r, Outcome) else _failed(o, "store", r) for o, r in zip(new, results)]
+def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str, QCResult],
+                  settings: Settings, run: str) -> tuple[list[Chain], dict[str, Any]]:
+    """Submit every new file's chain at once: preserve -> (its session's rules) -> commit -> verify.
+
+    Futures, not results, go from step to step, so each file moves on as soon as what it needs is
+    done; the only join is a session's rules, which wait for the decode passes of that session's
+    files (``preserve`` never fails, so one bad file does not hold back its session). Returns the
+    chains and the gap-document futures by session id.
+    """
+    session_of = {r.name: s for s in sessions for r in s.recordings}
+    preserved = {}
+    for out in new:
+        s = session_of.get(out.recording.name)
+        preserved[out.file] = preserve_task.submit(out, s.id if s else None, settings, run)
+        progress.step(out.file, "qc")
+        _on_done(preserved[out.file], lambda f=out.file: progress.step(f, "archive"))
+    docs = {}
+    for s in sessions:
+        paths = {r.path for r in s.recordings}
+        mine = [preserved[o.file] for o in new if o.recording.path in paths]
+        docs[s.id] = gaps_task.submit(s, mine, {p: q for p, q in earlier.items() if p in paths}, settings)
+    committing = commit_task.with_options(retries=settings.ingest.store_retries,
+                                          retry_delay_seconds=settings.ingest.retry_delays_s)
+    chains = []
+    for out in new:
+        s = session_of.get(out.recording.name)
+        doc = docs[s.id] if s else None
+        committed = committing.submit(preserved[out.file], doc, s, settings, run)
+        verified = verify_task.submit(committed, settings)
+        steps = [("preserve", preserved[out.file]), *([("gaps", doc)] if doc else []), ("store", committed), ("verify", verified)]
+        chains.append(Chain(out, steps))
+    return chains, docs
+
+
+def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, user: str) -> list[Outcome]:
+    """As files are verified (in the order they finish): audit them, in this process, then move
+    them, and their in-run twins, out of the inbox. Returns every outcome of the chains."""
+    finished: list[Outcome] = []
+    twins = list(batch.twins)
+    day = today(settings)
+    for done in completed_batches([c.last for c in chains]):
+        outs = [c.outcome() for c in chains if c.last in done]
+        ready_twins = pair_twins(outs, twins)
+        twins = [t for t in twins if t not in ready_twins]
+        audit_task(outs + ready_twins, settings, user)  # before anything leaves the inbox
+        for out in outs + ready_twins:
+            moved = finalize_task(out, settings, day, return_state=True)
+            out = moved.result() if moved.is_completed() else _failed(out, "finalize", moved.result(raise_on_failure=False))
+            if out.status == Status.FAILED:
+                get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
+            finished.append(out)
+    if twins:
+        audit_task(twins, settings, user)
+    return finished + twins
+
+
+def completed_batches(futures: list[Any]) -> Iterator[set[Any]]:
+    """The futures as they finish, in groups: all that are done whenever one more is."""
+    import distributed
+
+    wrapped = {getattr(f, "wrapped_future", None): f for f in futures}
+    if None in wrapped:  # not on Dask (a test calling the flow with another runner)
+        yield set(futures)
+        return
+    first = next(iter(wrapped))
+    for group in distributed.as_completed(list(wrapped), loop=first.client.loop).batches():
+        yield {wrapped[w] for w in group}
 
 
 def pair_twins(verified: list[Outcome], twins: list[Outcome]) -> list[Outcome]:
@@ -441,7 +589,6 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     """Ingest every settled file in the inbox; returns the run's summary (the ``--json`` document)."""
     settings = load_settings()
     settings.ensure_layout()
-    note_temporary_server(settings.home / "run")  # so that a run after a kill -9 can stop it
     store = open_store(settings)
     user = acting_user(None)
     require_action(settings, user, "ingest", store)
@@ -452,16 +599,11 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     ready, busy = intake.discover(box, settings.ingest.settle_seconds)
     get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
     leases = InboxLeases(box, settings.ingest.lease_ttl_s)
-    scratch_root = settings.home / "work" / "archive"
-    for left in clean_scratch(scratch_root):
-        get_run_logger().warning("removed scratch left by a killed run: %s", left)
-    scratch = claim_scratch(scratch_root, leases.run)
     try:
         ready, leased = lease_files(leases, ready, box)
-        summary = ingest_files(ready, box, settings, store, user, scratch)
+        summary = ingest_files(ready, box, settings, store, user, leases.run)
     finally:
         leases.release_all()
-        release_scratch(scratch)
     summary["still_writing"] = [p.relative_to(box).as_posix() for p in busy] + summary["still_writing"]
     summary["leased"] = leased
     summary["hidden"] = intake.hidden_files(box)
@@ -483,38 +625,41 @@ def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list
     return mine, theirs
 
 
-def ingest_files(
-    ready: list[Path], box: Path, settings: Settings, store: ObjectStore, user: str, scratch: Path
-) -> dict[str, Any]:
+def ingest_files(ready: list[Path], box: Path, settings: Settings, store: ObjectStore, user: str, run: str) -> dict[str, Any]:
     """Every step after discovery, for the files this run holds; returns the run's summary."""
     batch = take_in(ready, box, settings, store)
+    sessions, earlier = group_sessions(batch.new, settings)
 
-    sessions, qc = group_sessions(batch.new, settings)
-    new_names = {o.recording.name for o in batch.new}
-    session_of = {r.name: s for s in sessions for r in s.recordings if r.name in new_names}
-    qc.update(check_recordings(batch.new, settings))
-    gap_doc = gaps_task(sessions, qc, settings, today(settings)) if sessions else None
-    archived = archive_recordings(batch.new, session_of, settings, scratch)
-    keep = [i for i, o in enumerate(batch.new) if o.status == Status.PENDING]
-    batch.failed += [o for o in batch.new if o.status == Status.FAILED]
-
-    stored = store_records([batch.new[i] for i in keep], session_of, qc, [archived[i] for i in keep], gap_doc, settings)
-    verified = _each_file(verify_task, stored + batch.stored, settings=settings)
-    ready_twins = pair_twins(verified, batch.twins)
+    chains, docs = submit_chains(batch.new, sessions, earlier, settings, run)
+    for out in batch.stored:  # stored by an earlier run: verified again before they leave
+        chains.append(Chain(out, [("verify", verify_task.submit(out, settings))]))
     for out in batch.bad:
         intake.plan_quarantine(out, settings.quarantine)
-    audit_task(verified + batch.twins + batch.bad + batch.failed, settings, user)  # before anything leaves the inbox
+    audit_task(batch.bad + batch.failed, settings, user)  # before anything leaves the inbox
+    quarantined = [quarantine_task(out, settings) for out in batch.bad]
+    finished = finish_as_verified(chains, batch, settings, user)
 
-    finished = _each_file(finalize_task, verified + ready_twins, settings=settings, run_day=today(settings))
-    quarantined = _each_file(quarantine_task, batch.bad, settings=settings)
-    for out in finished:
-        if out.status == Status.FAILED:
-            get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
-
-    outcomes = finished + [t for t in batch.twins if t not in ready_twins] + quarantined + batch.failed
+    gap_doc = session_reports(sessions, docs, settings)
     for out in batch.waiting:
         get_run_logger().warning("%s: %s", out.file, out.message)
+    outcomes = finished + quarantined + batch.failed
     return build_summary(outcomes, sessions, busy=[o.file for o in batch.waiting], gap_doc=gap_doc)
+
+
+def session_reports(sessions: list[Session], docs: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    """Join the sessions' gap documents into the run's, and write each session's report here."""
+    if not sessions:
+        return None
+    doc: dict[str, Any] = {"sessions": [], "events": [], "errors": []}
+    for s in sessions:
+        part = docs[s.id].result(raise_on_failure=False)
+        if isinstance(part, BaseException):
+            doc["errors"].append({"session": s.id, "error": f"{type(part).__name__}: {part}"})
+            continue
+        for k in doc:
+            doc[k] += part.get(k, [])
+    write_session_reports(settings.reports / today(settings) / "gaps", sessions, doc, tz=settings.time.timezone)
+    return doc
 
 
 def publish_report(settings: Settings, store: ObjectStore, summary: dict[str, Any]) -> dict[str, Any]:
@@ -528,33 +673,43 @@ def publish_report(settings: Settings, store: ObjectStore, summary: dict[str, An
 
 # -- running it once ---------------------------------------------------------------------------
 def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dict[str, Any]:
-    """Run the flow once, with the configured bound on concurrent tasks."""
+    """Run the flow once on the configured runner (``[runner]``); ``concurrency`` overrides the
+    embedded cluster's worker processes."""
     settings = load_settings()
-    for pid in stop_orphaned_servers(settings.home / "run"):
-        print(f"stopped the temporary Prefect server (pid {pid}) of a run that was killed", file=sys.stderr)
-    workers = concurrency or settings.ingest.concurrency
-    runner = ingest_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+    if concurrency:
+        settings.runner.workers = concurrency
+    run_dir = settings.home / "run"
+    for pid in stop_orphaned_servers(run_dir):
+        print(f"stopped a process (pid {pid}) left by a run that was killed", file=sys.stderr)
+    for left in clean_scratch(settings.scratch_root):
+        print(f"removed scratch left by a killed run: {left}", file=sys.stderr)
+    note = None
     try:
-        summary = runner(inbox=str(inbox) if inbox else None)
+        with task_runner(settings) as cluster:
+            os.environ["FOOTAGE_RUN_PID"] = str(os.getpid())  # a crash point in a worker kills the run (storage/faults.py)
+            runner = ingest_flow.with_options(task_runner=cluster.runner)
+            note = note_temporary_server(run_dir)
+            summary = runner(inbox=str(inbox) if inbox else None, return_state=False)
+            summary["runner"] = runner_summary(cluster, settings, summary)
     except Exception as exc:  # the run as a whole failed (storage down before any file): say so, keep going
         summary = error_summary(exc)
         try:
             write_ingest_report(settings, summary)
         except OSError:
             pass  # the report folder itself is unwritable: the JSON still says what happened
-    settle_ephemeral_server()
-    forget_temporary_server(settings.home / "run" / f"prefect-server.{os.getpid()}.json")
+    finally:
+        os.environ.pop("FOOTAGE_RUN_PID", None)
+    forget_temporary_server(note)
     return summary
 
 
-def settle_ephemeral_server(seconds: float = 3.0) -> None:
-    """Give Prefect's temporary server time to record the last task-run events.
-
-    With no PREFECT_API_URL, Prefect runs a temporary server inside this process and stops it at
-    exit; task runs are recorded from events in the background, and stopping the server while a
-    batch is in flight logs a cancelled flush. A short pause lets the batch land first.
-    """
-    from prefect.settings import PREFECT_API_URL
-
-    if not PREFECT_API_URL.value():
-        time.sleep(seconds)
+def runner_summary(cluster: Cluster, settings: Settings, summary: dict[str, Any]) -> dict[str, Any]:
+    """Where the run's tasks ran, and the workers it lost on the way (distributed mode)."""
+    out = cluster.describe()
+    out["processes"] = sorted({s["worker"] for s in summary.get("stored", []) if s.get("worker")})
+    now = live_workers(settings)
+    out["workers_lost"] = sorted(set(cluster.workers) - set(now)) if now is not None else []
+    if out["workers_lost"]:
+        print(f"workers lost during the run: {', '.join(out['workers_lost'])} (Dask ran their tasks again elsewhere)",
+              file=sys.stderr)
+    return out

@@ -17,6 +17,7 @@ One task runner class for both, so that the flow is the same and only configurat
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
 from contextlib import contextmanager
@@ -154,6 +155,9 @@ def task_runner(settings: Settings) -> Iterator[Cluster]:
         yield Cluster(DaskTaskRunner(**kwargs), "dask", settings.runner.address, workers)
         return
     n = embedded_workers(settings)
+    # the embedded scheduler and nannies live in this process: their start/stop chatter is not
+    # the operator's business (warnings still show)
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     with temporary_api_server():
         runner = DaskTaskRunner(
             cluster_class="distributed.LocalCluster",

@@ -61,6 +61,7 @@ class Outcome(BaseModel):
     stored: dict[str, Any] | None = None
     derivatives: list[dict[str, Any]] = Field(default_factory=list)  # archive master, access copy
     moved_to: str | None = None
+    worker: str | None = None  # host:pid of the process that decoded and stored it
 
     @property
     def sha256(self) -> str | None:

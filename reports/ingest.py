@@ -52,6 +52,7 @@ def build_summary(
                 "sha256": o.stored["sha256"],
                 "retain_until": o.stored["retain_until"],
                 "version_id": o.stored.get("version_id"),
+                "worker": o.worker,
             }
             for o in ingested
             if o.stored

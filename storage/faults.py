@@ -20,12 +20,14 @@ from pathlib import Path
 
 ENV = "FOOTAGE_FAULT"
 DIR_ENV = "FOOTAGE_FAULT_DIR"
+RUN_PID_ENV = "FOOTAGE_RUN_PID"  # set by a run for its embedded worker processes
 HOLD_MAX_S = 600.0
 
 #: every named point, in the order an ingest passes them
 POINTS = (
     "local.after_meta",  # local backend: metadata written, data not yet in place
     "local.after_data",  # local backend: data and metadata in place, put not returned
+    "preserve.after_decode",  # checks and copies made in scratch, nothing stored yet
     "store.after_intent",  # the intent (the original's key) is in the record's history, nothing stored
     "store.after_original",  # the original is stored, no derivative, no manifest
     "store.after_derivatives",  # original and derivatives stored, no manifest (the commit point)
@@ -58,7 +60,39 @@ def fault(point: str) -> None:
         if action == "hold":
             _hold(point)
             return
-        os.kill(os.getpid(), signal.SIGKILL)
+        _kill_run()
+
+
+def _kill_run() -> None:
+    """SIGKILL, like a power cut of this machine: in a worker process of a run's embedded cluster
+    (``FOOTAGE_RUN_PID`` names the run's process) the whole run dies, its other processes with
+    it; elsewhere (a Dask worker of another machine, the run's own process) only this process."""
+    run = int(os.environ.get(RUN_PID_ENV, "0") or 0)
+    if run and run != os.getpid():
+        for pid in [*_descendants(run), run]:
+            if pid != os.getpid():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), children first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
 
 
 def _hold(point: str) -> None:
