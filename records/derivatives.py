@@ -19,14 +19,10 @@ from pydantic import BaseModel
 
 from media.archive import (
     AccessJob,
-    Action,
     ArchiveResult,
     ArchiveSettings,
     Progress,
-    decide,
-    make_access,
     MasterJob,
-    make_master,
     master_tags,
 )
 from media.archive.estimate import archive_scratch
@@ -106,25 +102,52 @@ def archive_recording(
     ArchiveOutputs
     """
     settings = settings or ArchiveSettings()
-    work = Path(work_dir)
     if recording.video is None:
         return ArchiveOutputs(source_sha256=recording.sha256, action=None, note="no video stream: the original is the only copy")
-    action: Action = decide(local_path, settings.policy)
-    master = make_master(
-        local_path,
-        work / f"{recording.sha256}{settings.master_suffix}",
-        action=action,
-        settings=settings,
-        tags=master_tags(recording, session_id),
-        progress=progress,
-        overwrite=True,  # a retry after a later failure redoes the work directory's copy
+    return _one_pass(recording, local_path, work_dir, None, settings, session_id, progress, None, {})
+
+
+def _one_pass(
+    recording: Recording,
+    local_path: Path | str,
+    work_dir: Path | str,
+    checks: GapChecks | None,
+    settings: ArchiveSettings | None,
+    session_id: str | None,
+    progress: Progress | None,
+    threads: int | None,
+    passed: dict,
+) -> ArchiveOutputs | None:
+    """One :class:`~media.fanout.FanOut` over the original feeding ``checks`` and the archive jobs.
+
+    Returns the verified outputs (None without ``settings``); the pass's
+    :class:`~media.fanout.PassResult` is left in ``passed["outcome"]`` for the checks' caller.
+    Raises what made the pass or an output fail; the partial outputs are removed first.
+    """
+    work = Path(work_dir)
+    with ExitStack() as stack:
+        jobs: list = []
+        if settings is not None:
+            jobs.append(stack.enter_context(MasterJob(
+                local_path, work / f"{recording.sha256}{settings.master_suffix}", settings=settings,
+                tags=master_tags(recording, session_id), progress=progress,
+                overwrite=True,  # a retry after a later failure redoes the work directory's copy
+                threads=threads,
+            )))
+            if settings.policy.access_copy:
+                jobs.append(stack.enter_context(AccessJob(
+                    local_path, work / f"{recording.sha256}{settings.access_suffix}", settings=settings,
+                    progress=progress, overwrite=True,
+                )))
+        consumers = ([checks] if checks is not None else []) + [j.consumer for j in jobs]
+        passed["outcome"] = FanOut(local_path, consumers, threads=threads).run()
+        results = [j.finish(passed["outcome"]) for j in jobs]  # raises: the ExitStack removes every partial
+    if settings is None:
+        return None
+    master = results[0]
+    return ArchiveOutputs(
+        source_sha256=recording.sha256, action=master.action, master=master, access=results[1] if len(results) > 1 else None
     )
-    access = None
-    if settings.policy.access_copy:
-        access = make_access(
-            local_path, work / f"{recording.sha256}{settings.access_suffix}", settings=settings, progress=progress, overwrite=True
-        )
-    return ArchiveOutputs(source_sha256=recording.sha256, action=action.value, master=master, access=access)
 
 
 # -- the one-pass entry point of the ingest flow ------------------------------------------------
@@ -216,50 +239,27 @@ def process_recording(
     """
     qc = qc_error = outputs = archive_error = None
     checks = GapChecks(gaps, recording=recording) if gaps is not None else None
-    settings = archive
-    archiving = settings is not None and recording.video is not None
-    work = Path(work_dir)
+    settings = archive if recording.video is not None else None  # no video: nothing beside the original
 
     def why(exc: BaseException) -> str:
         if machine_fault(exc):
             raise exc
         return str(exc) or type(exc).__name__
 
+    passed: dict = {}
     try:
-        with ExitStack() as stack:
-            jobs: list = []
-            if archiving:
-                jobs.append(stack.enter_context(MasterJob(
-                    local_path, work / f"{recording.sha256}{settings.master_suffix}", settings=settings,
-                    tags=master_tags(recording, session_id), progress=progress, overwrite=True, threads=threads,
-                )))
-                if settings.policy.access_copy:
-                    jobs.append(stack.enter_context(AccessJob(
-                        local_path, work / f"{recording.sha256}{settings.access_suffix}", settings=settings,
-                        progress=progress, overwrite=True,
-                    )))
-            consumers = ([checks] if checks is not None else []) + [j.consumer for j in jobs]
-            try:
-                outcome = FanOut(local_path, consumers, threads=threads).run()
-            except Exception as exc:  # the file cannot be opened or demuxed: every part failed
-                qc_error = why(exc) if checks is not None else None
-                raise
-            if checks is not None:
-                if checks in outcome.errors:
-                    qc_error = why(outcome.errors[checks])
-                else:
-                    qc = checks.result
-            results = [j.finish(outcome) for j in jobs]  # raises: the ExitStack removes every partial
-        if archiving:
-            master = results[0]
-            outputs = ArchiveOutputs(
-                source_sha256=recording.sha256, action=master.action, master=master,
-                access=results[1] if len(results) > 1 else None,
-            )
-    except Exception as exc:  # noqa: BLE001 (a machine fault is raised again by why())
-        msg = why(exc)
-        if archiving:
-            archive_error = msg
+        outputs = _one_pass(recording, local_path, work_dir, checks, settings, session_id, progress, threads, passed)
+    except Exception as exc:  # noqa: BLE001 (why() raises a machine fault again)
+        if "outcome" not in passed:  # the file could not be opened or demuxed: every part failed
+            qc_error = why(exc) if checks is not None else None
+        if settings is not None:
+            archive_error = why(exc)
+    outcome = passed.get("outcome")
+    if checks is not None and outcome is not None:
+        if checks in outcome.errors:
+            qc_error = why(outcome.errors[checks])
+        else:
+            qc = checks.result
     return Processed(qc=qc, qc_error=qc_error, archive=outputs, archive_error=archive_error)
 
 
