@@ -121,6 +121,64 @@ class Consumer:
         """Always called last (after :meth:`finish`, or after this consumer failed): release resources."""
 
 
+class Tee(Consumer):
+    """Several consumers acting as one: each fed what it asked for, in order; one failure fails all.
+
+    Subclasses may leave ``parts`` empty and fill it in :meth:`start` (a consumer that decides,
+    on seeing the file, which writer it needs).
+    """
+
+    name = "tee"
+
+    def __init__(self, *parts: Consumer) -> None:
+        self.parts = list(parts)
+        self._wants: list[Wants] = []
+
+    def start(self, source: Source) -> Wants:
+        self._wants = [p.start(source) for p in self.parts]
+        takers = [w for w in self._wants if w.frames]
+        return Wants(
+            packets=set().union(*(w.packets for w in self._wants)),
+            frames=set().union(*(w.frames for w in self._wants)),
+            fast=all(w.fast for w in takers),
+        )
+
+    def packet(self, packet: av.Packet) -> None:
+        i = packet.stream.index
+        for p, w in zip(self.parts, self._wants):
+            if i in w.packets:
+                p.packet(packet)
+
+    def video(self, frame: av.VideoFrame, stream: av.stream.Stream) -> None:
+        for p, w in zip(self.parts, self._wants):
+            if stream.index in w.frames:
+                p.video(frame, stream)
+
+    def audio(self, frame: av.AudioFrame, stream: av.stream.Stream) -> None:
+        for p, w in zip(self.parts, self._wants):
+            if stream.index in w.frames:
+                p.audio(frame, stream)
+
+    def decode_error(self, packet: av.Packet, error: av.FFmpegError) -> None:
+        for p, w in zip(self.parts, self._wants):
+            if packet.stream.index in w.frames:
+                p.decode_error(packet, error)
+
+    def finish(self) -> None:
+        for p in self.parts:
+            p.finish()
+
+    def close(self) -> None:
+        first = None
+        for p in self.parts:
+            try:
+                p.close()
+            except Exception as exc:  # noqa: BLE001 (close every part, report the first failure)
+                first = first or exc
+        if first is not None:
+            raise first
+
+
 @dataclass
 class PassResult:
     """What became of one pass: the consumers that failed, and counts."""

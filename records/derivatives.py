@@ -10,6 +10,7 @@ says which stream and frame differ.
 from __future__ import annotations
 
 import errno
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,17 +18,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from media.archive import (
-    Action,
+    AccessJob,
     ArchiveResult,
     ArchiveSettings,
     Progress,
-    decide,
-    make_access,
-    make_master,
+    MasterJob,
     master_tags,
 )
 from media.archive.estimate import archive_scratch
-from media.gaps.qc import QCResult, analyse
+from media.fanout import FanOut
+from media.gaps.qc import GapChecks, QCResult
 from media.gaps.settings import GapSettings
 from media.model import Recording
 
@@ -102,25 +102,52 @@ def archive_recording(
     ArchiveOutputs
     """
     settings = settings or ArchiveSettings()
-    work = Path(work_dir)
     if recording.video is None:
         return ArchiveOutputs(source_sha256=recording.sha256, action=None, note="no video stream: the original is the only copy")
-    action: Action = decide(local_path, settings.policy)
-    master = make_master(
-        local_path,
-        work / f"{recording.sha256}{settings.master_suffix}",
-        action=action,
-        settings=settings,
-        tags=master_tags(recording, session_id),
-        progress=progress,
-        overwrite=True,  # a retry after a later failure redoes the work directory's copy
+    return _one_pass(recording, local_path, work_dir, None, settings, session_id, progress, None, {})
+
+
+def _one_pass(
+    recording: Recording,
+    local_path: Path | str,
+    work_dir: Path | str,
+    checks: GapChecks | None,
+    settings: ArchiveSettings | None,
+    session_id: str | None,
+    progress: Progress | None,
+    threads: int | None,
+    passed: dict,
+) -> ArchiveOutputs | None:
+    """One :class:`~media.fanout.FanOut` over the original feeding ``checks`` and the archive jobs.
+
+    Returns the verified outputs (None without ``settings``); the pass's
+    :class:`~media.fanout.PassResult` is left in ``passed["outcome"]`` for the checks' caller.
+    Raises what made the pass or an output fail; the partial outputs are removed first.
+    """
+    work = Path(work_dir)
+    with ExitStack() as stack:
+        jobs: list = []
+        if settings is not None:
+            jobs.append(stack.enter_context(MasterJob(
+                local_path, work / f"{recording.sha256}{settings.master_suffix}", settings=settings,
+                tags=master_tags(recording, session_id), progress=progress,
+                overwrite=True,  # a retry after a later failure redoes the work directory's copy
+                threads=threads,
+            )))
+            if settings.policy.access_copy:
+                jobs.append(stack.enter_context(AccessJob(
+                    local_path, work / f"{recording.sha256}{settings.access_suffix}", settings=settings,
+                    progress=progress, overwrite=True,
+                )))
+        consumers = ([checks] if checks is not None else []) + [j.consumer for j in jobs]
+        passed["outcome"] = FanOut(local_path, consumers, threads=threads).run()
+        results = [j.finish(passed["outcome"]) for j in jobs]  # raises: the ExitStack removes every partial
+    if settings is None:
+        return None
+    master = results[0]
+    return ArchiveOutputs(
+        source_sha256=recording.sha256, action=master.action, master=master, access=results[1] if len(results) > 1 else None
     )
-    access = None
-    if settings.policy.access_copy:
-        access = make_access(
-            local_path, work / f"{recording.sha256}{settings.access_suffix}", settings=settings, progress=progress, overwrite=True
-        )
-    return ArchiveOutputs(source_sha256=recording.sha256, action=action.value, master=master, access=access)
 
 
 # -- the one-pass entry point of the ingest flow ------------------------------------------------
@@ -161,7 +188,22 @@ def process_recording(
     progress: Progress | None = None,
     threads: int | None = None,
 ) -> Processed:
-    """QC + master + access copy of one probed recording.
+    """QC + master + access copy of one probed recording from ONE decode pass.
+
+    The file is opened once (:class:`media.fanout.FanOut`) and feeds the gap checks
+    (:class:`media.gaps.qc.GapChecks`), the master (:class:`media.archive.MasterWriter`: a
+    stream copy, or FFV1 from the decoded frames, with the source's digests taken on the way)
+    and the access copy (:class:`media.archive.AccessWriter`: a faststart stream copy when the
+    source meets the access profile, else an encode). Afterwards only the outputs are read back:
+    the master decoded once to prove it, the access copy checked. Fast decoding (gap checks
+    only) is used when no encoder takes the pictures: then the findings equal
+    :func:`~media.gaps.qc.analyse`'s exactly; with an encoder they come from faithful pictures,
+    as with ``GapSettings.fast_decode = False``.
+
+    Outputs are written as :func:`archive_recording` writes them: ``<sha256>.master.mkv`` and
+    ``<sha256>.access.mp4`` in ``work_dir``, replaced if present, byte-identical for the same
+    source and settings (so a recomputed task makes the same bytes). Archiving is all or
+    nothing: when the master or the access copy fails, neither is left.
 
     Parameters
     ----------
@@ -180,7 +222,10 @@ def process_recording(
     progress : callable, optional
         ``progress(stage, seconds_done, seconds_total)``.
     threads : int, optional
-        Decoder and encoder threads for this call; None keeps the defaults.
+        Decoder and FFV1 encoder threads for this call; None keeps the defaults (one per core,
+        ``FFV1Options.threads``). Outputs do not depend on it. The x264 thread count of an
+        encoded access copy is part of its bits and stays ``AccessOptions.threads``
+        (0: :data:`media.archive.access.X264_THREADS`).
 
     Returns
     -------
@@ -193,22 +238,28 @@ def process_recording(
         nothing is kept and the caller should leave the file for a later run.
     """
     qc = qc_error = outputs = archive_error = None
-    if gaps is not None:
-        try:
-            qc = analyse(local_path, gaps, recording=recording)
-        except Exception as exc:  # probed fine but does not decode to the end
-            if machine_fault(exc):
-                raise
-            qc_error = str(exc) or type(exc).__name__
-    if archive is not None:
-        try:
-            outputs = archive_recording(recording, local_path, work_dir, settings=archive, session_id=session_id, progress=progress)
-        except Exception as exc:
-            if machine_fault(exc):
-                raise
-            archive_error = str(exc) or type(exc).__name__
-        if outputs is not None and outputs.action is None:
-            outputs = None  # no video: nothing beside the original
+    checks = GapChecks(gaps, recording=recording) if gaps is not None else None
+    settings = archive if recording.video is not None else None  # no video: nothing beside the original
+
+    def why(exc: BaseException) -> str:
+        if machine_fault(exc):
+            raise exc
+        return str(exc) or type(exc).__name__
+
+    passed: dict = {}
+    try:
+        outputs = _one_pass(recording, local_path, work_dir, checks, settings, session_id, progress, threads, passed)
+    except Exception as exc:  # noqa: BLE001 (why() raises a machine fault again)
+        if "outcome" not in passed:  # the file could not be opened or demuxed: every part failed
+            qc_error = why(exc) if checks is not None else None
+        if settings is not None:
+            archive_error = why(exc)
+    outcome = passed.get("outcome")
+    if checks is not None and outcome is not None:
+        if checks in outcome.errors:
+            qc_error = why(outcome.errors[checks])
+        else:
+            qc = checks.result
     return Processed(qc=qc, qc_error=qc_error, archive=outputs, archive_error=archive_error)
 
 

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import av
 
+from av.video.reformatter import Interpolation
+
+from ..fanout import Consumer, Source, Wants, restoring
 from ._io import ArchiveError, Progress, _noop
 from .policy import AccessOptions
+from .remux import BITEXACT, first_streams, run_alone
 
 
 def access_size(width: int, height: int, max_width: int = 1280, max_height: int = 720) -> tuple[int, int]:
@@ -30,6 +34,114 @@ def access_size(width: int, height: int, max_width: int = 1280, max_height: int 
     return w, h
 
 
+#: x264 threads when ``AccessOptions.threads`` is 0. x264's frame threads change its motion
+#: search, so the thread count is part of the copy's identity: a fixed number (not the machine's
+#: core count) keeps copies byte-identical on every machine and every retry.
+X264_THREADS = 2
+
+#: swscale flags: bicubic, and the C reference rounding on every CPU (SIMD paths may round otherwise).
+_SCALE = Interpolation.BICUBIC | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
+_RGB = ("rgb24", "bgr24", "gbrp", "rgba", "bgra", "pal8")
+
+
+class AccessEncoder(Consumer):
+    """Encodes the access copy from the frames of a shared pass (:mod:`media.fanout`).
+
+    The first video and first audio stream are encoded into an MP4 at ``dest`` (H.264 and AAC,
+    index first). Full-range sources are converted to the limited range players expect; the
+    picture is scaled down to the bounds of ``options``. The file is bit-exact on every machine:
+    fixed x264 threads (:data:`X264_THREADS`), bit-exact scaling and muxing.
+
+    Attributes
+    ----------
+    info : dict
+        Size, codecs and streams of the copy, once started.
+    """
+
+    name = "access"
+
+    def __init__(self, dest: Path | str, *, options: AccessOptions | None = None, progress: Progress | None = None) -> None:
+        self.dest, self.options, self.progress = Path(dest), options or AccessOptions(), progress or _noop
+        self.out = None
+        self.info: dict = {}
+
+    def start(self, source: Source) -> Wants:
+        options = self.options
+        self.total = source.duration
+        firsts = first_streams(source.container)
+        vin = next((s for s in firsts if s.type == "video"), None)
+        ain = next((s for s in firsts if s.type == "audio"), None)
+        if vin is None:
+            raise ArchiveError(f"{source.path.name} has no video stream")
+        self.vin, self.ain = vin, ain
+        w, h = access_size(vin.codec_context.width, vin.codec_context.height, options.max_width, options.max_height)
+        self.size = (w, h)
+        self.out = out = av.open(str(self.dest), "w", format="mp4", container_options={**BITEXACT, "movflags": "+faststart"})
+        self.vout = vout = out.add_stream("libx264", rate=vin.average_rate or vin.guessed_rate or 25)
+        vcc = vout.codec_context
+        vcc.width, vcc.height, vcc.pix_fmt = w, h, "yuv420p"
+        vcc.time_base = vin.time_base
+        # Limited range, and the matrix swscale keeps (the source's, else BT.601), written into
+        # the stream: x264 only signals the range when a colour description is given.
+        vcc.color_range = 1
+        vcc.colorspace = vin.codec_context.colorspace if vin.codec_context.colorspace not in (0, 2) else 6
+        vcc.thread_count = options.threads or X264_THREADS
+        vcc.options = {"crf": str(options.crf), "preset": options.preset, "flags": "+bitexact"}
+        self.aout = self.resampler = None
+        if ain is not None:
+            self.aout = aout = out.add_stream("aac", rate=ain.codec_context.sample_rate)
+            channels = ain.codec_context.layout.nb_channels if ain.codec_context.layout else 2
+            aout.codec_context.layout = "mono" if channels == 1 else "stereo"  # for viewing; more is downmixed
+            aout.codec_context.bit_rate = options.audio_bitrate
+            aout.codec_context.options = {"flags": "+bitexact"}
+            self.resampler = av.AudioResampler(format="fltp", layout=aout.codec_context.layout, rate=aout.codec_context.sample_rate)
+        self.last = -1
+        self.info = {"width": w, "height": h, "video": "h264", "audio": "aac" if ain is not None else None}
+        return Wants(frames={s.index for s in firsts})
+
+    def video(self, frame: av.VideoFrame, stream) -> None:
+        w, h = self.size
+        full = frame.format.name.startswith("yuvj") or frame.color_range == 2
+        src_range = None if frame.format.name in _RGB else "JPEG" if full else "MPEG"
+        out_frame = frame.reformat(
+            width=w, height=h, format="yuv420p",
+            src_color_range=src_range, dst_color_range="MPEG", interpolation=_SCALE,
+        )
+        if out_frame is frame:  # same size and format: a new frame all the same, the input is shared
+            out_frame = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
+        out_frame.color_range, out_frame.colorspace = 1, self.vout.codec_context.colorspace
+        pts = frame.pts if frame.pts is not None and frame.pts > self.last else self.last + 1
+        out_frame.pts, out_frame.time_base, self.last = pts, self.vin.time_base, pts
+        self.out.mux(self.vout.encode(out_frame))
+        if frame.time is not None:
+            self.progress("access", frame.time, self.total)
+
+    def audio(self, frame: av.AudioFrame, stream) -> None:
+        with restoring(frame, "pts"):
+            frame.pts = None  # the resampler counts samples itself
+            for f in self.resampler.resample(frame):
+                self.out.mux(self.aout.encode(f))
+
+    def finish(self) -> None:
+        out = self.out
+        out.mux(self.vout.encode(None))
+        if self.aout is not None:
+            for f in self.resampler.resample(None):
+                out.mux(self.aout.encode(f))
+            out.mux(self.aout.encode(None))
+        self.out = None
+        out.close()  # writes the index and moves it to the front
+        self.progress("access", self.total, self.total)
+
+    def close(self) -> None:
+        if self.out is not None:
+            try:
+                self.out.close()
+            except Exception:  # noqa: BLE001 (already failing; the partial file is removed by the caller)
+                pass
+            self.out = None
+
+
 def make_access_copy(
     source: Path | str,
     dest: Path | str,
@@ -39,68 +151,15 @@ def make_access_copy(
 ) -> dict:
     """Encode the first video and first audio stream of ``source`` into an MP4 at ``dest``.
 
-    Full-range sources are converted to the limited range players expect; the picture is scaled
-    down to the bounds of ``options``. Writes ``dest`` directly (see
-    :func:`media.archive.make_access` for all-or-nothing output).
+    One pass with :class:`AccessEncoder`. Writes ``dest`` directly (see
+    :func:`media.archive.make_access` for all-or-nothing output, and for the stream copy of
+    sources that already meet the access profile).
 
     Returns
     -------
     dict
         Size, codecs and streams of the copy.
     """
-    options = options or AccessOptions()
-    progress = progress or _noop
-    with av.open(str(source)) as inp, av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        total = inp.duration / 1e6 if inp.duration else 0.0
-        if not inp.streams.video:
-            raise ArchiveError(f"{Path(source).name} has no video stream")
-        vin = inp.streams.video[0]
-        vin.thread_type = "AUTO"
-        ain = inp.streams.audio[0] if inp.streams.audio else None
-        w, h = access_size(vin.codec_context.width, vin.codec_context.height, options.max_width, options.max_height)
-        vout = out.add_stream("libx264", rate=vin.average_rate or vin.guessed_rate or 25)
-        vcc = vout.codec_context
-        vcc.width, vcc.height, vcc.pix_fmt = w, h, "yuv420p"
-        vcc.time_base = vin.time_base
-        # Limited range, and the matrix swscale keeps (the source's, else BT.601), written into
-        # the stream: x264 only signals the range when a colour description is given.
-        vcc.color_range = 1
-        vcc.colorspace = vin.codec_context.colorspace if vin.codec_context.colorspace not in (0, 2) else 6
-        vcc.thread_count = options.threads
-        vcc.options = {"crf": str(options.crf), "preset": options.preset}
-        aout = resampler = None
-        if ain is not None:
-            aout = out.add_stream("aac", rate=ain.codec_context.sample_rate)
-            channels = ain.codec_context.layout.nb_channels if ain.codec_context.layout else 2
-            aout.codec_context.layout = "mono" if channels == 1 else "stereo"  # for viewing; more is downmixed
-            aout.codec_context.bit_rate = options.audio_bitrate
-            resampler = av.AudioResampler(format="fltp", layout=aout.codec_context.layout, rate=aout.codec_context.sample_rate)
-        last = -1
-        for packet in inp.demux([s for s in (vin, ain) if s is not None]):
-            for frame in packet.decode():
-                if packet.stream is vin:
-                    full = frame.format.name.startswith("yuvj") or frame.color_range == 2
-                    src_range = "JPEG" if full else "MPEG"
-                    if frame.format.name in ("rgb24", "bgr24", "gbrp", "rgba", "bgra", "pal8"):
-                        src_range = None
-                    out_frame = frame.reformat(
-                        width=w, height=h, format="yuv420p",
-                        src_color_range=src_range, dst_color_range="MPEG", interpolation="BICUBIC",
-                    )
-                    out_frame.color_range, out_frame.colorspace = 1, vcc.colorspace
-                    pts = frame.pts if frame.pts is not None and frame.pts > last else last + 1
-                    out_frame.pts, out_frame.time_base, last = pts, vin.time_base, pts
-                    out.mux(vout.encode(out_frame))
-                    if frame.time is not None:
-                        progress("access", frame.time, total)
-                else:
-                    frame.pts = None  # the resampler counts samples itself
-                    for f in resampler.resample(frame):
-                        out.mux(aout.encode(f))
-        out.mux(vout.encode(None))
-        if aout is not None:
-            for f in resampler.resample(None):
-                out.mux(aout.encode(f))
-            out.mux(aout.encode(None))
-    progress("access", total, total)
-    return {"width": w, "height": h, "video": "h264", "audio": "aac" if aout is not None else None}
+    encoder = AccessEncoder(dest, options=options, progress=progress)
+    run_alone(source, [encoder])
+    return encoder.info

@@ -22,6 +22,7 @@ from typing import Iterator
 import av
 import numpy as np
 
+from ..fanout import Consumer, Wants
 from ._io import Progress, VerificationError, _noop, codec_name
 
 FRAMES = "frames"
@@ -44,6 +45,7 @@ class StreamDigest:
     units: int = 0  # frames, samples or packets
     digest: str = ""
     detail: dict = field(default_factory=dict)
+    normalised: bool = False  # packets: container framing removed before hashing
 
 
 def frame_pixels(frame: av.VideoFrame) -> np.ndarray:
@@ -168,7 +170,7 @@ class StreamHasher:
     def __init__(self, stream: av.stream.Stream, method: str, *, normalise: bool = False, algorithm: str = "sha256"):
         self.algorithm, self.method, self.normalise = algorithm, method, normalise
         self.framing = _framing(stream)
-        self.result = StreamDigest(stream.index, stream.type, codec_name(stream.codec_context), method)
+        self.result = StreamDigest(stream.index, stream.type, codec_name(stream.codec_context), method, normalised=normalise)
         self._h = hashlib.new(algorithm)
 
     def packet(self, packet: av.Packet) -> None:
@@ -190,6 +192,84 @@ class StreamHasher:
     def finish(self) -> StreamDigest:
         self.result.digest = self._h.hexdigest()
         return self.result
+
+
+@dataclass(frozen=True)
+class StreamFacts:
+    """What the proof needs to know of one stream, read while the file is open."""
+
+    index: int
+    kind: str
+    codec: str
+    framing: tuple[str, int]
+    pix_fmt: str | None = None
+    color_range: int = 0
+
+
+def describe(container: av.container.Container) -> list[StreamFacts]:
+    """:class:`StreamFacts` of every stream of an open file."""
+    out = []
+    for s in container.streams:
+        cc = s.codec_context
+        out.append(StreamFacts(
+            s.index, s.type, codec_name(cc) if cc is not None else "", _framing(s) if cc is not None else ("raw", 0),
+            (cc.pix_fmt if s.type == "video" else None) if cc is not None else None,
+            (cc.color_range or 0) if s.type == "video" and cc is not None else 0,
+        ))
+    return out
+
+
+class SourceDigests(Consumer):
+    """Hashes a source's streams during a shared pass (:mod:`media.fanout`), for the proof.
+
+    Parameters
+    ----------
+    methods : callable
+        Called with the open container at the start of the pass: stream index to :data:`PACKETS`, :data:`FRAMES` or
+        :data:`SAMPLES`. Packet streams whose framing a muxer may change (Annex B, ADTS) are
+        hashed both as they are and normalised, so the proof can use whichever the output needs.
+    algorithm : str
+        ``hashlib`` name.
+
+    Attributes
+    ----------
+    digests : list of StreamDigest
+        After the pass.
+    streams : list of StreamFacts
+        The source's streams, described at the start.
+    """
+
+    name = "source digests"
+
+    def __init__(self, methods, algorithm: str = "sha256") -> None:
+        self.methods, self.algorithm = methods, algorithm
+        self.digests: list[StreamDigest] = []
+        self.streams: list[StreamFacts] = []
+
+    def start(self, source) -> Wants:
+        c = source.container
+        self.streams = describe(c)
+        self.hashers: dict[int, list[StreamHasher]] = {}
+        for i, method in self.methods(c).items():
+            s = c.streams[i]
+            hs = [StreamHasher(s, method, algorithm=self.algorithm)]
+            if method == PACKETS and _framing(s)[0] != "raw":
+                hs.append(StreamHasher(s, method, normalise=True, algorithm=self.algorithm))
+            self.hashers[i] = hs
+        packets = {i for i, hs in self.hashers.items() if hs[0].method == PACKETS}
+        return Wants(packets=packets, frames=set(self.hashers) - packets)
+
+    def packet(self, packet: av.Packet) -> None:
+        for h in self.hashers.get(packet.stream.index, ()):
+            h.packet(packet)
+
+    def video(self, frame, stream) -> None:
+        self.hashers[stream.index][0].frame(frame)
+
+    audio = video
+
+    def finish(self) -> None:
+        self.digests = [h.finish() for hs in self.hashers.values() for h in hs]
 
 
 def digest_file(
@@ -258,10 +338,14 @@ def pair_streams(source: av.container.InputContainer, master: av.container.Input
 
     Source streams of kinds the master does not carry (``data``, ``attachment``) are left out.
     """
+    return _pair(describe(source), describe(master))
+
+
+def _pair(source: list[StreamFacts], master: list[StreamFacts]) -> list[tuple[int, int]]:
     pairs = []
     for kind in ("video", "audio", "subtitle"):
-        src = [s.index for s in source.streams if s.type == kind]
-        dst = [s.index for s in master.streams if s.type == kind]
+        src = [s.index for s in source if s.kind == kind]
+        dst = [s.index for s in master if s.kind == kind]
         if len(src) != len(dst):
             raise VerificationError(f"source has {len(src)} {kind} stream(s), master {len(dst)}")
         pairs += list(zip(src, dst))
@@ -289,7 +373,9 @@ def verify_lossless(
     *,
     algorithm: str = "sha256",
     progress: Progress | None = None,
-    source_digests: dict[int, StreamDigest] | None = None,
+    source_digests: dict[int, StreamDigest] | list[StreamDigest] | None = None,
+    source_streams: list[StreamFacts] | None = None,
+    pairs: list[tuple[int, int]] | None = None,
 ) -> list[StreamCheck]:
     """Prove that ``master`` reproduces ``source`` exactly, stream by stream.
 
@@ -307,7 +393,13 @@ def verify_lossless(
     source_digests : dict, optional
         The source's digests as the transcoder computed them from the frames it encoded (stream
         index to :class:`StreamDigest`); used where their method is the one chosen here, so the
-        source is not decoded a second time.
+        source is not decoded a second time. :class:`SourceDigests` makes them in a shared pass.
+    source_streams : list of StreamFacts, optional
+        The source's streams as :func:`describe` gives them; with these and digests for every
+        stream compared, the source is not opened at all.
+    pairs : list of (int, int), optional
+        Source and master stream indices to compare; by default every stream, paired by kind and
+        order (:func:`pair_streams`). An access copy remuxed from its source names its two.
 
     Returns
     -------
@@ -319,22 +411,29 @@ def verify_lossless(
         On the first stream that differs, naming the stream and the first differing frame or
         packet.
     """
-    with av.open(str(source)) as s, av.open(str(master)) as m:
-        pairs = pair_streams(s, m)
-        src_plan, dst_plan = Plan({}), Plan({})
-        for si, mi in pairs:
-            sc, mc = codec_name(s.streams[si].codec_context), codec_name(m.streams[mi].codec_context)
-            if sc == mc:
-                method = PACKETS
-                normalise = _framing(s.streams[si]) != _framing(m.streams[mi])
-                src_plan.normalise[si] = dst_plan.normalise[mi] = normalise
-            else:
-                method = FRAMES if s.streams[si].type == "video" else SAMPLES
-            src_plan.methods[si] = dst_plan.methods[mi] = method
+    if source_streams is None:
+        with av.open(str(source)) as s:
+            source_streams = describe(s)
+    with av.open(str(master)) as m:
+        master_streams = describe(m)
+    src, dst = {f.index: f for f in source_streams}, {f.index: f for f in master_streams}
+    if pairs is None:
+        pairs = _pair(source_streams, master_streams)
+    src_plan, dst_plan = Plan({}), Plan({})
+    for si, mi in pairs:
+        if src[si].codec == dst[mi].codec:
+            method = PACKETS
+            normalise = src[si].framing != dst[mi].framing
+            src_plan.normalise[si] = dst_plan.normalise[mi] = normalise
+        else:
+            method = FRAMES if src[si].kind == "video" else SAMPLES
+        src_plan.methods[si] = dst_plan.methods[mi] = method
     progress = progress or _noop
+    given = list(source_digests.values()) if isinstance(source_digests, dict) else list(source_digests or [])
     known = {
-        i: d for i, d in (source_digests or {}).items()
-        if i in src_plan.methods and d.method == src_plan.methods[i] and d.digest
+        d.index: d for d in given
+        if d.index in src_plan.methods and d.method == src_plan.methods[d.index] and d.digest
+        and (d.method != PACKETS or d.normalised == src_plan.normalise.get(d.index, False))
     }
     todo = Plan({i: m for i, m in src_plan.methods.items() if i not in known}, src_plan.normalise)
     half = lambda stage, done, total: progress("verify", done / 2, total)  # noqa: E731

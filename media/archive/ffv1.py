@@ -9,9 +9,11 @@ from typing import Mapping
 import av
 import numpy as np
 
+from ..fanout import Consumer, Source, Wants, mux_copy, restoring
 from ._io import ArchiveError, Progress, _noop, codec_name
-from .digest import FRAMES, SAMPLES, StreamHasher
+from .digest import FRAMES, PACKETS, SAMPLES, SourceDigests
 from .policy import FFV1Options
+from .remux import BITEXACT, run_alone
 
 #: Source pixel formats FFV1 cannot hold, and the lossless format each becomes. The ``yuvj``
 #: formats are the same samples as ``yuv`` with full range implied; the range is written to the
@@ -61,66 +63,87 @@ def audio_action(codec: str, sample_fmt: str | None) -> str:
     return "copy"
 
 
+def digest_methods(container: av.container.InputContainer) -> dict[int, str]:
+    """How the proof compares each stream an FFV1 master keeps: video by decoded frames, audio
+    stored as FLAC by decoded samples, copied audio by packets."""
+    out = {}
+    for s in container.streams:
+        cc = s.codec_context
+        if s.type == "video":
+            out[s.index] = FRAMES
+        elif s.type == "audio":
+            act = audio_action(codec_name(cc), cc.format.name if cc.format else None)
+            out[s.index] = SAMPLES if act == "flac" else PACKETS
+    return out
+
+
 def _rate(stream: av.video.stream.VideoStream) -> Fraction:
     return stream.average_rate or stream.guessed_rate or Fraction(25)
 
 
-def transcode_ffv1(
-    source: Path | str,
-    dest: Path | str,
-    *,
-    options: FFV1Options | None = None,
-    tags: Mapping[str, str] | None = None,
-    progress: Progress | None = None,
-    digest: str | None = "sha256",
-) -> dict:
-    """Write an FFV1 master of ``source`` to ``dest`` (Matroska), streaming.
+class FFV1Writer(Consumer):
+    """Writes an FFV1 master from the frames of a shared pass (:mod:`media.fanout`).
 
-    Every video stream is decoded and encoded to FFV1 in a pixel format that keeps each sample
-    (:data:`FFV1_PIX_FMT`) with its colour range, primaries, transfer and matrix recorded; audio
-    is stream-copied or stored as FLAC (:func:`audio_action`); data streams are dropped and
-    listed. This writes ``dest`` directly: callers wanting all-or-nothing output use
-    :func:`media.archive.make_master`, which writes to a temporary file and verifies first.
+    Every video stream is decoded (fully: the pass never skips pictures for an encoder) and
+    encoded to FFV1 in a pixel format that keeps each sample (:data:`FFV1_PIX_FMT`) with its
+    colour range, primaries, transfer and matrix recorded; audio is stream-copied or stored as
+    FLAC (:func:`audio_action`); data streams are dropped and listed. The file is bit-exact (the
+    same source gives the same bytes whatever the thread count: FFV1's slices are fixed).
 
     Parameters
     ----------
-    source, dest : path-like
+    dest : path-like
+        Written directly (see :func:`media.archive.make_master` for all-or-nothing output).
     options : FFV1Options, optional
     tags : mapping, optional
         Matroska global tags (``SOURCE_SHA256``, ``DEVICE`` ...).
     progress : callable, optional
         ``progress("transcode", seconds_done, seconds_total)``.
-    digest : str or None
-        ``hashlib`` name: hash every decoded source frame (and PCM sample) on the way, for
-        :func:`~media.archive.digest.verify_lossless`; ``None`` to skip.
+    threads : int, optional
+        Encoder threads; None: ``options.threads``.
 
-    Returns
-    -------
-    dict
-        ``streams``: what became of each source stream; ``dropped``: streams not kept;
-        ``source_digests``: stream index to :class:`~media.archive.digest.StreamDigest`.
+    Attributes
+    ----------
+    report : dict
+        ``streams``: what became of each source stream; ``dropped``: streams not kept.
     """
-    options = options or FFV1Options()
-    progress = progress or _noop
-    report: dict = {"streams": [], "dropped": []}
-    with av.open(str(source)) as inp, av.open(str(dest), "w", format="matroska") as out:
-        total = inp.duration / 1e6 if inp.duration else 0.0
-        for key, value in (tags or {}).items():
+
+    name = "ffv1"
+
+    def __init__(
+        self,
+        dest: Path | str,
+        *,
+        options: FFV1Options | None = None,
+        tags: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.dest, self.options, self.tags = Path(dest), options or FFV1Options(), dict(tags or {})
+        self.progress, self.threads = progress or _noop, threads
+        self.report: dict = {"streams": [], "dropped": []}
+        self.out = None
+
+    def start(self, source: Source) -> Wants:
+        inp, options, report = source.container, self.options, self.report
+        self.total = source.duration
+        self.out = out = av.open(str(self.dest), "w", format="matroska", container_options=BITEXACT)
+        for key, value in self.tags.items():
             out.metadata[key] = str(value)
-        plan: dict[int, tuple[str, object]] = {}
+        self.plan = plan = {}
         for s in inp.streams:
             cc = s.codec_context
             if s.type == "video":
-                s.thread_type = "AUTO"
                 src_fmt = cc.pix_fmt or cc.format.name
                 fmt = ffv1_pix_fmt(src_fmt)
                 o = out.add_stream("ffv1", rate=_rate(s))
                 occ = o.codec_context
                 occ.width, occ.height, occ.pix_fmt = cc.width, cc.height, fmt
                 occ.time_base = s.time_base
-                occ.options = options.codec_options()
+                occ.options = {**options.codec_options(), "flags": "+bitexact"}
                 occ.gop_size = options.gop
-                occ.thread_type, occ.thread_count = "SLICE", options.threads
+                occ.thread_type = "SLICE"
+                occ.thread_count = self.threads if self.threads is not None else options.threads
                 if cc.sample_aspect_ratio:
                     occ.sample_aspect_ratio = cc.sample_aspect_ratio
                 full = src_fmt.startswith("yuvj") or cc.color_range == 2 or fmt in RGB
@@ -139,6 +162,7 @@ def transcode_ffv1(
                     o = out.add_stream("flac", rate=cc.sample_rate)
                     o.codec_context.layout = cc.layout
                     o.codec_context.format = FLAC_SAMPLE_FMT[cc.format.name]
+                    o.codec_context.options = {"flags": "+bitexact"}
                 else:
                     o = out.add_stream_from_template(s)
                     o.codec_context.codec_tag = "\0\0\0\0"
@@ -147,41 +171,93 @@ def transcode_ffv1(
             else:
                 report["dropped"].append({"index": s.index, "kind": s.type, "codec": codec_name(cc) if cc else None})
         if not any(a == "ffv1" for a, _ in plan.values()):
-            raise ArchiveError(f"{Path(source).name} has no video stream to keep as FFV1")
-        hashers = {}
-        if digest:
-            for i, (act, _) in plan.items():
-                if act != "copy":
-                    hashers[i] = StreamHasher(inp.streams[i], FRAMES if act == "ffv1" else SAMPLES, algorithm=digest)
-        last_pts: dict[int, int] = {}
-        streams = [inp.streams[i] for i in plan]
-        for packet in inp.demux(streams):
-            act, o = plan[packet.stream.index]
-            if act == "copy":
-                if packet.dts is None and packet.size == 0:
-                    continue
-                packet.stream = o
-                out.mux(packet)
-                continue
-            for frame in packet.decode():
-                if packet.stream.index in hashers:
-                    hashers[packet.stream.index].frame(frame)
-                if act == "ffv1":
-                    frame = _as_stored(frame, o.codec_context)
-                    i = packet.stream.index
-                    # Matroska needs rising timestamps; a missing or repeated pts (AVI with
-                    # packed B-frames) takes the next tick instead of failing the master.
-                    if frame.pts is None or (i in last_pts and frame.pts <= last_pts[i]):
-                        frame.pts = last_pts.get(i, -1) + 1
-                    last_pts[i] = frame.pts
-                    if frame.time is not None:
-                        progress("transcode", frame.time, total)
-                out.mux(o.encode(frame))
-        for act, o in plan.values():
+            raise ArchiveError(f"{source.path.name} has no video stream to keep as FFV1")
+        self.last_pts: dict[int, int] = {}
+        copies = {i for i, (act, _) in plan.items() if act == "copy"}
+        return Wants(packets=copies, frames=set(plan) - copies)
+
+    def packet(self, packet: av.Packet) -> None:
+        mux_copy(self.out, packet, self.plan[packet.stream.index][1])
+
+    def video(self, frame: av.VideoFrame, stream) -> None:
+        i = stream.index
+        o = self.plan[i][1]
+        with restoring(frame, "pts", "time_base", "color_range"):  # the frame is shared with other consumers
+            stored = _as_stored(frame, o.codec_context)
+            # Matroska needs rising timestamps; a missing or repeated pts (AVI with packed
+            # B-frames) takes the next tick instead of failing the master.
+            if stored.pts is None or (i in self.last_pts and stored.pts <= self.last_pts[i]):
+                stored.pts = self.last_pts.get(i, -1) + 1
+            self.last_pts[i] = stored.pts
+            if frame.time is not None:
+                self.progress("transcode", frame.time, self.total)
+            self.out.mux(o.encode(stored))
+
+    def audio(self, frame: av.AudioFrame, stream) -> None:
+        o = self.plan[stream.index][1]
+        with restoring(frame, "pts", "time_base"):
+            self.out.mux(o.encode(frame))
+
+    def finish(self) -> None:
+        for act, o in self.plan.values():
             if act != "copy":
-                out.mux(o.encode(None))
-    progress("transcode", total, total)
-    report["source_digests"] = {i: h.finish() for i, h in hashers.items()}
+                self.out.mux(o.encode(None))
+        out, self.out = self.out, None
+        out.close()
+        self.progress("transcode", self.total, self.total)
+
+    def close(self) -> None:
+        if self.out is not None:
+            try:
+                self.out.close()
+            except Exception:  # noqa: BLE001 (already failing; the partial file is removed by the caller)
+                pass
+            self.out = None
+
+
+def transcode_ffv1(
+    source: Path | str,
+    dest: Path | str,
+    *,
+    options: FFV1Options | None = None,
+    tags: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+    digest: str | None = "sha256",
+) -> dict:
+    """Write an FFV1 master of ``source`` to ``dest`` (Matroska) in one pass (:class:`FFV1Writer`).
+
+    This writes ``dest`` directly: callers wanting all-or-nothing output use
+    :func:`media.archive.make_master`, which writes to a temporary file and verifies first.
+
+    Parameters
+    ----------
+    source, dest : path-like
+    options : FFV1Options, optional
+    tags : mapping, optional
+        Matroska global tags (``SOURCE_SHA256``, ``DEVICE`` ...).
+    progress : callable, optional
+        ``progress("transcode", seconds_done, seconds_total)``.
+    digest : str or None
+        ``hashlib`` name: hash every kept source stream in the same pass (decoded frames,
+        samples or packets, as the proof compares them), for
+        :func:`~media.archive.digest.verify_lossless`; ``None`` to skip.
+
+    Returns
+    -------
+    dict
+        ``streams``: what became of each source stream; ``dropped``: streams not kept;
+        ``source_digests``: stream index to :class:`~media.archive.digest.StreamDigest`.
+    """
+    writer = FFV1Writer(dest, options=options, tags=tags, progress=progress)
+    consumers: list = [writer]
+    hasher = None
+    if digest:
+        # first: it must see each frame before anything is done with it
+        hasher = SourceDigests(digest_methods, algorithm=digest)
+        consumers = [hasher, writer]
+    run_alone(source, consumers)
+    report = dict(writer.report)
+    report["source_digests"] = {d.index: d for d in (hasher.digests if hasher else []) if not d.normalised}
     return report
 
 

@@ -5,7 +5,8 @@ it. Sources in a modern codec that will stay decodable (H.264, H.265) are stream
 Matroska (``remux``: the same bits, a better-documented container). Risky or obsolete codecs
 (MS-MPEG4, Cinepak, MJPEG, MPEG-4 Part 2, anything unknown) are decoded once and kept as FFV1
 version 3 in Matroska (``ffv1``), the Library of Congress preferred format (RFC 9043, RFC 9559).
-Every recording also gets an H.264 MP4 ``access`` copy for viewing.
+Every recording also gets an H.264 MP4 ``access`` copy for viewing: the source's own packets
+(a faststart stream copy) when it already meets the access profile, else an encode.
 
 ``flows/config.py`` embeds :class:`ArchiveSettings` as ``Settings.archive``: set fields in
 ``footage.toml`` (``[archive]``, ``[archive.ffv1]`` ...) or ``FOOTAGE_ARCHIVE__<FIELD>``.
@@ -124,6 +125,9 @@ class AccessOptions(BaseModel):
     crf: int = Field(23, ge=0, le=51)
     preset: str = "veryfast"
     audio_bitrate: int = Field(128_000, ge=16_000)
+    # x264 threads. Its frame threads change its motion search, so the count is part of the
+    # copy's bits: 0 is a fixed count (media.archive.access.X264_THREADS), not the machine's cores,
+    # so the same source gives the same copy on every machine.
     threads: int = Field(0, ge=0)
 
 
