@@ -563,6 +563,8 @@ def completed_batches(futures: list[Any]) -> Iterator[set[Any]]:
     """The futures as they finish, in groups: all that are done whenever one more is."""
     import distributed
 
+    if not futures:
+        return
     wrapped = {getattr(f, "wrapped_future", None): f for f in futures}
     if None in wrapped:  # not on Dask (a test calling the flow with another runner)
         yield set(futures)

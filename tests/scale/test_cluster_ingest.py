@@ -152,7 +152,7 @@ def test_a_worker_killed_mid_run(tmp_path, api):
         assert first["runner"]["workers_lost"], first["runner"]  # the run says it lost a worker
 
         code, second, err = run_ingest(home, c.env)
-    assert code == 0, err[-3000:]
+    assert code == 0, (first, err[-3000:])
     assert first["ingested"] + second["ingested"] == N_CLIPS, (first, second)
     assert not second["failed"], second["failed"]
     counts = record_counts(open_local_store(home), home, planted)
