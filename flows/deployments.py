@@ -9,6 +9,7 @@ from prefect.schedules import Cron
 from flows.compliance import compliance_flow
 from flows.fixity import fixity_audit
 from flows.ingest import ingest_flow
+from flows.runner import dask_runner
 from records.settings import Settings, load_settings
 
 
@@ -24,13 +25,14 @@ def build_deployments(settings: Settings | None = None) -> list[Any]:
     ``weekly-fixity-audit``   :func:`fixity_audit`        ``fixity_cron``
     ========================  ==========================  ============================
     """
-    sched = (settings or load_settings()).schedule
+    settings = settings or load_settings()
+    sched = settings.schedule
 
     def cron(expression: str) -> list[Cron]:
         return [Cron(expression, timezone=sched.timezone)]
 
     return [
-        ingest_flow.to_deployment(
+        ingest_flow.with_options(task_runner=dask_runner(settings)).to_deployment(
             name="nightly-ingest",
             schedules=cron(sched.ingest_cron),
             description="Ingest the inbox every night.",

@@ -140,37 +140,40 @@ def require_api_server() -> str:
     return url
 
 
-@contextmanager
-def task_runner(settings: Settings) -> Iterator[Cluster]:
-    """The run's task runner, with whatever it needs around it (a temporary Prefect server)."""
+def dask_runner(settings: Settings) -> Any:
+    """prefect-dask's task runner for the configured cluster (no checks: see :func:`task_runner`)."""
     from prefect_dask import DaskTaskRunner
 
     if settings.runner.address:
+        sec = security(settings)
+        return DaskTaskRunner(address=settings.runner.address,
+                              client_kwargs={"security": sec} if sec is not None else {})
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": embedded_workers(settings),
+            "threads_per_worker": settings.runner.threads,
+            "processes": True,
+            "dashboard_address": None,  # no web server nobody asked for
+            "local_directory": str(settings.home / "work" / "dask"),
+        },
+    )
+
+
+@contextmanager
+def task_runner(settings: Settings) -> Iterator[Cluster]:
+    """The run's task runner, checked, with what it needs around it (a temporary Prefect server)."""
+    if settings.runner.address:
         require_api_server()
         workers = check_cluster(settings)
-        sec = security(settings)
-        kwargs: dict[str, Any] = {"address": settings.runner.address}
-        if sec is not None:
-            kwargs["client_kwargs"] = {"security": sec}
-        yield Cluster(DaskTaskRunner(**kwargs), "dask", settings.runner.address, workers)
+        yield Cluster(dask_runner(settings), "dask", settings.runner.address, workers)
         return
-    n = embedded_workers(settings)
     # the embedded scheduler and nannies live in this process: their start/stop chatter is not
     # the operator's business (warnings still show)
     logging.getLogger("distributed").setLevel(logging.WARNING)
+    n = embedded_workers(settings)
     with temporary_api_server():
-        runner = DaskTaskRunner(
-            cluster_class="distributed.LocalCluster",
-            cluster_kwargs={
-                "n_workers": n,
-                "threads_per_worker": settings.runner.threads,
-                "processes": True,
-                "dashboard_address": None,  # no web server nobody asked for
-                "local_directory": str(settings.home / "work" / "dask"),
-                "silence_logs": 30,  # WARNING: Dask's start/stop chatter is not the operator's business
-            },
-        )
-        yield Cluster(runner, "embedded", None, [f"local:{i}" for i in range(n)])
+        yield Cluster(dask_runner(settings), "embedded", None, [f"local:{i}" for i in range(n)])
 
 
 @contextmanager
