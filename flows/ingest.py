@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as current_flow_run
 from pydantic import BaseModel, ConfigDict
 
 from media.gaps.qc import QCResult
@@ -512,29 +513,43 @@ def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str
     files (``preserve`` never fails, so one bad file does not hold back its session). Returns the
     chains and the gap-document futures by session id.
     """
-    session_of = {r.name: s for s in sessions for r in s.recordings}
-    preserved = {}
-    for out in new:
-        s = session_of.get(out.recording.name)
-        preserved[out.file] = preserve_task.submit(out, s.id if s else None, settings, run)
-        progress.step(out.file, "qc")
-        _on_done(preserved[out.file], lambda f=out.file: progress.step(f, "archive"))
-    docs = {}
-    for s in sessions:
-        paths = {r.path for r in s.recordings}
-        mine = [preserved[o.file] for o in new if o.recording.path in paths]
-        docs[s.id] = gaps_task.submit(s, mine, {p: q for p, q in earlier.items() if p in paths}, settings)
     committing = commit_task.with_options(retries=settings.ingest.store_retries,
                                           retry_delay_seconds=settings.ingest.retry_delays_s)
-    chains = []
-    for out in new:
-        s = session_of.get(out.recording.name)
-        doc = docs[s.id] if s else None
-        committed = committing.submit(preserved[out.file], doc, s, settings, run)
-        verified = verify_task.submit(committed, settings)
-        steps = [("preserve", preserved[out.file]), *([("gaps", doc)] if doc else []), ("store", committed), ("verify", verified)]
-        chains.append(Chain(out, steps))
+    chains, docs = [], {}
+    # session by session: Dask runs ready tasks in the order they were submitted, so a session's
+    # rules, commits and checks go before the next session's decode passes (pipelining)
+    for s, files in _by_session(new, sessions):
+        preserved = {}
+        for out in files:
+            preserved[out.file] = preserve_task.submit(out, s.id if s else None, settings, run)
+            progress.step(out.file, "qc")
+            _on_done(preserved[out.file], lambda f=out.file: progress.step(f, "archive"))
+        doc = None
+        if s is not None:
+            paths = {r.path for r in s.recordings}
+            doc = docs[s.id] = gaps_task.submit(s, list(preserved.values()),
+                                                {p: q for p, q in earlier.items() if p in paths}, settings)
+        for out in files:
+            committed = committing.submit(preserved[out.file], doc, s, settings, run)
+            verified = verify_task.submit(committed, settings)
+            steps = [("preserve", preserved[out.file]), *([("gaps", doc)] if doc else []), ("store", committed),
+                     ("verify", verified)]
+            chains.append(Chain(out, steps))
     return chains, docs
+
+
+def _by_session(new: list[Outcome], sessions: list[Session]) -> list[tuple[Session | None, list[Outcome]]]:
+    """The new files grouped by session, sessions in time order (files of no session last)."""
+    groups: list[tuple[Session | None, list[Outcome]]] = []
+    left = list(new)
+    for s in sorted(sessions, key=lambda s: (s.start, s.id)):
+        names = {r.name for r in s.recordings}
+        mine = [o for o in left if o.recording.name in names]
+        left = [o for o in left if o.recording.name not in names]
+        groups.append((s, mine))
+    if left:
+        groups.append((None, left))
+    return groups
 
 
 def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, user: str) -> list[Outcome]:
@@ -609,6 +624,7 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     summary["still_writing"] = [p.relative_to(box).as_posix() for p in busy] + summary["still_writing"]
     summary["leased"] = leased
     summary["hidden"] = intake.hidden_files(box)
+    summary["flow_run"] = str(current_flow_run.id) if current_flow_run.id else None
     return publish_report(settings, store, summary)
 
 
