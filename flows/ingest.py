@@ -702,9 +702,9 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
     for left in clean_scratch(settings.scratch_root):
         print(f"removed scratch left by a killed run: {left}", file=sys.stderr)
     note = None
+    os.environ["FOOTAGE_RUN_PID"] = str(os.getpid())  # a crash point in a worker kills the run (storage/faults.py)
     try:
         with task_runner(settings) as cluster:
-            os.environ["FOOTAGE_RUN_PID"] = str(os.getpid())  # a crash point in a worker kills the run (storage/faults.py)
             runner = ingest_flow.with_options(task_runner=cluster.runner)
             note = note_temporary_server(run_dir)
             summary = runner(inbox=str(inbox) if inbox else None, return_state=False)

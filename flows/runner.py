@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -155,7 +156,6 @@ def dask_runner(settings: Settings) -> Any:
             "threads_per_worker": settings.runner.threads,
             "processes": True,
             "dashboard_address": None,  # no web server nobody asked for
-            "local_directory": str(settings.home / "work" / "dask"),
         },
     )
 
@@ -172,8 +172,36 @@ def task_runner(settings: Settings) -> Iterator[Cluster]:
     # the operator's business (warnings still show)
     logging.getLogger("distributed").setLevel(logging.WARNING)
     n = embedded_workers(settings)
-    with temporary_api_server():
-        yield Cluster(dask_runner(settings), "embedded", None, [f"local:{i}" for i in range(n)])
+    # the worker processes start (and import Footage) while the Prefect server starts: both take
+    # seconds, and a night's run pays them once
+    from prefect_dask import DaskTaskRunner
+
+    with ThreadPoolExecutor(1) as pool:
+        starting = pool.submit(local_cluster, settings, n)
+        cluster = None
+        try:
+            with temporary_api_server():
+                cluster = starting.result()
+                yield Cluster(DaskTaskRunner(address=cluster.scheduler_address), "embedded", None,
+                              [f"local:{i}" for i in range(n)])
+        finally:
+            if cluster is None and starting.exception() is None:
+                cluster = starting.result()  # the server failed to start: the workers still must go
+            if cluster is not None:
+                cluster.close()
+
+
+def local_cluster(settings: Settings, n: int) -> Any:
+    """The embedded cluster: ``n`` worker processes of ``runner.threads`` threads, Footage preloaded."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=n,
+        threads_per_worker=settings.runner.threads,
+        processes=True,
+        dashboard_address=None,  # no web server nobody asked for
+        preload=["flows.ingest"],  # imported at worker start, not at the first task
+    )
 
 
 @contextmanager

@@ -62,7 +62,7 @@ class ScratchBudget:
     the reservations of live processes on this host, plus its own, exceed ``limit`` bytes (a night
     of FFV1 masters must not fill the disk). One task always may go, however large, when nothing
     else is reserved. Reservations are files under ``<root>/.budget/`` named by the owner's pid,
-    checked and written under an exclusive ``flock``, so every worker process of the host shares
+    checked and written under an exclusive ``flock`` of that folder, so every worker process of the host shares
     the budget; those of dead processes (a killed worker) no longer count.
     """
 
@@ -88,8 +88,9 @@ class ScratchBudget:
         import fcntl
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / "lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        fd = os.open(self.folder, os.O_RDONLY)  # the folder itself is the lock: no lock file left behind
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             used = self._live()
             if used and used + nbytes > self.limit:
                 return False
@@ -97,6 +98,8 @@ class ScratchBudget:
                 json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "bytes": int(nbytes)})
             )
             return True
+        finally:
+            os.close(fd)
 
     @contextmanager
     def reserve(self, nbytes: int, on_wait: Callable[[int, int], None] | None = None) -> Iterator[None]:
