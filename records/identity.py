@@ -354,8 +354,10 @@ def verify_input(
         if not entry.public_key:
             raise refuse(f"no public_key is registered for {user} ([users.{user}] public_key = \"ssh-ed25519 ...\"; "
                          "`footage user keygen` makes a key), so their inputs cannot be signed")
-        raise refuse("the input is not signed (sign it with --key PATH; an unsigned form typed in the UI is "
-                     "refused unless disclosure.trust_ui_input = true)")
+        if via == "ui":
+            raise refuse("the form input is not signed: unsigned input typed in the UI is refused unless "
+                         "disclosure.trust_ui_input = true (sign it with `footage disclose ... --key PATH`)")
+        raise refuse("the input is not signed (sign it with --key PATH)")
     if not entry.public_key:
         raise refuse(f"no public_key is registered for {user}, so the signature cannot be checked")
     try:

@@ -93,7 +93,7 @@ def signed(
                             pause_key=pause_key, content=content, signed_at=fields.get("signed_at"),
                             signature=fields.get("signature"), via="cli")
     except Refused as e:
-        fail(f"{e}" + (f" ({why_unsigned})" if why_unsigned else ""), DENIED_EXIT)
+        fail(f"{e}" + (f": {why_unsigned}" if why_unsigned else ""), DENIED_EXIT)
 
 
 def load_settings() -> Settings:
