@@ -36,7 +36,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 @user_app.command("keygen")
 def keygen(
-    name: Optional[str] = typer.Argument(None, help="The user (default: --as / $FOOTAGE_USER / the OS user)."),
+    name: Optional[str] = typer.Argument(None, help="The user (default: $FOOTAGE_USER, else the OS user)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="Private key file (default: ~/.ssh/id_ed25519); "
                                             "the public key goes beside it as PATH.pub."),
 ) -> None:
@@ -80,7 +80,7 @@ def _toml_key(name: str) -> str:
 
 @user_app.command("show")
 def show(
-    name: Optional[str] = typer.Argument(None, help="The user (default: --as / $FOOTAGE_USER / the OS user)."),
+    name: Optional[str] = typer.Argument(None, help="The user (default: $FOOTAGE_USER, else the OS user)."),
     show_all: bool = typer.Option(False, "--all", help="Every configured user."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
