@@ -319,7 +319,10 @@ def verify_input(
     run_id: str | None, pause_key: str | None, content: dict[str, Any], signed_at: str | None,
     signature: str | None, via: str = "cli",
 ) -> dict[str, Any]:
-    """Check a signed input before acting on it.
+    """Check a signed input before acting on it: that ``user`` signed exactly this input, now.
+
+    The user's roles are checked separately (:func:`records.roles.require_action` or
+    :func:`records.roles.may`), before this.
 
     Returns
     -------
