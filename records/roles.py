@@ -82,7 +82,7 @@ class PermissionDenied(Refused):
         self.needed = sorted(r.value for r in needed)
         self.held = sorted(r.value for r in held)
         self.action = action
-        what = f" to {action}" if action else ""
+        what = f" {action}" if action else ""
         has = ", ".join(self.held) or "no role"
         super().__init__(
             f"user {user!r} may not{what}: it needs the role {' or '.join(self.needed)}, "

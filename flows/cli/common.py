@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -58,7 +59,8 @@ def key_option() -> Any:
 
 def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
     """Print ``error: MESSAGE`` on standard error (no traceback) and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # escaped: messages name TOML tables ("[users.li]"), which Rich would read as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -93,8 +93,9 @@ def show(
     if as_json:
         print_json(rows if show_all else rows[0])
         return
-    t = Table("user", "roles", "key", "can sign", "note")
+    t = Table("user", "roles", "can sign", "note")
+    t.add_column("key", overflow="fold", no_wrap=False, min_width=51)  # SHA256: and 43 characters, whole
     for r in rows:
-        t.add_row(r["user"], ", ".join(r["roles"]) or "none", r["fingerprint"] or "none",
-                  "yes" if r["can_sign"] else "no", r["note"] or "")
+        t.add_row(r["user"], ", ".join(r["roles"]) or "none", "yes" if r["can_sign"] else "no", r["note"] or "",
+                  r["fingerprint"] or "none")
     out.print(t)
