@@ -72,6 +72,23 @@ def authorize(settings: Settings, store: ObjectStore, user: str, action: str, re
         fail(str(e), DENIED_EXIT)
 
 
+def sign_input(
+    settings: Settings, user: str, action: str, *, record: str | None, content: dict[str, Any],
+    key: Optional[str], run_id: str | None = None, pause_key: str | None = None,
+) -> dict[str, Any]:
+    """The signature fields of an input that another process verifies (the disclosure flow):
+    ``{"user", "signed_at", "signature", "key_fingerprint"}``, ``{}`` in single-user mode. Exits
+    with :data:`DENIED_EXIT` when no signature can be made (nothing was submitted, so nothing is
+    audited)."""
+    from records.identity import signed_fields  # cryptography: paid by signed inputs only
+
+    try:
+        return signed_fields(settings, key_path=key, user=user, action=action, record=record,
+                             run_id=run_id, pause_key=pause_key, content=content)
+    except Refused as e:
+        fail(str(e), DENIED_EXIT)
+
+
 def signed(
     settings: Settings, store: ObjectStore, user: str, action: str, *, record: str | None,
     content: dict[str, Any], key: Optional[str], run_id: str | None = None, pause_key: str | None = None,

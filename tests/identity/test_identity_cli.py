@@ -353,3 +353,22 @@ def test_a_real_footage_process_signs_and_refuses(team):
                           team["bea"]], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 3 and "not the registered key" in " ".join(bad.stderr.split())
     assert [e["kind"] for e in _log().events()] == ["user_key", "case_closed", "signature_refused"]
+
+
+def test_sign_input_gives_the_fields_a_flow_verifies(team):
+    """flows.cli.common.sign_input: what `footage disclose ...` attaches to an input."""
+    import typer
+
+    from flows.cli.common import sign_input
+    from records.identity import verify_input
+
+    settings = load_settings()
+    settings.ensure_layout()
+    args = dict(record="ab" * 32, content={"keep": [1]}, run_id="r", pause_key="select-1")
+    fields = sign_input(settings, "arne", "disclose.select", key=str(team["arne"]), **args)
+    proof = verify_input(settings, open_store(settings), user="arne", action="disclose.select",
+                         signed_at=fields["signed_at"], signature=fields["signature"], via="cli", **args)
+    assert proof["key_fingerprint"] == fields["key_fingerprint"]
+    with pytest.raises(typer.Exit) as info:
+        sign_input(settings, "arne", "disclose.select", key="/nonexistent/key", **args)
+    assert info.value.exit_code == 3
