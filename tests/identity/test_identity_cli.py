@@ -372,3 +372,31 @@ def test_sign_input_gives_the_fields_a_flow_verifies(team):
     with pytest.raises(typer.Exit) as info:
         sign_input(settings, "arne", "disclose.select", key="/nonexistent/key", **args)
     assert info.value.exit_code == 3
+
+
+@pytest.mark.parametrize("attack, reason", [("replay", "already used"), ("tamper", "does not match the input")])
+def test_a_client_that_replays_or_tampers_is_refused_with_exit_3(team, monkeypatch, attack, reason):
+    """A client other than Footage's own (which always signs what it sends): it resends a
+    signature it saw, or signs one input and sends another. The command's real verification
+    refuses it, exit 3, audited."""
+    import records.identity as identity
+
+    genuine = identity.signed_fields
+    seen: list[dict] = []
+
+    def client(settings, **kw):
+        if attack == "replay":
+            if not seen:
+                seen.append(genuine(settings, **kw))
+            return seen[0]
+        return genuine(settings, **dict(kw, content=dict(kw["content"], closed="2026-12-31")))
+
+    monkeypatch.setattr(identity, "signed_fields", client)
+    if attack == "replay":
+        assert _close("arne", team["arne"]).exit_code == 0
+        r = _close("arne", team["arne"])
+        assert r.exit_code == 3 and reason in r.output
+        kinds = [e["kind"] for e in _log().events()]
+        assert kinds == ["user_key", "case_closed", "signature_refused"]
+    else:
+        _refused(_close("arne", team["arne"]), reason)
