@@ -9,6 +9,12 @@ Which roles may run which action is :data:`ACTION_ROLES`, the one table every co
 checks: :func:`require_action` writes each refusal to the audit log as an ``access_denied`` event
 and raises; :func:`may` only answers, for the disclosure flow, which records a refused input in
 the record's history and waits for another.
+
+A typed name proves nothing, so in multi-user mode the role-gated inputs
+(:data:`SIGNED_ACTIONS`) are also signed with the user's registered Ed25519 key and verified
+before they act (:mod:`records.identity`); :func:`check_separation` keeps the approver of a
+disclosure apart from the users who prepared it, whatever roles they hold. Every refusal is a
+:class:`Refused` (the command line exits 3).
 """
 
 from __future__ import annotations
@@ -55,7 +61,20 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
 }
 
 
-class PermissionDenied(Exception):
+#: The role-gated *inputs*: actions that change records or release them. In multi-user mode each
+#: carries an Ed25519 signature of its user (records/identity.py), verified before it acts; the
+#: other actions only read and are checked by role alone.
+SIGNED_ACTIONS: frozenset[str] = frozenset({
+    "case.close", "storage.extend", "storage.hold",
+    "disclose.request", "disclose.select", "disclose.approve", "disclose.override",
+})
+
+
+class Refused(Exception):
+    """An input or action refused, with a clear reason for the user (the CLI exits 3)."""
+
+
+class PermissionDenied(Refused):
     """The acting user lacks every role an action accepts."""
 
     def __init__(self, user: str, needed: Iterable[Role], action: str | None = None, held: Iterable[Role] = ()):
@@ -63,7 +82,7 @@ class PermissionDenied(Exception):
         self.needed = sorted(r.value for r in needed)
         self.held = sorted(r.value for r in held)
         self.action = action
-        what = f" to {action}" if action else ""
+        what = f" {action}" if action else ""
         has = ", ".join(self.held) or "no role"
         super().__init__(
             f"user {user!r} may not{what}: it needs the role {' or '.join(self.needed)}, "
@@ -91,7 +110,8 @@ def roles_of(settings: Settings, user: str) -> set[Role]:
     """The roles ``user`` holds (every role in single-user mode)."""
     if single_user_mode(settings):
         return set(Role)
-    return set(settings.users.get(user, []))
+    entry = settings.users.get(user)
+    return set(entry.roles) if entry is not None else set()
 
 
 def has_role(settings: Settings, user: str, role: Role | Iterable[Role]) -> bool:
@@ -146,6 +166,20 @@ def may(settings: Settings, user: str, action: str) -> bool:
     record's history and waits for another input) instead of raising.
     """
     return has_role(settings, user, ACTION_ROLES[action])
+
+
+def check_separation(approver: str, requester: str | None, selector: str | None) -> None:
+    """Raise :class:`Refused` unless ``approver`` is someone other than the archivist who
+    requested the disclosure and the one who selected what it shows.
+
+    Roles do not decide this: a user holding both the archivist and the supervisor roles still
+    may not approve their own request or selection (separation of duties, article 31).
+    """
+    approver = approver.strip()
+    for who, what in ((requester, "requested"), (selector, "made the selection of")):
+        if who is not None and approver == who.strip():
+            raise Refused(f"{approver} {what} this disclosure and may not approve it: "
+                          "the approver must be another user (separation of duties)")
 
 
 BANNER = {
