@@ -5,6 +5,8 @@
 * ``portrait_720p``: 720x1280 (phone held upright), 25 fps, two shots (a 9:16 slice of the crowd,
   of the juggler), with speech (AAC).
 * ``crowd_1080p``: the shared 1080p crowd clip itself (no copy).
+* ``smoke_clip``: the first 30 frames of ``stage_360p``, for the smoke runs of the redaction
+  benchmarks (not in ``CLIPS``).
 
 Made once into ``benchmarks/.cache`` (deterministic: same source frames, same encoder settings),
 never into the repository.
@@ -107,6 +109,31 @@ def portrait_720p() -> Path:
 
 def crowd_1080p() -> Path:
     return CROWD
+
+
+def smoke_clip() -> Path:
+    """The first 30 frames of the 360p stage clip (with their audio), for a quick end-to-end check."""
+    path = CACHE / "smoke_640x360_30f.mp4"
+    if path.exists():
+        return path
+    src = stage_360p()
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
+        vin = inp.streams.video[0]
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = vin.width, vin.height, "yuv420p"
+        vs.options = {"crf": "18", "preset": "fast"}
+        for i, f in enumerate(inp.decode(vin)):
+            if i >= 30:
+                break
+            f = av.VideoFrame.from_ndarray(f.to_ndarray(format="rgb24"), format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, 25)
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    tmp.rename(path)
+    return path
 
 
 CLIPS = {"crowd_1080p": crowd_1080p, "stage_360p": stage_360p, "portrait_720p": portrait_720p}
