@@ -43,7 +43,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -284,4 +284,4 @@ def record(results: Path, key: str, row: dict) -> None:
     done = json.loads(results.read_text()) if results.exists() else {}
     done[key] = row
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(done, indent=1, default=lambda o: asdict(o)))
+    results.write_text(json.dumps(done, indent=1))
