@@ -14,8 +14,9 @@ H.264 without B-frames ~4 Mbit/s + AAC, with black, frozen and silent stretches
   one ffmpeg pass; remux to MKV; access copy (libx264 veryfast CRF 23, fit to 1280x720, AAC,
   +faststart); copy the original and both outputs to a store folder; re-hash the copies.
 
-``extra_info``: both wall times and CPU seconds (children's user + system), ``ratio`` = ffmpeg time
-/ footage time (> 1: Footage is faster; issue 12's goal is >= 1.5 at 720p), times real time, and
+``extra_info``: both wall times and CPU seconds (children's user + system, all their processes),
+``ratio`` = ffmpeg time / footage time (> 1: Footage is faster; issue 12's goal is >= 1.5 at 720p),
+``cpu_ratio`` the same for CPU seconds (of the last round), times real time, and
 ``findings``: black/freeze/silence of ``footage ingest`` (its manifests' ``qc_events``) against
 ffmpeg's (its log), matched within 0.5 s. Asserted: both found what was planted, and the same
 intervals (kind, count, ends within 0.5 s). No time is asserted. With ``FOOTAGE_BENCH_ROUNDS`` > 1
@@ -49,6 +50,7 @@ JOBS = 2  # files the ffmpeg pipeline runs at a time
 RESULTS = kit.CACHE / "ingest_e2e_results.json"
 
 
+@pytest.mark.timeout(3 * 3600)  # 6 x 60 s at 1080p, clips made first, rounds: far past the suite's 600 s
 @pytest.mark.skipif(kit.FFMPEG is None, reason="Debian's ffmpeg is not installed (scripts/setup.sh installs it)")
 @pytest.mark.parametrize("size", ["720p", "1080p"])
 def test_ingest_e2e_vs_ffmpeg_pipeline(benchmark, size, tmp_path):
@@ -76,6 +78,7 @@ def test_ingest_e2e_vs_ffmpeg_pipeline(benchmark, size, tmp_path):
         "ratio": round(t_ffmpeg / t_footage, 3), "goal": 1.5,
         "footage_x_real_time": round(media_s / t_footage, 2), "ffmpeg_x_real_time": round(media_s / t_ffmpeg, 2),
         "footage_cpu_s": round(fo["cpu_s"], 1), "ffmpeg_cpu_s": round(ff["cpu_s"], 1),
+        "cpu_ratio": round(ff["cpu_s"] / fo["cpu_s"], 3),  # steadier than wall time on a shared machine
         "findings": findings, "ffmpeg_found_planted": truth["same"], **kit.machine(),
     }
     benchmark.extra_info.update(row)

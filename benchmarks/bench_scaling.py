@@ -47,6 +47,7 @@ WORKERS = (2, 1)  # two first: a machine warming up would flatter the single wor
 RESULTS = kit.CACHE / "scaling_results.json"
 
 
+@pytest.mark.timeout(3 * 3600)  # two cluster runs of 6 x 60 s, rounds: far past the suite's 600 s
 @pytest.mark.skipif(cluster is None, reason=WHY)
 @pytest.mark.skipif(kit.FFMPEG is None, reason="Debian's ffmpeg is not installed (scripts/setup.sh installs it)")
 def test_ingest_on_1_vs_2_dask_workers(benchmark, tmp_path):
