@@ -14,6 +14,7 @@ every measurement in the same run:
     .venv/bin/python benchmarks/bench_archive.py [--rounds 3] [--seconds 60] [--memory]
 
 The verification passes (decoding source and master again) are timed apart: the CLI has none.
+Smoke mode (``FOOTAGE_BENCH_SMOKE=1``): a 2 s clip, one round, the generated clip only in the size table.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from media.archive import (  # noqa: E402
 )
 from media.archive.ffv1 import FFV1_PIX_FMT  # noqa: E402
 
-SECONDS = float(os.environ.get("FOOTAGE_BENCH_SECONDS", 60))  # shorter only for a smoke run
+SMOKE = os.environ.get("FOOTAGE_BENCH_SMOKE", "0") not in ("", "0")
+SECONDS = float(os.environ.get("FOOTAGE_BENCH_SECONDS", 2 if SMOKE else 60))  # shorter only for a smoke run
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 FFMPEG = shutil.which("ffmpeg")
 SHARED = Path(os.environ.get("FOOTAGE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "footage" / "video"
@@ -177,7 +179,7 @@ def print_sizes(rows: list[dict]) -> None:
 # -- pytest-benchmark ---------------------------------------------------------------------------
 
 _times: dict[str, list[float]] = {}
-ROUNDS = 2
+ROUNDS = 1 if SMOKE else 2
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +227,7 @@ def test_size_table(benchmark, work):
 
     def table():
         rows.append(size_row("generated 720p30 H.264 (noise)", work / "clip.mp4", work, SECONDS))
-        rows.extend(size_row(n, SHARED / n, work) for n in REAL if (SHARED / n).is_file())
+        rows.extend(size_row(n, SHARED / n, work) for n in REAL if (SHARED / n).is_file() and not SMOKE)
 
     benchmark.pedantic(table, rounds=1, iterations=1)
     print_sizes(rows)

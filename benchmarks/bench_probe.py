@@ -3,6 +3,7 @@
 Goal (issue 2): ours at >= 0.5x ffmpeg's speed. Both read every packet of the file; ours also
 computes the SHA-256 of the whole file and decodes one frame.
 Run: .venv/bin/pytest benchmarks/bench_probe.py --benchmark-only -s
+Smoke mode (``FOOTAGE_BENCH_SMOKE=1``): a 5 s clip, one round, the goal not asserted.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import time
 import pytest
 
 from media.probe import probe
+from smoke import SMOKE
 
-ROUNDS = 7
+ROUNDS = 1 if SMOKE else 7
 
 
 def ffmpeg_copy(path) -> None:
@@ -32,12 +34,19 @@ def test_probe_hash_vs_ffmpeg_copy(benchmark, clip_720p):
         ffmpeg_copy(clip_720p)
         baseline.append(time.perf_counter() - t)
     facts = benchmark.pedantic(probe, args=(clip_720p,), rounds=ROUNDS, iterations=1)
-    ours = benchmark.stats.stats.median
+    if benchmark.disabled:  # no statistics: time one more call
+        t = time.perf_counter()
+        probe(clip_720p)
+        ours = time.perf_counter() - t
+    else:
+        ours = benchmark.stats.stats.median
     ffmpeg = sorted(baseline)[len(baseline) // 2]
     ratio = ffmpeg / ours
     benchmark.extra_info.update(
         {"ffmpeg_median_s": ffmpeg, "ours_median_s": ours, "speed_ratio_vs_ffmpeg": ratio, "bytes": facts.size}
     )
     print(f"\nprobe+hash {ours * 1000:.1f} ms, ffmpeg copy {ffmpeg * 1000:.1f} ms: ours at {ratio:.2f}x ffmpeg's speed")
-    assert facts.duration == pytest.approx(60, abs=0.1)
+    assert facts.duration == pytest.approx(5 if SMOKE else 60, abs=0.1)
+    if SMOKE:
+        return  # a 5 s clip on a busy CI machine says nothing about speed
     assert ratio >= 0.5, f"goal: >= 0.5x ffmpeg's speed, measured {ratio:.2f}x"

@@ -15,6 +15,8 @@ All three must report the same events within 0.5 s. Ratios are reference time / 
 
     .venv/bin/pytest benchmarks/bench_qc.py --benchmark-only -s
     .venv/bin/python benchmarks/bench_qc.py [--rounds 3]
+
+Smoke mode (``FOOTAGE_BENCH_SMOKE=1``): a 12 s clip with the same three stretches, goal not asserted.
 """
 
 from __future__ import annotations
@@ -45,13 +47,17 @@ SPEC = ClipSpec(
     black=[(10.0, 14.0)], black_noise=0, freeze=[(25.0, 29.0)], silence=[(40.0, 44.0)], seed=11,
 )
 TOLERANCE = 0.5
+SMOKE = os.environ.get("FOOTAGE_BENCH_SMOKE", "0") not in ("", "0")
+if SMOKE:
+    SPEC = ClipSpec(duration=12, width=1280, height=720, fps=30, channels=2, preset="veryfast", noise=3,
+                    black=[(1.0, 4.0)], black_noise=0, freeze=[(6.0, 9.0)], silence=[(7.0, 10.0)], seed=11)
 
 
 def clip() -> Path:
     """The benchmark clip, generated once (about 30 s on two cores)."""
     folder = Path(os.environ.get("FOOTAGE_BENCH_CACHE", Path(tempfile.gettempdir()) / "footage-bench"))
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "qc-60s-720p30-v1.mp4"
+    path = folder / f"qc-{SPEC.duration:g}s-720p30-v1.mp4"
     if not path.exists():
         tmp = path.with_suffix(".part.mp4")
         make_clip(tmp, SPEC)
@@ -145,7 +151,7 @@ def test_qc_vs_filters(benchmark, source):
     benchmark.pedantic(lambda: ours(source), rounds=1, iterations=1)
     benchmark.extra_info.update({"seconds": m["seconds"], "ratios": m["ratios"], "goal": 2.0})
     print("\n" + report(m))
-    assert m["ratios"]["pyav_filters"] >= 1.0, report(m)
+    assert SMOKE or m["ratios"]["pyav_filters"] >= 1.0, report(m)
 
 
 def main() -> None:

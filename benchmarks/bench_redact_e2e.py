@@ -32,6 +32,10 @@ Run::
     # smoke (a 30-frame 360p clip, one round, no timing statistics):
     .venv/bin/python -m pytest benchmarks/bench_redact_e2e.py -k smoke --benchmark-disable -s
 
+In smoke mode (``FOOTAGE_BENCH_SMOKE=1``, CI) only the smoke test runs, and the deface venv is
+never built (PyPI downloads and a minute CI does not have): without it our side runs and is
+checked alone, then the test skips with that reason.
+
 Each test prints one row and adds it to ``benchmarks/.cache/e2e_results.json``.
 """
 
@@ -42,7 +46,6 @@ import os
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -53,7 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from clips import CACHE, CLIPS, stage_360p  # noqa: E402
+from clips import CACHE, CLIPS, smoke_clip  # noqa: E402
+from smoke import SMOKE  # noqa: E402
 
 DEFACE_VENV = Path(os.environ.get("FOOTAGE_DEFACE_VENV", CACHE / "deface-venv"))
 FOOTAGE = Path(sys.executable).parent / "footage"
@@ -144,35 +148,12 @@ def residual_faces(src: Path, out: Path, ref: dict[int, np.ndarray]) -> dict:
             "out_frames": out_frames}
 
 
-def smoke_clip() -> Path:
-    """The first 30 frames of the 360p stage clip (with their audio), for a quick end-to-end check."""
-    path = CACHE / "smoke_640x360_30f.mp4"
-    if path.exists():
-        return path
-    src = stage_360p()
-    tmp = path.with_suffix(".part.mp4")
-    with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
-        vin = inp.streams.video[0]
-        vs = out.add_stream("libx264", rate=25)
-        vs.width, vs.height, vs.pix_fmt = vin.width, vin.height, "yuv420p"
-        vs.options = {"crf": "18", "preset": "fast"}
-        for i, f in enumerate(inp.decode(vin)):
-            if i >= 30:
-                break
-            f = av.VideoFrame.from_ndarray(f.to_ndarray(format="rgb24"), format="rgb24")
-            f.pts, f.time_base = i, Fraction(1, 25)
-            for p in vs.encode(f):
-                out.mux(p)
-        for p in vs.encode(None):
-            out.mux(p)
-    tmp.rename(path)
-    return path
-
-
-def _compare(benchmark, name: str, src: Path, rounds: int, tmp_path: Path) -> dict:
+def _compare(benchmark, name: str, src: Path, rounds: int, tmp_path: Path, baseline: bool = True) -> dict:
+    """One row: ours and (with ``baseline``) deface on ``src``, timed, and their residual faces."""
     frames = sum(1 for _ in av.open(str(src)).decode(video=0))
     ref = reference_faces(src)
-    deface_cli()  # built before anything is timed
+    if baseline:
+        deface_cli()  # built before anything is timed
     ours_out, deface_out = tmp_path / f"{name}.ours.mp4", tmp_path / f"{name}.deface.mp4"
     # Interleaved rounds, best of each: the machine is shared; the minimum is the least disturbed.
     # Each round runs each command once; the first round's run of ours is pytest-benchmark's
@@ -180,24 +161,27 @@ def _compare(benchmark, name: str, src: Path, rounds: int, tmp_path: Path) -> di
     t_deface = t_ours = float("inf")
     qa = None
     for r in range(rounds):
-        t_deface = min(t_deface, run_deface(src, deface_out)["seconds"])
-        if r == 0 and not benchmark.disabled:
+        if baseline:
+            t_deface = min(t_deface, run_deface(src, deface_out)["seconds"])
+        if r == 0:  # pytest-benchmark's record (run once, untimed, under --benchmark-disable)
             res = benchmark.pedantic(run_ours, args=(src, ours_out), rounds=1, iterations=1)
         else:
             res = run_ours(src, ours_out)
         t_ours, qa = min(t_ours, res["seconds"]), res["qa_residuals"]
     row = {
         "clip": name, "size": "{}x{}".format(*_size(src)), "frames": frames, "rounds": rounds,
-        "ours_fps": round(frames / t_ours, 2), "deface_fps": round(frames / t_deface, 2),
-        "ratio": round(t_deface / t_ours, 2), "ours_qa_residuals": qa,
-        "ours": residual_faces(src, ours_out, ref), "deface": residual_faces(src, deface_out, ref),
+        "ours_fps": round(frames / t_ours, 2), "deface_fps": round(frames / t_deface, 2) if baseline else None,
+        "ratio": round(t_deface / t_ours, 2) if baseline else None, "ours_qa_residuals": qa,
+        "ours": residual_faces(src, ours_out, ref),
+        "deface": residual_faces(src, deface_out, ref) if baseline else None,
         "cores": len(os.sched_getaffinity(0)), "load_avg": round(os.getloadavg()[0], 2),
     }
     benchmark.extra_info.update(row)
     print("\n" + json.dumps(row), flush=True)
-    done = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    done[name] = row
-    RESULTS.write_text(json.dumps(done, indent=1))
+    if baseline:
+        done = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        done[name] = row
+        RESULTS.write_text(json.dumps(done, indent=1))
     return row
 
 
@@ -211,6 +195,8 @@ ROUNDS = int(os.environ.get("FOOTAGE_BENCH_ROUNDS", "1"))
 
 @pytest.mark.parametrize("name", list(CLIPS))
 def test_redact_e2e_vs_deface(benchmark, name, tmp_path):
+    if SMOKE:
+        pytest.skip("smoke mode: test_redact_e2e_smoke runs the same comparison on a 30-frame clip")
     src = CLIPS[name]()
     if not src.is_file():
         pytest.skip(f"clip not found: {src} (set FOOTAGE_SHARED)")
@@ -219,10 +205,17 @@ def test_redact_e2e_vs_deface(benchmark, name, tmp_path):
 
 def test_redact_e2e_smoke(benchmark, tmp_path):
     """One round on a 30-frame 360p clip: both commands run, outputs are complete and masked."""
+    if not CLIPS["crowd_1080p"]().is_file():
+        pytest.skip(f"the shared clips are absent: {CLIPS['crowd_1080p']()} (set FOOTAGE_SHARED)")
     src = smoke_clip()
-    row = _compare(benchmark, "smoke_360p_30f", src, 1, tmp_path)
+    # CI's smoke run does not build deface's venv; a developer's run does
+    baseline = not SMOKE or (DEFACE_VENV / "bin" / "deface").exists()
+    row = _compare(benchmark, "smoke_360p_30f", src, 1, tmp_path, baseline)
     assert row["ours"]["out_frames"] == row["frames"]
     assert row["ours"]["residual_faces"] == 0
+    if not baseline:
+        pytest.skip(f"footage redact ran and passed; the deface baseline did not: no deface venv at {DEFACE_VENV} "
+                    "(smoke mode never builds it: PyPI downloads; build it with a run outside smoke mode)")
 
 
 def table(results: dict) -> str:

@@ -5,6 +5,8 @@
 * ``portrait_720p``: 720x1280 (phone held upright), 25 fps, two shots (a 9:16 slice of the crowd,
   of the juggler), with speech (AAC).
 * ``crowd_1080p``: the shared 1080p crowd clip itself (no copy).
+* ``smoke_clip``: the first 30 frames of ``stage_360p``, for the smoke runs of the redaction
+  benchmarks (not in ``CLIPS``).
 
 Made once into ``benchmarks/.cache`` (deterministic: same source frames, same encoder settings),
 never into the repository.
@@ -107,6 +109,14 @@ def portrait_720p() -> Path:
 
 def crowd_1080p() -> Path:
     return CROWD
+
+
+def smoke_clip() -> Path:
+    """The first 30 frames of the 360p stage clip, with speech: for the redaction smoke runs."""
+    path = CACHE / "smoke_640x360_30f_v2.mp4"
+    if not path.exists():
+        _write(path, [_frames(stage_360p(), 0, 30)], 640, 360)
+    return path
 
 
 CLIPS = {"crowd_1080p": crowd_1080p, "stage_360p": stage_360p, "portrait_720p": portrait_720p}

@@ -1,4 +1,7 @@
-"""Benchmark inputs, generated once into benchmarks/.cache (deterministic, so reusable)."""
+"""Benchmark inputs, generated once into benchmarks/.cache (deterministic, so reusable).
+
+In smoke mode (``FOOTAGE_BENCH_SMOKE=1``, see smoke.py) the 720p clip lasts 5 s instead of 60 s.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 CACHE = ROOT / "benchmarks" / ".cache"
 
 
 def clip_720p30(seconds: int = 60) -> Path:
-    """A 60 s 1280x720 30 fps H.264 + AAC camera-style MP4 (index at the end)."""
+    """A ``seconds`` long 1280x720 30 fps H.264 + AAC camera-style MP4 (index at the end)."""
     from media.synth import make_clip
 
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -27,4 +31,6 @@ def clip_720p30(seconds: int = 60) -> Path:
 
 @pytest.fixture(scope="session")
 def clip_720p():
-    return clip_720p30()
+    from smoke import SMOKE
+
+    return clip_720p30(5 if SMOKE else 60)
