@@ -58,8 +58,12 @@ def test_ingest_json_contract(footage_home):
     assert doc["seen"] == 3 and doc["ingested"] == 2 and doc["duplicates"] == 0
     assert doc["quarantined"][0]["file"] == "junk.bin" and doc["quarantined"][0]["reason"] == "not_media"
     for item in doc["stored"]:
-        assert set(item) == {"file", "key", "sha256", "retain_until", "version_id"}
+        assert set(item) == {"file", "key", "sha256", "retain_until", "version_id", "worker"}
         datetime.fromisoformat(item["retain_until"])
+        host, pid = item["worker"].rsplit(":", 1)
+        assert int(pid) != os.getpid()  # decoded and stored in a worker process, not this one
+    assert set(doc["runner"]) == {"mode", "address", "workers", "processes", "workers_lost"}
+    assert doc["runner"]["mode"] == "embedded" and doc["runner"]["address"] is None
     (gap,) = doc["gaps"]
     assert gap["device"] == "DSJ-C03" and gap["seconds"] == pytest.approx(40, abs=0.01)
     assert datetime.fromisoformat(gap["start"]).utcoffset() is not None
