@@ -48,7 +48,7 @@ from storage import ObjectStore, StorageError
 from storage.faults import fault
 
 from flows import progress
-from flows.runner import Cluster, live_workers, task_runner, worker_identity
+from flows.runner import live_workers, task_runner, worker_identity
 from flows.runtime import forget_temporary_server, note_temporary_server, stop_orphaned_servers
 from records import intake
 from records.audit import open_audit
@@ -602,8 +602,12 @@ def pair_twins(verified: list[Outcome], twins: list[Outcome]) -> list[Outcome]:
 
 # -- the flow ----------------------------------------------------------------------------------
 @flow(name="footage-ingest", log_prints=False)
-def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
-    """Ingest every settled file in the inbox; returns the run's summary (the ``--json`` document)."""
+def ingest_flow(inbox: str | None = None, runner: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Ingest every settled file in the inbox; returns the run's summary (the ``--json`` document).
+
+    ``runner`` describes the cluster the tasks run on (:meth:`flows.runner.Cluster.describe`), for
+    the report; a scheduled run without it describes its task runner itself.
+    """
     settings = load_settings()
     settings.ensure_layout()
     store = open_store(settings)
@@ -625,6 +629,9 @@ def ingest_flow(inbox: str | None = None) -> dict[str, Any]:
     summary["leased"] = leased
     summary["hidden"] = intake.hidden_files(box)
     summary["flow_run"] = str(current_flow_run.id) if current_flow_run.id else None
+    summary["runner"] = runner_summary(runner or {"mode": "dask" if settings.runner.address else "embedded",
+                                                  "address": settings.runner.address, "workers": None, "at_start": []},
+                                       settings, summary)
     return publish_report(settings, store, summary)
 
 
@@ -707,8 +714,7 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
         with task_runner(settings) as cluster:
             runner = ingest_flow.with_options(task_runner=cluster.runner)
             note = note_temporary_server(run_dir)
-            summary = runner(inbox=str(inbox) if inbox else None, return_state=False)
-            summary["runner"] = runner_summary(cluster, settings, summary)
+            summary = runner(inbox=str(inbox) if inbox else None, runner=cluster.describe())
     except Exception as exc:  # the run as a whole failed (storage down before any file): say so, keep going
         summary = error_summary(exc)
         try:
@@ -721,13 +727,13 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
     return summary
 
 
-def runner_summary(cluster: Cluster, settings: Settings, summary: dict[str, Any]) -> dict[str, Any]:
+def runner_summary(described: dict[str, Any], settings: Settings, summary: dict[str, Any]) -> dict[str, Any]:
     """Where the run's tasks ran, and the workers it lost on the way (distributed mode)."""
-    out = cluster.describe()
+    out = {k: described.get(k) for k in ("mode", "address", "workers")}
     out["processes"] = sorted({s["worker"] for s in summary.get("stored", []) if s.get("worker")})
-    now = live_workers(settings)
-    out["workers_lost"] = sorted(set(cluster.workers) - set(now)) if now is not None else []
+    now = live_workers(settings) if described.get("at_start") else None
+    out["workers_lost"] = sorted(set(described["at_start"]) - set(now)) if now is not None else []
     if out["workers_lost"]:
-        print(f"workers lost during the run: {', '.join(out['workers_lost'])} (Dask ran their tasks again elsewhere)",
-              file=sys.stderr)
+        get_run_logger().warning("workers lost during the run: %s (Dask ran their tasks again elsewhere)",
+                                 ", ".join(out["workers_lost"]))
     return out

@@ -91,7 +91,9 @@ class Cluster:
     workers: list[str] = field(default_factory=list)  # worker addresses when the run started
 
     def describe(self) -> dict[str, Any]:
-        return {"mode": self.mode, "address": self.address, "workers": len(self.workers)}
+        """For the run's summary: mode, address, number of workers, the workers at the start."""
+        return {"mode": self.mode, "address": self.address, "workers": len(self.workers),
+                "at_start": self.workers if self.mode == "dask" else []}
 
 
 def check_cluster(settings: Settings) -> list[str]:

@@ -172,6 +172,18 @@ def ingest_markdown(summary: dict[str, Any], tz_name: str, banner: list[str] | N
             [[s["file"], s["key"], s["sha256"][:16] + "…", s["retain_until"]] for s in summary["stored"]],
         ),
     ]
+    if summary.get("runner"):
+        r = summary["runner"]
+        where = (f"本机嵌入式集群，{r['workers']} 个进程 / embedded cluster of {r['workers']} processes on this machine"
+                 if r["mode"] == "embedded" else
+                 f"Dask 集群 {r['address']}，{r['workers']} 个工作进程 / Dask cluster {r['address']}, {r['workers']} workers")
+        out += ["## 运行位置 / Where it ran", "", where, "",
+                _table(["工作进程 / worker", "文件数 / files"],
+                       [[w, sum(1 for s in summary["stored"] if s.get("worker") == w)] for w in r.get("processes", [])])]
+        if r.get("workers_lost"):
+            out += ["**丢失的工作进程 / workers lost during the run:** " + ", ".join(f"`{w}`" for w in r["workers_lost"])
+                    + " — 其任务已在其他进程重新执行，未完成的文件留在收件箱。 / Dask ran their tasks again elsewhere; "
+                    "files it gave up on stay in the inbox (see Failed).", ""]
     if summary.get("hidden"):
         out += ["## 隐藏文件 / Hidden files in the inbox", "",
                 "以点开头的文件不会入库，请确认是否为录像。 / Files whose names start with a dot are not ingested: "

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # 2063-11-24, which the store reports as RetentionShort (docs/storage.md); stay below 2106
 EVIDENCE_UNTIL = "2100-12-31"
 # every point an ingest on S3 passes (the local.* points belong to the local backend)
-S3_POINTS = ("store.after_intent", "store.after_original", "store.after_derivatives", "store.after_manifest",
+S3_POINTS = ("preserve.after_decode", "store.after_intent", "store.after_original", "store.after_derivatives", "store.after_manifest",
              "audit.before_append", "ingest.after_outcome", "finalize.after_move")
 
 
