@@ -6,23 +6,32 @@ and no third party's information may leak; Article 30: nothing is released witho
 Steps (each appended to the record's event history and to the audit log)::
 
     requested -> tracks + contact sheet (Prefect artifact)
-      -> pause: archivist's selection (keep-list, manual masks, audio ranges)      [Selection]
-      -> pause: supervisor's approval or rejection, by a different user             [Decision]
+      -> suspend: archivist's selection (keep-list, manual masks, audio ranges)    [Selection]
+      -> suspend: supervisor's approval or rejection, by a different user           [Decision]
       -> render -> QA (residual faces block the release unless an archivist
          overrides with a written reason)                                          [QAOverride]
       -> watermark ("disclosed to NAME on DATE, not for publication", zh + en)
       -> store the copy under its own retention -> receipt
 
-The pauses are Prefect's ``pause_flow_run(wait_for_input=...)``: the UI shows a form, and the
-headless CLI (``footage disclose select|approve|reject|override``, driven by
-:mod:`flows.cli.disclose`) submits the same typed input with ``resume_flow_run``. Open-source
-Prefect has no user identity: each input names its user (the CLI fills in ``--as`` or the OS user
-and sets ``via="cli"``; a UI user types a name, ``via="ui"``) and the receipt says which. The flow, not the CLI, is the authority
-on roles (``disclose.*`` in :data:`records.roles.ACTION_ROLES`): an input from a user without
-the role is refused (audited) and the flow waits again.
+Durability: the flow is the deployment ``disclose/disclosure`` served by ``footage serve``
+(:func:`flows.deployments.build_deployments`); ``footage disclose request`` and the Prefect UI's
+"Run" form both start it. Its waits are Prefect *suspensions*
+(``suspend_flow_run(wait_for_input=...)``): the run's process exits while people decide, so
+nothing is held and nothing is lost when the serving process or the machine restarts. A submitted
+input (the UI's form, or ``footage disclose select|approve|reject|override`` through
+``resume_flow_run``) reschedules the run; whichever ``footage serve`` is up runs it again from
+the top. Every step before the wait is a task cached by (flow run, step) whose result is
+persisted to the configured result storage (:func:`result_storage`), so a resumed run reads the
+source, the tracks and the contact sheet back instead of computing them again, and appends no
+event twice. A wait longer than ``disclosure.pause_timeout_hours`` ends the run: Prefect fails
+it, and :func:`expire_overdue` (run by ``footage serve`` and ``footage disclose status``) audits
+it as ``disclosure_expired``, writes an ``expired`` receipt and names the run's state Expired.
 
-This module holds the flow, its tasks and the typed inputs; ``python -m flows.disclose NAME
-PARAMS_JSON`` runs the flow as the run called NAME (how the CLI starts it in the background).
+Open-source Prefect has no user identity: each input names its user (the CLI fills in ``--as``
+or the OS user and sets ``via="cli"``; a UI user types a name, ``via="ui"``) and the receipt says
+which. The flow, not the CLI, is the authority on roles (``disclose.*`` in
+:data:`records.roles.ACTION_ROLES`): an input from a user without the role is refused (audited)
+and the flow waits again.
 """
 
 from __future__ import annotations
@@ -30,7 +39,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -39,8 +47,8 @@ from flows import prefect_env  # noqa: F401  (Prefect defaults before Prefect is
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.flow_runs import pause_flow_run
+from prefect.filesystems import WritableFileSystem
+from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
 from PIL import Image
@@ -71,7 +79,11 @@ from records.store import open_store
 from reports.tables import markdown_table
 
 FLOW_NAME = "disclose"
+DEPLOYMENT_NAME = "disclosure"
+DEPLOYMENT = f"{FLOW_NAME}/{DEPLOYMENT_NAME}"  # what run_deployment and the UI's "Run" start
 MAX_REFUSALS = 5  # inputs refused for want of a role before the flow gives up
+RESULTS_PREFIX = "work/disclosure-results/"  # result objects in the store (``result_storage = "store"``)
+EXPIRED = "Expired"  # the state name of a run that waited past its limit
 
 
 class Selection(RunInput):
@@ -110,36 +122,105 @@ class QAOverride(RunInput):
     via: Literal["ui", "cli"] = "ui"
 
 
+# --- result storage -------------------------------------------------------------------------------
+
+
+class StoreResults(WritableFileSystem):
+    """Prefect result storage in Footage's own object store (the S3 bucket, through boto3).
+
+    Prefect 3 writes results to S3 only through ``prefect-aws`` or ``s3fs``, neither of which
+    Footage installs; the store it already has (:func:`records.store.open_store`, configured by
+    ``[storage]``) does the same job. Objects go under :data:`RESULTS_PREFIX`; on a bucket with a
+    default retention they are kept that long, like everything else in it.
+    """
+
+    _block_type_name = "Footage store results"
+    prefix: str = RESULTS_PREFIX
+
+    def read_path(self, path: str) -> bytes:
+        return open_store(load_settings()).get_bytes(self.prefix + path)
+
+    def write_path(self, path: str, content: bytes) -> str:
+        open_store(load_settings()).put(self.prefix + path, content, content_type="application/octet-stream")
+        return path
+
+
+def result_storage(settings: Settings) -> WritableFileSystem | Path:
+    """Where the flow's finished steps are persisted (``disclosure.result_storage``).
+
+    ``auto`` (the default) is the bucket when the backend is S3, else the local folder
+    ``disclosure.results_path`` (default ``HOME/work/disclosure-results``). A local folder only
+    serves a ``footage serve`` on the same machine: see docs/disclosure.md. Prefect takes a
+    task's result storage only as a path or as a block saved on the server: the store's block is
+    saved (as ``footage-store-results/disclosure``, no secret in it) each time a run starts.
+    """
+    d = settings.disclosure
+    kind = d.result_storage
+    if kind == "auto":
+        kind = "store" if settings.storage.backend == "s3" else "local"
+    if kind == "store":
+        block = StoreResults()
+        block.save("disclosure", overwrite=True)
+        return block
+    return Path(d.results_path or settings.home / "work" / "disclosure-results")
+
+
+def _once(ctx, params: dict[str, Any]) -> str:
+    """Cache key of a step done once per disclosure run: the run, the task and the ``step`` argument."""
+    return f"disclose-{ctx.task_run.flow_run_id}-{ctx.task.name}-{params.get('step') or ''}"
+
+
+#: The options of every step of the flow: done once per run, its result persisted so that a
+#: resumed run (which starts again from the top) reads it back instead of doing it again.
+ONCE: dict[str, Any] = {"cache_key_fn": _once, "persist_result": True}
+
+
 # --- events ---------------------------------------------------------------------------------------
 
 
-def _event(settings: Settings, store, record: str, kind: str, user: str, detail: dict[str, Any]) -> None:
+@task(name="event", **ONCE)
+def event_task(settings: Settings, step: str, record: str, kind: str, user: str, detail: dict[str, Any]) -> None:
     """Append to the record's history and to the audit log (same kind, prefixed ``disclosure_``).
 
-    A failed audit append is logged, not raised: the record's history is the primary trail, and
-    a half-done disclosure must still reach its receipt.
+    ``step`` names the event inside its run (a resumed run replays the flow: the event is written
+    once). A failed audit append is logged, not raised: the record's history is the primary trail,
+    and a half-done disclosure must still reach its receipt.
     """
-    record_event(settings, store, record, f"disclosure_{kind}", user=user, detail=detail,
+    record_event(settings, open_store(settings), record, f"disclosure_{kind}", user=user, detail=detail,
                  on_audit_error=lambda exc: get_run_logger().warning("audit log append failed: %s", exc))
 
 
-def _pause_hours(settings: Settings) -> int:
-    return int(settings.disclosure.pause_timeout_hours * 3600)
+def _pause_seconds(settings: Settings) -> int:
+    return max(1, int(settings.disclosure.pause_timeout_hours * 3600))
 
 
 def _wait(settings: Settings, model, key: str, description: str):
-    return pause_flow_run(
-        wait_for_input=model.with_initial_data(description=description),
-        timeout=_pause_hours(settings),
-        poll_interval=settings.disclosure.poll_interval_s,
-        key=key,
-    )
+    """Suspend the run until a person submits ``model`` (the run's process exits meanwhile)."""
+    return suspend_flow_run(wait_for_input=model.with_initial_data(description=description),
+                            timeout=_pause_seconds(settings), key=key)
+
+
+@task(name="check-input", **ONCE)
+def check_input(settings: Settings, step: str, action: str, got: dict[str, Any], not_by: list[str]) -> str | None:
+    """Decide once, per pause key, whether a person's input may act: None, or why not.
+
+    The decision is cached with the step: a resumed run replays it instead of asking again
+    (a configuration changed since, or a signature already seen, must not turn it around).
+    """
+    user = got["user"]
+    if user in not_by:
+        return f"{user} prepared this disclosure and may not approve it"
+    if not may(settings, user, action):
+        role = {"disclose.select": "an archivist", "disclose.approve": "a supervisor",
+                "disclose.override": "an archivist"}[action]
+        return f"{user} is not {role} (roles: {sorted(r.value for r in roles_of(settings, user))})"
+    return None
 
 
 # --- tasks ----------------------------------------------------------------------------------------
 
 
-@task(name="fetch-source", cache_policy=NO_CACHE)
+@task(name="fetch-source", **ONCE)
 def fetch_source(settings: Settings, record: str, file: str | None, workdir: Path) -> Path:
     """The record's original: from the store by its manifest, or a local file whose hash matches."""
     store = open_store(settings)
@@ -153,7 +234,7 @@ def fetch_source(settings: Settings, record: str, file: str | None, workdir: Pat
     return Path(file)
 
 
-@task(name="find-tracks", cache_policy=NO_CACHE)
+@task(name="find-tracks", **ONCE)
 def tracks_task(src: Path, record: str, workdir: Path, detection: dict[str, Any] | None,
                 text: dict[str, Any] | None = None):
     """Face and text tracks of the source and the contact sheet the archivist chooses from.
@@ -169,20 +250,29 @@ def tracks_task(src: Path, record: str, workdir: Path, detection: dict[str, Any]
     return ts, sheet
 
 
-@task(name="render", cache_policy=NO_CACHE)
+@task(name="publish-sheet", **ONCE)
+def publish_sheet(ts, sheet: Path, run_id: str) -> str:
+    """The contact sheet and the track table as the run's markdown artifact (once per run)."""
+    key = f"disclose-{run_id[:8]}-tracks"
+    create_markdown_artifact(markdown=_tracks_markdown(ts, sheet), key=key,
+                             description="Face tracks: choose who stays visible")
+    return key
+
+
+@task(name="render", **ONCE)
 def render_task(src: Path, workdir: Path, spec, tracks):
     """The redacted copy and its redaction log entries."""
     result = render(src, workdir / "redacted.mp4", spec, tracks=tracks, source_sha256=tracks.sha256)
     return result, redaction_log(result)
 
 
-@task(name="qa", cache_policy=NO_CACHE)
+@task(name="qa", **ONCE)
 def qa_task(path: Path, tracks, keep: list[int], threshold: float, text: TextConfig | None = None):
     """The independent QA pass: faces (and, with ``text``, text) outside the keep-list left in the copy."""
     return qa_pass(path, tracks, keep, QAConfig(threshold=threshold), text=text)
 
 
-@task(name="watermark", cache_policy=NO_CACHE)
+@task(name="watermark", **ONCE)
 def watermark_task(path: Path, out: Path, requester: str, day: date, metadata: dict[str, str],
                    avoid: list | None = None) -> Path:
     """The visible "disclosed to NAME on DATE" mark (zh + en) and the release metadata."""
@@ -217,6 +307,38 @@ def _inline_image(path: Path, width: int = 960) -> str:
     return f"![contact sheet](data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
+def _steps(settings: Settings) -> dict[str, Any]:
+    """Every task of the flow with its results persisted to the configured result storage."""
+    storage = result_storage(settings)
+    return {t.name: t.with_options(result_storage=storage)
+            for t in (event_task, check_input, fetch_source, tracks_task, publish_sheet, render_task, qa_task,
+                      watermark_task)}
+
+
+def _ask(settings: Settings, step, model, kind: str, action: str, description: str, record: str, run_id: str,
+         not_by: list[str] = (), content_ok=None):
+    """Wait for an input of ``model`` until one is accepted (or :data:`MAX_REFUSALS` are refused).
+
+    Each refusal is recorded (``disclosure_input_refused``) and the run waits again under the next
+    pause key (``select-1``, ``select-2`` ...). ``content_ok(got)`` returns why the content is
+    unusable (unknown track ids), or None. Returns the accepted input and its pause key, or
+    ``(None, None)``.
+    """
+    for attempt in range(1, MAX_REFUSALS + 1):
+        key = f"{kind}-{attempt}"
+        got = _wait(settings, model, key, description)
+        data = got.model_dump(mode="json", exclude={"metadata"})
+        problem = step["check-input"](settings, key, action, data, list(not_by))
+        if problem is None and content_ok is not None:
+            problem = content_ok(got)
+        if problem is None:
+            return got, key
+        get_run_logger().warning("%s refused: %s", kind, problem)
+        step["event"](settings, f"refused-{key}", record, "input_refused", got.user,
+                      {"run": run_id, "step": kind, "pause_key": key, "why": problem})
+    return None, None
+
+
 @flow(name=FLOW_NAME, log_prints=False)
 def disclose_flow(
     record: str,
@@ -225,13 +347,13 @@ def disclose_flow(
     archivist: str,
     file: str | None = None,
     detection: dict[str, Any] | None = None,
-    via: str = "cli",
+    via: str = "ui",
     text: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Prepare, get approved, check and release a party's copy of one record."""
     settings = load_settings()
     store = open_store(settings)
-    log = get_run_logger()
+    step = _steps(settings)
     run_id = str(current_run.id)
     workdir = settings.home / "disclosures" / run_id
     workdir.mkdir(parents=True, exist_ok=True)
@@ -240,88 +362,80 @@ def disclose_flow(
         "reason": reason, "requested_by": {"user": archivist, "via": via}, "status": "open",
     }
     if not may(settings, archivist, "disclose.request"):
-        _event(settings, store, record, "refused", archivist, {"run": run_id, "why": "requester lacks archivist role"})
-        return {**receipt, "status": "refused"}
-    _event(settings, store, record, "requested", archivist,
-           {"run": run_id, "requester": requester, "reason": reason, "via": via})
+        step["event"](settings, "refused", record, "refused", archivist,
+                      {"run": run_id, "why": "requester lacks archivist role"})
+        return _finish(store, receipt, "refused", record, run_id)
+    step["event"](settings, "requested", record, "requested", archivist,
+                  {"run": run_id, "requester": requester, "reason": reason, "via": via})
 
-    src = fetch_source(settings, record, file, workdir)
-    ts, sheet = tracks_task(src, record, workdir, detection, text)
-    create_markdown_artifact(markdown=_tracks_markdown(ts, sheet), key=f"disclose-{run_id[:8]}-tracks",
-                             description="Face tracks: choose who stays visible")
+    src = step["fetch-source"](settings, record, file, workdir)
+    ts, sheet = step["find-tracks"](src, record, workdir, detection, text)
+    step["publish-sheet"](ts, sheet, run_id)
 
     # 1. the archivist's selection
-    selection, spec = None, None
-    for attempt in range(1, MAX_REFUSALS + 1):
-        got = _wait(settings, Selection, f"select-{attempt}",
-                    f"Choose the track ids to keep visible (the requester {requester}); tracks: "
-                    f"{[track_label(i) for i in ts.ids()]}")
-        problem = None
-        if not may(settings, got.user, "disclose.select"):
-            problem = f"{got.user} is not an archivist"
-        else:
-            try:
-                spec = RedactSpec(keep=got.keep, masks=got.masks, audio=got.audio, style=got.style,
-                                  detection=ts.config, text=ts.text or TextConfig(enabled=False))
-                if set(spec.keep) - set(ts.ids()):
-                    problem = f"unknown track ids {[track_label(i) for i in sorted(set(spec.keep) - set(ts.ids()))]}"
-            except ValueError as exc:
-                problem = f"invalid selection: {exc}"
-        if problem is None:
-            selection = got
-            break
-        log.warning("selection refused: %s", problem)
-        _event(settings, store, record, "input_refused", got.user, {"run": run_id, "step": "select", "why": problem})
+    specs: dict[int, RedactSpec] = {}
+
+    def usable(got: Selection) -> str | None:
+        try:
+            spec = RedactSpec(keep=got.keep, masks=got.masks, audio=got.audio, style=got.style,
+                              detection=ts.config, text=ts.text or TextConfig(enabled=False))
+        except ValueError as exc:
+            return f"invalid selection: {exc}"
+        unknown = set(spec.keep) - set(ts.ids())
+        if unknown:
+            return f"unknown track ids {[track_label(i) for i in sorted(unknown)]}"
+        specs[id(got)] = spec
+        return None
+
+    selection, _ = _ask(settings, step, Selection, "select", "disclose.select",
+                        f"Choose the track ids to keep visible (the requester {requester}); tracks: "
+                        f"{[track_label(i) for i in ts.ids()]}", record, run_id, content_ok=usable)
     if selection is None:
-        return {**receipt, "status": "abandoned"}
+        return _finish(store, receipt, "abandoned", record, run_id)
+    spec = specs[id(selection)]
     receipt["selected_by"] = {"user": selection.user, "via": selection.via, "comment": selection.comment}
-    _event(settings, store, record, "selected", selection.user,
-           {"run": run_id, "keep": spec.keep, "masks": len(spec.masks), "audio": len(spec.audio), "via": selection.via})
+    step["event"](settings, "selected", record, "selected", selection.user,
+                  {"run": run_id, "keep": spec.keep, "masks": len(spec.masks), "audio": len(spec.audio),
+                   "via": selection.via})
 
     # 2. the supervisor's decision: a different user, with the supervisor role
-    decision = None
-    for attempt in range(1, MAX_REFUSALS + 1):
-        got = _wait(settings, Decision, f"approve-{attempt}",
-                    f"Approve the release of record {record[:12]} to {requester}? Selected by {selection.user}.")
-        if got.user in (archivist, selection.user):
-            problem = f"{got.user} prepared this disclosure and may not approve it"
-        elif not may(settings, got.user, "disclose.approve"):
-            problem = f"{got.user} is not a supervisor (roles: {sorted(r.value for r in roles_of(settings, got.user))})"
-        else:
-            decision = got
-            break
-        log.warning("decision refused: %s", problem)
-        _event(settings, store, record, "input_refused", got.user, {"run": run_id, "step": "approve", "why": problem})
+    decision, _ = _ask(settings, step, Decision, "approve", "disclose.approve",
+                       f"Approve the release of record {record[:12]} to {requester}? Selected by {selection.user}.",
+                       record, run_id, not_by=[archivist, selection.user])
     if decision is None:
-        return {**receipt, "status": "abandoned"}
+        return _finish(store, receipt, "abandoned", record, run_id)
     receipt["decided_by"] = {"user": decision.user, "via": decision.via, "approve": decision.approve,
                              "comment": decision.comment}
     if not decision.approve:
-        _event(settings, store, record, "rejected", decision.user, {"run": run_id, "comment": decision.comment})
+        step["event"](settings, "rejected", record, "rejected", decision.user, {"run": run_id, "comment": decision.comment})
         return _finish(store, receipt, "rejected", record, run_id)
-    _event(settings, store, record, "approved", decision.user, {"run": run_id, "comment": decision.comment})
+    step["event"](settings, "approved", record, "approved", decision.user, {"run": run_id, "comment": decision.comment})
 
     # 3. render, QA
-    result, entries = render_task(src, workdir, spec, ts)
-    _event(settings, store, record, "rendered", "footage",
-           {"run": run_id, "frames": result.frames, "masked_tracks": sorted(result.masked_frames)})
-    report = qa_task(Path(result.out), ts, spec.keep, settings.disclosure.qa_threshold,
-                     spec.text if spec.text.enabled else None)
+    result, entries = step["render"](src, workdir, spec, ts)
+    step["event"](settings, "rendered", record, "rendered", "footage",
+                  {"run": run_id, "frames": result.frames, "masked_tracks": sorted(result.masked_frames)})
+    report = step["qa"](Path(result.out), ts, spec.keep, settings.disclosure.qa_threshold,
+                        spec.text if spec.text.enabled else None)
     receipt["qa"] = {"passed": report.passed, "residuals": len(report.residuals), "frames": report.checked,
                      "residual_frames": report.residual_frames[:50],
                      "text_residuals": len(report.text_residuals), "text_frames": report.text_checked}
-    _event(settings, store, record, "qa", "footage", {"run": run_id, **receipt["qa"]})
+    step["event"](settings, "qa", record, "qa", "footage", {"run": run_id, **receipt["qa"]})
     if not report.passed:
-        override = _wait(settings, QAOverride, "qa-override",
-                         f"QA found {len(report.residuals)} face(s) and {len(report.text_residuals)} text box(es) "
-                         "outside the keep-list. Release anyway?")
-        ok = override.release and override.reason.strip() and may(settings, override.user, "disclose.override")
+        override, _ = _ask(settings, step, QAOverride, "qa-override", "disclose.override",
+                           f"QA found {len(report.residuals)} face(s) and {len(report.text_residuals)} text box(es) "
+                           "outside the keep-list. Release anyway?", record, run_id)
+        if override is None:
+            return _finish(store, receipt, "abandoned", record, run_id)
+        ok = bool(override.release and override.reason.strip())
         receipt["qa"]["override"] = {"user": override.user, "via": override.via, "release": override.release,
-                                     "reason": override.reason, "accepted": bool(ok)}
+                                     "reason": override.reason, "accepted": ok}
         if not ok:
-            _event(settings, store, record, "blocked", override.user, {"run": run_id, "reason": override.reason})
+            step["event"](settings, "blocked", record, "blocked", override.user,
+                          {"run": run_id, "reason": override.reason})
             return _finish(store, receipt, "blocked", record, run_id)
-        _event(settings, store, record, "qa_overridden", override.user, {"run": run_id, "reason": override.reason})
+        step["event"](settings, "qa_overridden", record, "qa_overridden", override.user,
+                      {"run": run_id, "reason": override.reason})
 
     # 4. watermark, store under its own retention, receipt
     today = now_local(settings).date()  # the date people read on the copy: the configured zone
@@ -329,8 +443,8 @@ def disclose_flow(
                 "footage_disclosed_to": requester, "footage_source_sha256": record}
     # The notice's band keeps clear of the camera's display when the display is kept.
     keep_osd = spec.text.enabled and not spec.text.mask_osd
-    final = watermark_task(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata,
-                           ts.osd_boxes if keep_osd else None)
+    final = step["watermark"](Path(result.out), workdir / "disclosed.mp4", requester, today, metadata,
+                              ts.osd_boxes if keep_osd else None)
     out_sha = sha256_file(final)
     until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=settings.disclosure.retention_days)
     base = disclosure_prefix(record, run_id)
@@ -349,8 +463,8 @@ def disclose_flow(
         "kept": spec.keep,
         "watermark": {"to": requester, "date": today.isoformat()},
     })
-    _event(settings, store, record, "released", decision.user,
-           {"run": run_id, "key": info.key, "sha256": out_sha, "retain_until": until.isoformat()})
+    step["event"](settings, "released", record, "released", decision.user,
+                  {"run": run_id, "key": info.key, "sha256": out_sha, "retain_until": until.isoformat()})
     return _finish(store, receipt, "released", record, run_id, until)
 
 
@@ -364,10 +478,73 @@ def _finish(store, receipt: dict[str, Any], status: str, record: str, run_id: st
     return receipt
 
 
-def run_named(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Run :func:`disclose_flow` as the flow run called ``name`` (the driver finds it by that name)."""
-    return disclose_flow.with_options(flow_run_name=name)(**params)
+# --- expiry (run outside the flow: by footage serve and footage disclose status) -----------------
 
 
-if __name__ == "__main__":  # python -m flows.disclose NAME PARAMS_JSON (started by flows.cli.disclose.request)
-    run_named(sys.argv[1], json.loads(sys.argv[2]))
+def overdue(run, now: datetime | None = None) -> bool:
+    """Whether a disclosure run waited past its limit: still suspended after its pause timeout,
+    or failed by Prefect for it ("... paused and never resumed", "... has timed out")."""
+    state = run.state
+    if state is None:
+        return False
+    now = now or datetime.now(timezone.utc)
+    if state.is_paused():
+        limit = state.state_details.pause_timeout
+        return limit is not None and limit < now
+    if state.is_failed() and state.name != EXPIRED:
+        message = (state.message or "").lower()
+        return "never resumed" in message or "timed out" in message
+    return False
+
+
+def expire_run(settings: Settings, run, client) -> dict[str, Any]:
+    """Close a disclosure run that waited past ``disclosure.pause_timeout_hours``.
+
+    Writes the ``disclosure_expired`` event (record history and audit log) and an ``expired``
+    receipt, then sets the run's state to Cancelled, named Expired. Idempotent: a run whose
+    receipt exists is only renamed.
+    """
+    from prefect.states import Cancelled  # Prefect's client states, imported with the flow anyway
+
+    params = run.parameters or {}
+    record, run_id = params.get("record"), str(run.id)
+    store = open_store(settings)
+    key = disclosure_prefix(record, run_id) + "receipt.json"
+    waited = run.state.state_details.pause_key if run.state.is_paused() else None
+    limit_h = settings.disclosure.pause_timeout_hours
+    if store.exists(key):
+        receipt = json.loads(store.get_bytes(key))
+    else:
+        record_event(settings, store, record, "disclosure_expired", user="footage",
+                     detail={"run": run_id, "waited_for": waited, "limit_hours": limit_h,
+                             "prefect_state": run.state.name, "message": run.state.message})
+        receipt = _finish(store, {
+            "schema": "footage.disclosure-receipt/1", "run": run_id, "record": record,
+            "requester": params.get("requester"), "reason": params.get("reason"),
+            "requested_by": {"user": params.get("archivist"), "via": params.get("via")},
+            "expired": {"waited_for": waited, "limit_hours": limit_h},
+        }, "expired", record, run_id)
+    client.set_flow_run_state(run.id, Cancelled(
+        name=EXPIRED, message=f"Waited longer than {limit_h:g} h for {waited or 'input'}: expired, nothing released."),
+        force=True)
+    return receipt
+
+
+def expire_overdue(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Expire every disclosure run that waited past its limit; returns their receipts."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType)
+    from prefect.client.schemas.objects import StateType
+
+    settings = settings or load_settings()
+    done = []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType.PAUSED, StateType.FAILED]))))
+        for run in runs:
+            if overdue(run):
+                done.append(expire_run(settings, run, client))
+    return done

@@ -1,12 +1,16 @@
 """``footage disclose request|select|approve|reject|override|status``: the headless driver of the
 disclosure flow (:mod:`flows.disclose`) and its commands.
 
-The flow pauses for typed input (:class:`~flows.disclose.Selection`,
+``request`` starts the deployment ``disclose/disclosure`` (served by ``footage serve``) with
+``run_deployment`` and returns once the run waits for the archivist's selection. The run then
+waits suspended for typed input (:class:`~flows.disclose.Selection`,
 :class:`~flows.disclose.Decision`, :class:`~flows.disclose.QAOverride`); the driver finds the
 run, checks what it waits for, and resumes it with the input, the same input the Prefect UI's
-form submits. The flow, not this driver, decides whether the acting user may: a refused input is
-noted in the record's history and the flow waits again. Every step needs a Prefect server that
-both the flow and the CLI reach (PREFECT_API_URL).
+form submits. Prefect reschedules the run and ``footage serve`` runs it on. The flow, not this
+driver, decides whether the acting user may: a refused input is noted in the record's history
+and the flow waits again. :func:`diagnose` says what is wrong with a run that does not move (no
+``footage serve`` picking it up, a wait past its limit, a failure); ``footage disclose status``
+and ``footage status`` show it. Every step needs a Prefect server (PREFECT_API_URL).
 
 Prefect's client, :mod:`flows.disclose` and :mod:`media.redact` (onnxruntime, SciPy) are
 imported inside the functions that need them: importing them takes seconds that
@@ -15,27 +19,35 @@ imported inside the functions that need them: importing them takes seconds that
 
 from __future__ import annotations
 
-import contextvars
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 
-from flows.cli.common import as_option, context, fail, load_settings, out, print_json, require_server
+from flows.cli.common import PROBLEM_EXIT, as_option, context, err, fail, load_settings, out, print_json, require_server
 from flows.cli.redact import parse_keep
 from records.keys import disclosure_prefix, safe_part
 from records.roles import acting_user
 
+FLOW_NAME, DEPLOYMENT = "disclose", "disclose/disclosure"  # as in flows.disclose (not imported: slow)
+SERVE_HINT = ("start `footage serve` (same configuration, same PREFECT_API_URL): the run goes on from where it "
+              "stopped")
+
 
 class DisclosureError(RuntimeError):
     """The run is not where the step expects it, or Prefect refused the input."""
+
+    code = 2  # a usage error (docs/cli.md)
+
+
+class StuckRun(DisclosureError):
+    """The input was taken or the run created, but nothing runs it on (no ``footage serve``)."""
+
+    code = PROBLEM_EXIT
 
 
 # --- the driver (the CLI and tests) ---------------------------------------------------------------
@@ -47,58 +59,109 @@ def _client():
     return get_client(sync_client=True)
 
 
-def find_run(name: str, timeout: float = 120.0, paused: bool = True):
-    """The flow run called ``name``, once it exists (and, with ``paused``, once it waits for input)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName  # Prefect, see above
+def _deployment(client):
+    """The disclosure deployment, or None when no ``footage serve`` ever registered it."""
+    from prefect.exceptions import ObjectNotFound  # Prefect, see the module docstring
 
+    try:
+        return client.read_deployment_by_name(DEPLOYMENT)
+    except ObjectNotFound:
+        return None
+
+
+def _age(when: datetime | None, now: datetime) -> float | None:
+    return None if when is None else (now - when).total_seconds()
+
+
+def serving_problem(client, grace: float) -> str | None:
+    """Why no ``footage serve`` would pick up a disclosure run now, or None when one polls."""
+    dep = _deployment(client)
+    if dep is None:
+        return f"no deployment {DEPLOYMENT} on this Prefect server: {SERVE_HINT}"
+    age = _age(dep.last_polled, datetime.now(timezone.utc))
+    if age is None or age > grace:
+        since = "never" if age is None else f"{age:.0f} s ago"
+        return f"no `footage serve` is serving {DEPLOYMENT} (last seen {since}): {SERVE_HINT}"
+    return None
+
+
+def diagnose(run, client, grace: float) -> str | None:
+    """What is wrong with a disclosure run that does not move on, or None.
+
+    A run resumed (state Scheduled, "Resuming") that no ``footage serve`` picked up within
+    ``grace`` seconds; a wait past its limit; a failed or crashed run.
+    """
+    from flows.disclose import EXPIRED, overdue  # see the module docstring
+
+    state = run.state
+    if state is None:
+        return None
+    now = datetime.now(timezone.utc)
+    if state.is_scheduled() or state.is_pending():
+        age = _age(state.state_details.scheduled_time or state.timestamp, now) or 0.0
+        if age > grace:
+            what = "resumed" if state.name in ("Resuming", "Late") or run.run_count else "started"
+            return (f"{what} {age:.0f} s ago and not picked up: "
+                    + (serving_problem(client, grace) or "`footage serve` is up but has not run it; see its log"))
+        return None
+    if overdue(run, now):
+        return "waited longer than disclosure.pause_timeout_hours: expired, nothing released"
+    if state.name == EXPIRED:
+        return None  # closed, audited: not a problem any more
+    if state.is_failed() or state.is_crashed():
+        return f"{state.name}: {state.message or 'see the run in the Prefect UI'}"
+    return None
+
+
+def find_run(run_id: str, timeout: float = 120.0, grace: float | None = None):
+    """The run once it waits for input or has ended; raises with :func:`diagnose`'s reason when stuck."""
+    grace = load_settings().disclosure.pickup_grace_s if grace is None else grace
     deadline = time.monotonic() + timeout
     with _client() as client:
         while True:
-            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
-            if runs and (not paused or (runs[0].state and (runs[0].state.is_paused() or runs[0].state.is_final()))):
-                return runs[0]
+            run = client.read_flow_run(uuid.UUID(run_id))
+            if run.state and (run.state.is_paused() or run.state.is_final()):
+                return run
+            problem = diagnose(run, client, grace)
+            if problem:
+                raise StuckRun(f"run {run_id}: {problem}")
             if time.monotonic() > deadline:
-                raise DisclosureError(f"flow run {name} did not reach a pause within {timeout:.0f} s")
+                raise DisclosureError(f"run {run_id} did not reach a pause within {timeout:.0f} s "
+                                      f"(state {run.state.name if run.state else 'unknown'})")
             time.sleep(1)
 
 
 def request(
     record: str, requester: str, reason: str, user: str, file: str | None = None,
-    detection: dict[str, Any] | None = None, background: bool = True, wait: float = 600.0,
+    detection: dict[str, Any] | None = None, wait: float = 600.0,
 ) -> dict[str, Any]:
-    """Start a disclosure and return once it waits for the archivist's selection.
+    """Start a disclosure (the deployment, served by ``footage serve``) and return once it waits
+    for the archivist's selection.
 
-    ``background`` runs the flow in a detached process (the CLI), else in a thread of this one
-    (tests). Either way it needs a Prefect server (PREFECT_API_URL) that both sides reach.
+    The run is created even when no ``footage serve`` polls right now (it starts when one does);
+    then the document says so under ``problem`` instead of waiting.
     """
-    from prefect.settings import PREFECT_API_URL  # Prefect, see the module docstring
+    from prefect.deployments import run_deployment  # Prefect, see the module docstring
 
-    from flows.disclose import run_named
-
+    settings = load_settings()
     name = f"disclose-{safe_part(record[:12])}-{uuid.uuid4().hex[:8]}"
     params = {"record": record, "requester": requester, "reason": reason, "archivist": user, "file": file,
               "detection": detection, "via": "cli"}
-    if background:
-        logs = load_settings().home / "disclosures"
-        logs.mkdir(parents=True, exist_ok=True)
-        # The child must reach the same server, also when its URL came from a profile.
-        env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or ""}
-        with open(logs / f"{name}.log", "ab") as log:
-            subprocess.Popen([sys.executable, "-m", "flows.disclose", name, json.dumps(params)], stdout=log,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        thread = None
-    else:
-        # Prefect's settings (the server's URL under a test harness) live in context variables.
-        ctx = contextvars.copy_context()
-        thread = threading.Thread(target=ctx.run, args=(run_named, name, params), daemon=True)
-        thread.start()
-    run = find_run(name, timeout=wait)
+    with _client() as client:
+        if _deployment(client) is None:
+            raise DisclosureError(f"no deployment {DEPLOYMENT} on this Prefect server: start `footage serve` first")
+        problem = serving_problem(client, settings.disclosure.pickup_grace_s)
+    run = run_deployment(DEPLOYMENT, parameters=params, flow_run_name=name, timeout=0)
+    if problem:
+        return {"run": str(run.id), "name": name, "state": run.state.name if run.state else None,
+                "awaiting": None, "problem": problem}
+    run = find_run(str(run.id), timeout=wait)
     return {"run": str(run.id), "name": name, "state": run.state.name if run.state else None,
-            "awaiting": awaiting(run), "thread": thread}
+            "awaiting": awaiting(run)}
 
 
 def pause_key(run) -> str | None:
-    """The key of the pause a run waits in (``select-1``, ``approve-2``, ``qa-override``), or None."""
+    """The key of the pause a run waits in (``select-1``, ``approve-2``, ``qa-override-1``), or None."""
     if run.state is None or not run.state.is_paused():
         return None
     return run.state.state_details.pause_key or ""
@@ -113,8 +176,12 @@ def awaiting(run) -> str | None:
 
 
 def _read(run_id: str):
+    try:
+        uid = uuid.UUID(run_id)
+    except ValueError:
+        raise DisclosureError(f"{run_id!r} is not a flow run id (from 'footage disclose request')") from None
     with _client() as client:
-        return client.read_flow_run(uuid.UUID(run_id))
+        return client.read_flow_run(uid)
 
 
 def _submit(run_id: str, step: str, model: str, **data: Any) -> str:
@@ -125,6 +192,11 @@ def _submit(run_id: str, step: str, model: str, **data: Any) -> str:
     from flows import disclose as flow
 
     run = _read(run_id)
+    if flow.overdue(run):
+        with _client() as client:
+            flow.expire_run(load_settings(), run, client)
+        raise DisclosureError(f"run {run_id} waited longer than disclosure.pause_timeout_hours: it has expired, "
+                              "nothing was released; start a new request")
     now = awaiting(run)
     if now != step:
         raise DisclosureError(f"run {run_id} is {run.state.name if run.state else 'unknown'}"
@@ -155,25 +227,62 @@ def override(run_id: str, user: str, release: bool, reason: str) -> str:
 
 
 def status(run_id: str) -> dict[str, Any]:
-    """Where a run stands: state, what it waits for, its parameters and, once closed, its receipt."""
+    """Where a run stands: state, what it waits for, what is wrong (``problem``), its parameters
+    and, once closed, its receipt. A run that waited past its limit is expired here (audited)."""
+    from flows.disclose import expire_run, overdue  # see the module docstring
+
+    settings, store, _ = context(None)
     run = _read(run_id)
+    with _client() as client:
+        if overdue(run):
+            expire_run(settings, run, client)
+            run = client.read_flow_run(run.id)
+        problem = diagnose(run, client, settings.disclosure.pickup_grace_s)
     doc = {"run": str(run.id), "name": run.name, "state": run.state.name if run.state else None,
-           "awaiting": awaiting(run), "pause_key": pause_key(run),
+           "awaiting": awaiting(run), "pause_key": pause_key(run), "problem": problem,
            "parameters": {k: v for k, v in run.parameters.items() if k != "detection"}}
-    _, store, _ = context(None)
+    if run.state and run.state.is_paused() and run.state.state_details.pause_timeout:
+        doc["expires"] = run.state.state_details.pause_timeout.isoformat()
     key = disclosure_prefix(run.parameters.get("record"), str(run.id)) + "receipt.json"
     if store.exists(key):
         doc["receipt"] = json.loads(store.get_bytes(key))
     return doc
 
 
+def stuck_disclosures(limit: int = 50) -> list[dict[str, Any]]:
+    """Open or failed disclosure runs that something is wrong with (``footage status`` lists them)."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName  # see the module docstring
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    grace = load_settings().disclosure.pickup_grace_s
+    found = []
+    with _client() as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+                                     sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit)
+        for run in runs:
+            problem = diagnose(run, client, grace)
+            if problem:
+                found.append({"run": run.name, "id": str(run.id), "state": run.state.name if run.state else "",
+                              "record": (run.parameters or {}).get("record"), "problem": problem})
+    return found
+
+
 def wait_next(run_id: str, after: str | None = None, timeout: float = 600.0) -> dict[str, Any]:
-    """Block until the run has finished, or waits in a pause other than the one keyed ``after``."""
+    """Block until the run has finished, or waits in a pause other than the one keyed ``after``.
+
+    Raises :class:`DisclosureError` with the reason when the run is stuck (no ``footage serve``
+    picks it up): the input was taken, and the run goes on once one does.
+    """
+    grace = load_settings().disclosure.pickup_grace_s
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = _read(run_id)
         if run.state and (run.state.is_final() or (run.state.is_paused() and pause_key(run) != after)):
             return status(run_id)
+        with _client() as client:
+            problem = diagnose(run, client, grace)
+        if problem:
+            raise StuckRun(f"input taken, but run {run_id} {problem}")
         time.sleep(1)
     raise DisclosureError(f"run {run_id} still running after {timeout:.0f} s")
 
@@ -188,15 +297,18 @@ def _guard(step: Callable[..., Any], *args: Any) -> Any:
     try:
         return step(*args)
     except DisclosureError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.code)
 
 
 def _show(doc: dict[str, Any], as_json: bool) -> None:
-    doc = {k: v for k, v in doc.items() if k != "thread"}
+    """Print the document; a ``problem`` in it is also said on standard error, and exits 1."""
     if as_json:
         print_json(doc)
     else:
         out.print_json(json.dumps(doc, ensure_ascii=False, default=str))
+    if doc.get("problem"):
+        err.print(f"[yellow]problem:[/] {doc['problem']}", highlight=False)
+        raise typer.Exit(PROBLEM_EXIT)
 
 
 def _answer(run: str, submit: Callable[..., str], *args: Any, wait: float = 600.0) -> dict[str, Any]:
