@@ -330,6 +330,18 @@ class AuditLog:
                 out.append(dict(e, segment=key))  # read-time annotation, not hashed
         return out
 
+    def events_written_since(self, when: datetime) -> list[dict[str, Any]]:
+        """Events of the segments written at or after ``when`` (the time in a segment's key),
+        fork rivals included: a cheap look at the recent log (a replayed signature,
+        records.identity) that reads no older segment."""
+        stamp = f"{_as_utc(when):%Y%m%dT%H%M%S%fZ}"
+        out = []
+        for info in sorted(self.store.list(PREFIX), key=lambda o: o.key):
+            parsed = parse_segment_key(info.key)
+            if parsed and parsed[1] >= stamp:
+                out.extend(dict(e, segment=info.key) for e in self._read(info.key).get("events", []))
+        return out
+
     # -- checking -------------------------------------------------------------------------
     def verify(self, expected_head: str | None = None) -> Verification:
         """Re-check the whole chain; name the first broken link (segment and event index).
@@ -338,7 +350,13 @@ class AuditLog:
         key is counted: a segment is written once, so a key with more than one version (a PUT
         on top of the locked one, or a delete marker) is reported as broken even when the
         chain of first versions holds (a re-chained forgery of new versions).
+
+        Every signed event (a ``proof`` with a signature in its detail, records.identity) is
+        checked again against the key registered for its user when it was made: the latest
+        ``user_key`` event before it in the chain.
         """
+        from records.identity import KEY_EVENT, check_proof  # cryptography: paid by verify only
+
         by_seq = self._segments()
         overwritten: dict[str, int] = {}
         first: dict[str, str | None] = {}
@@ -355,6 +373,7 @@ class AuditLog:
         seen_ids: set[str] = set()
         orphans: list[tuple[str, dict[str, Any]]] = []
         changed: set[str] = set()
+        keys: dict[str, str] = {}  # user -> public key registered at this point of the chain
 
         def fail(segment: str, index: int | None, reason: str) -> Verification:
             return Verification(False, n_segments, n_events, prev, BrokenLink(segment, index, reason),
@@ -398,6 +417,14 @@ class AuditLog:
                                 f"the event before it ({prev[:12]}...)")
                 if event_hash(e) != e.get("hash"):
                     return fail(key, i, "event content does not match its hash (edited after it was written)")
+                detail = e.get("detail") if isinstance(e.get("detail"), dict) else {}
+                if e.get("kind") == KEY_EVENT and detail.get("public_key"):
+                    keys[str(e.get("user"))] = detail["public_key"]
+                proof = detail.get("proof")
+                if isinstance(proof, dict) and proof.get("signature"):
+                    why = check_proof(proof, keys.get(str(e.get("user"))), str(e.get("user")), e.get("record"))
+                    if why:
+                        return fail(key, i, f"signed {e.get('kind')} event does not verify: {why}")
                 prev = e["hash"]
                 seen_ids.add(e.get("id"))
                 n_events += 1

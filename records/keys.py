@@ -16,12 +16,14 @@ prefix                holds
 ``explanations/``     ``explanations/<session>/<finding>/<UTC time>.json``: written explanations
 ``cases/``            ``cases/<case>/closing-<UTC time>.json``: a case's closing date
 ``audit/``            ``audit/segments/<seq>-<UTC time>.json``: the hash-chained audit log
+``identity/``         ``identity/<user>/<UTC time>-<fingerprint>.json``: each user's keys as first seen
 ``reports/``          ``reports/compliance/<month>/<UTC time>/<file>``: stored reports
 ====================  ===========================================================================
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
@@ -34,6 +36,7 @@ DISCLOSURES = "disclosures/"
 EXPLANATIONS = "explanations/"
 CASES = "cases/"
 AUDIT_SEGMENTS = "audit/segments/"
+IDENTITY = "identity/"
 REPORTS = "reports/"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -106,6 +109,17 @@ def case_key(case_id: str, when: datetime) -> str:
 
 def audit_segment_key(seq: int, when: datetime) -> str:
     return f"{AUDIT_SEGMENTS}{seq:012d}-{_stamp(when)}.json"
+
+
+def user_keys_prefix(user: str) -> str:
+    """Where the keys registered for ``user`` are noted (the safe name plus a digest of the real
+    one, so that two names that clean up alike never share a folder)."""
+    digest = hashlib.sha256(user.encode()).hexdigest()[:12]
+    return f"{IDENTITY}{safe_part(user)}-{digest}/"
+
+
+def user_key_key(user: str, fingerprint_hex: str, when: datetime) -> str:
+    return f"{user_keys_prefix(user)}{_stamp(when)}-{safe_part(fingerprint_hex)}.json"
 
 
 def compliance_report_key(month: str, generated: datetime, name: str) -> str:

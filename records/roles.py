@@ -55,7 +55,20 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
 }
 
 
-class PermissionDenied(Exception):
+#: The role-gated *inputs*: actions that change records or release them. In multi-user mode each
+#: carries an Ed25519 signature of its user (records/identity.py), verified before it acts; the
+#: other actions only read and are checked by role alone.
+SIGNED_ACTIONS: frozenset[str] = frozenset({
+    "case.close", "storage.extend", "storage.hold",
+    "disclose.request", "disclose.select", "disclose.approve", "disclose.override",
+})
+
+
+class Refused(Exception):
+    """An input or action refused, with a clear reason for the user (the CLI exits 3)."""
+
+
+class PermissionDenied(Refused):
     """The acting user lacks every role an action accepts."""
 
     def __init__(self, user: str, needed: Iterable[Role], action: str | None = None, held: Iterable[Role] = ()):
@@ -91,7 +104,8 @@ def roles_of(settings: Settings, user: str) -> set[Role]:
     """The roles ``user`` holds (every role in single-user mode)."""
     if single_user_mode(settings):
         return set(Role)
-    return set(settings.users.get(user, []))
+    entry = settings.users.get(user)
+    return set(entry.roles) if entry is not None else set()
 
 
 def has_role(settings: Settings, user: str, role: Role | Iterable[Role]) -> bool:
@@ -146,6 +160,20 @@ def may(settings: Settings, user: str, action: str) -> bool:
     record's history and waits for another input) instead of raising.
     """
     return has_role(settings, user, ACTION_ROLES[action])
+
+
+def check_separation(approver: str, requester: str | None, selector: str | None) -> None:
+    """Raise :class:`Refused` unless ``approver`` is someone other than the archivist who
+    requested the disclosure and the one who selected what it shows.
+
+    Roles do not decide this: a user holding both the archivist and the supervisor roles still
+    may not approve their own request or selection (separation of duties, article 31).
+    """
+    approver = approver.strip()
+    for who, what in ((requester, "requested"), (selector, "made the selection of")):
+        if who is not None and approver == who.strip():
+            raise Refused(f"{approver} {what} this disclosure and may not approve it: "
+                          "the approver must be another user (separation of duties)")
 
 
 BANNER = {

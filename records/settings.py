@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from media.archive.policy import ArchiveSettings
 from media.gaps.settings import GapSettings
 from media.segment import SegmentSettings
@@ -87,6 +87,32 @@ class DisclosureSettings(BaseModel):
     pickup_grace_s: float = 120.0
     # How often `footage serve` looks for runs that waited past pause_timeout_hours.
     expiry_check_s: float = 300.0
+    # An unsigned input typed in the Prefect UI's form is refused in multi-user mode unless this
+    # is true; then every receipt and report says the input was trusted unsigned.
+    trust_ui_input: bool = False
+
+
+class UserSettings(BaseModel):
+    """One ``[users.NAME]`` table: the user's roles and the Ed25519 key that signs their inputs."""
+
+    roles: list[Role] = Field(default_factory=list)
+    # OpenSSH one-line public key ("ssh-ed25519 AAAA... comment"); None: the user cannot sign,
+    # so every role-gated input of theirs is refused in multi-user mode (records/identity.py)
+    public_key: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_form(cls, value: Any) -> Any:
+        # the old ``NAME = [roles]`` form still loads: roles only, no key
+        return {"roles": value} if isinstance(value, (list, tuple)) else value
+
+
+class IdentitySettings(BaseModel):
+    """Signed inputs (records/identity.py): how far a signature's time may be from now."""
+
+    # a signature made longer ago (or further ahead) than this is stale and refused; it is also
+    # how far back the audit log is searched for a replayed signature
+    clock_skew_s: float = 300.0
 
 
 class Settings(BaseSettings):
@@ -105,8 +131,9 @@ class Settings(BaseSettings):
     gaps: GapSettings = GapSettings()
     archive: ArchiveSettings = ArchiveSettings()
     disclosure: DisclosureSettings = DisclosureSettings()
-    # user -> roles; empty means single-user mode (the acting user holds every role)
-    users: dict[str, list[Role]] = Field(default_factory=dict)
+    identity: IdentitySettings = IdentitySettings()
+    # user -> roles and public key; empty means single-user mode (the acting user holds every role)
+    users: dict[str, UserSettings] = Field(default_factory=dict)
 
     @field_validator("home")
     @classmethod

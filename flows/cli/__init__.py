@@ -13,9 +13,10 @@ module                      commands
 :mod:`flows.cli.archive`    ``archive``
 :mod:`flows.cli.redact`     ``redact [render]|tracks``
 :mod:`flows.cli.disclose`   ``disclose request|select|approve|reject|override|status``
+:mod:`flows.cli.user`       ``user keygen|show``
 ==========================  ===============================================================
 
-What the commands share (exit codes, ``fail``, ``--as``, the consoles, the progress bars) is in
+What the commands share (exit codes, ``fail``, ``--as``, ``--key``, the consoles, the progress bars) is in
 :mod:`flows.cli.common`. The console script ``footage`` is :data:`app`.
 """
 
@@ -29,6 +30,7 @@ import typer
 
 from flows import prefect_env  # noqa: F401  (sets Prefect defaults before Prefect is imported)
 from flows.cli import archive, config, disclose, gaps, ingest, ops, redact, serve, storage
+from flows.cli import user
 
 app = typer.Typer(
     name="footage",
@@ -65,3 +67,4 @@ app.add_typer(gaps.gaps_app, name="gaps")
 app.command("archive")(archive.archive_command)
 app.add_typer(redact.redact_app, name="redact")
 app.add_typer(disclose.disclose_app, name="disclose")
+app.add_typer(user.user_app, name="user")

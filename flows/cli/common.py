@@ -1,5 +1,6 @@
-"""What every ``footage`` command shares: exit codes, the consoles, ``fail``, the ``--as`` option,
-the acting-user context, the single-user banner and the one Rich progress adapter.
+"""What every ``footage`` command shares: exit codes, the consoles, ``fail``, the ``--as`` and
+``--key`` options, the acting-user context, signed inputs, the single-user banner and the one Rich
+progress adapter.
 
 Exit codes (docs/cli.md): 0 success, :data:`PROBLEM_EXIT` when the command ran and found or
 caused a problem (a failed file, a broken audit chain, a fixity mismatch, residual faces),
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from records.roles import PermissionDenied, acting_user, mode_banner, require_action
+from records.roles import Refused, acting_user, mode_banner, require_action
 
 if TYPE_CHECKING:
     from records.settings import Settings
@@ -41,11 +42,18 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 AS_HELP = "Act as this user (default: $FOOTAGE_USER, else the OS user)."
+KEY_HELP = ("Sign the input with this OpenSSH Ed25519 key, in multi-user mode (default: $FOOTAGE_KEY, "
+            "else ~/.ssh/id_ed25519); a .pub file signs through ssh-agent.")
 
 
 def as_option() -> Any:
     """The ``--as USER`` option of every command that acts on records (a fresh one per command)."""
     return typer.Option(None, "--as", help=AS_HELP)
+
+
+def key_option() -> Any:
+    """The ``--key PATH`` option of every role-gated input, beside ``--as`` (docs/cli.md, identity)."""
+    return typer.Option(None, "--key", help=KEY_HELP, show_default=False)
 
 
 def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
@@ -58,8 +66,34 @@ def authorize(settings: Settings, store: ObjectStore, user: str, action: str, re
     """Exit with :data:`DENIED_EXIT` unless ``user`` may run ``action`` (the refusal is audited)."""
     try:
         require_action(settings, user, action, store, record=record)
-    except PermissionDenied as e:
+    except Refused as e:
         fail(str(e), DENIED_EXIT)
+
+
+def signed(
+    settings: Settings, store: ObjectStore, user: str, action: str, *, record: str | None,
+    content: dict[str, Any], key: Optional[str], run_id: str | None = None, pause_key: str | None = None,
+) -> dict[str, Any]:
+    """Sign the input with ``key`` and verify it as the acting user's, before the command acts.
+
+    Returns the proof for ``detail["proof"]`` of the command's audit event (``{}`` in
+    single-user mode). A signature that cannot be made (no key file) or does not verify exits
+    with :data:`DENIED_EXIT`; either refusal is audited (:func:`records.identity.verify_input`).
+    """
+    from records.identity import signed_fields, verify_input  # cryptography: paid by signed inputs only
+
+    why_unsigned = None
+    try:
+        fields = signed_fields(settings, key_path=key, user=user, action=action, record=record,
+                               run_id=run_id, pause_key=pause_key, content=content)
+    except Refused as e:  # verified unsigned below, so that the refusal is audited like any other
+        fields, why_unsigned = {}, str(e)
+    try:
+        return verify_input(settings, store, user=user, action=action, record=record, run_id=run_id,
+                            pause_key=pause_key, content=content, signed_at=fields.get("signed_at"),
+                            signature=fields.get("signature"), via="cli")
+    except Refused as e:
+        fail(f"{e}" + (f": {why_unsigned}" if why_unsigned else ""), DENIED_EXIT)
 
 
 def load_settings() -> Settings:

@@ -5,6 +5,8 @@
 changes records checks the acting user's role for its action in
 :data:`records.roles.ACTION_ROLES` (``--as``, ``FOOTAGE_USER`` or the OS user); a refusal prints
 a clear message, exits with :data:`~flows.cli.common.DENIED_EXIT` and is written to the audit log.
+``case close`` changes records, so in multi-user mode it is also signed with ``--key`` and the
+signature verified before it acts (records/identity.py).
 
 Prefect (``report compliance``, ``status``) and the records modules that import
 :mod:`records.settings` or the pydantic models of :mod:`records.manifest` are imported inside the
@@ -21,7 +23,8 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from flows.cli.common import PROBLEM_EXIT, as_option, banner, context, err, load_settings, out, print_json
+from flows.cli.common import (PROBLEM_EXIT, as_option, banner, context, err, key_option, load_settings, out,
+                              print_json, signed)
 from records.roles import mode_banner
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -132,6 +135,7 @@ def case_close(
     case_id: str = typer.Argument(..., help="The case identifier."),
     closed: str = typer.Option(..., "--date", help="Closing date, YYYY-MM-DD."),
     as_user: Optional[str] = as_option(),
+    key_path: Optional[str] = key_option(),
 ) -> None:
     """Record a case's closing date (its records are due filed 30 days later)."""
     from records.audit import open_audit  # see the module docstring
@@ -143,9 +147,14 @@ def case_close(
     except ValueError:
         raise typer.BadParameter(f"{closed!r} is not a date YYYY-MM-DD", param_hint="--date") from None
     settings, store, user = context(as_user, "case.close")
+    proof = signed(settings, store, user, "case.close", record=case_id, key=key_path,
+                   content={"case": case_id, "closed": day.isoformat()})
     now = datetime.now(timezone.utc)
-    body = close_case(store, case_id, day, user=user, audit=open_audit(settings, store),
+    body = close_case(store, case_id, day, user=user,
                       retain_until=retain_until(now, None, settings.storage, ingested=now))
+    # the audit event written here rather than by close_case, to keep the signature with it
+    detail = {"case": case_id, "closed": body["closed"], "key": body["key"]}
+    open_audit(settings, store).append("case_closed", user=user, detail={**detail, "proof": proof} if proof else detail)
     out.print(f"case {case_id} closed on {body['closed']}; records due filed by {body['filed_by']}", highlight=False)
 
 

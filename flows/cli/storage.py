@@ -3,8 +3,9 @@
 ``init`` creates the S3 bucket with Object Lock and a default retention; ``extend`` moves a
 record's retain-until later (never earlier); ``hold`` sets or clears a legal hold; ``audit`` runs
 the fixity audit. ``extend``, ``hold`` and ``audit`` check the acting user's role
-(``storage.*`` in :data:`records.roles.ACTION_ROLES`); ``extend`` and ``hold`` write an event to
-the record's history (``records/<sha256>/events/``) and to the audit log.
+(``storage.*`` in :data:`records.roles.ACTION_ROLES`); ``extend`` and ``hold`` are role-gated
+inputs, signed with ``--key`` in multi-user mode (records/identity.py), and write an event to the
+record's history (``records/<sha256>/events/``) and to the audit log, with the signature.
 
 :mod:`storage.s3` (boto3), :mod:`flows.fixity` (Prefect), :mod:`records.history` (which
 imports records.settings) and :mod:`records.manifest` (pydantic models) are imported inside the
@@ -21,7 +22,8 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from flows.cli.common import PROBLEM_EXIT, as_option, authorize, context, err, fail, load_settings, out, print_json
+from flows.cli.common import (PROBLEM_EXIT, as_option, authorize, context, err, fail, key_option, load_settings, out,
+                              print_json, signed)
 from storage import ObjectNotFound, RetentionLocked, StorageError
 
 _SHA = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
@@ -119,6 +121,7 @@ def extend(
     key: str = typer.Argument(..., help="Stored key, or a record's SHA-256 (its original)."),
     until: str = typer.Option(..., "--until", help="New retain-until: YYYY-MM-DD or ISO datetime."),
     as_user: Optional[str] = as_option(),
+    key_path: Optional[str] = key_option(),
 ) -> None:
     """Extend the retention of a stored object; shortening is refused."""
     from records.history import record_event  # see the module docstring
@@ -127,6 +130,8 @@ def extend(
     when = parse_until(until, settings.time.timezone)
     skey, version, record = resolve(store, key)
     authorize(settings, store, user, "storage.extend", record)
+    proof = signed(settings, store, user, "storage.extend", record=record, key=key_path,
+                   content={"key": skey, "version_id": version, "until": when.isoformat()})
     before = store.head(skey, version).retain_until
     try:
         info = store.extend_retention(skey, when, version_id=version)
@@ -136,6 +141,8 @@ def extend(
         fail(str(e))
     detail = {"key": skey, "version_id": info.version_id, "from": before.isoformat() if before else None,
               "until": info.retain_until.isoformat() if info.retain_until else when.isoformat(), "mode": info.mode}
+    if proof:
+        detail["proof"] = proof
     record_event(settings, store, record, "retention_extended", user=user, detail=detail,
                  retain_until=info.retain_until)
     out.print(f"{skey}: retained until {detail['until']} ({info.mode})", highlight=False)
@@ -147,6 +154,7 @@ def hold(
     on: bool = typer.Option(..., "--on/--off", help="Set or clear the legal hold."),
     reason: str = typer.Option("", "--reason", help="Why (kept in the record's history)."),
     as_user: Optional[str] = as_option(),
+    key_path: Optional[str] = key_option(),
 ) -> None:
     """Set or clear a legal hold: a held object cannot be deleted whatever its retention."""
     from records.history import record_event  # see the module docstring
@@ -154,11 +162,15 @@ def hold(
     settings, store, user = context(as_user)
     skey, version, record = resolve(store, key)
     authorize(settings, store, user, "storage.hold", record)
+    proof = signed(settings, store, user, "storage.hold", record=record, key=key_path,
+                   content={"key": skey, "version_id": version, "legal_hold": on, "reason": reason})
     try:
         info = store.set_legal_hold(skey, on, version_id=version)
     except StorageError as e:
         fail(str(e))
     detail = {"key": skey, "version_id": info.version_id, "legal_hold": on, "reason": reason}
+    if proof:
+        detail["proof"] = proof
     record_event(settings, store, record, "legal_hold_set" if on else "legal_hold_cleared", user=user,
                  detail=detail, retain_until=info.retain_until)
     out.print(f"{skey}: legal hold {'ON' if on else 'OFF'}", highlight=False)

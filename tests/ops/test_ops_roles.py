@@ -139,3 +139,27 @@ def test_cli_refuses_with_a_clear_message(users, footage_home, action, monkeypat
     # the environment variable names the acting user too
     monkeypatch.setenv("FOOTAGE_USER", refused)
     assert CliRunner().invoke(app, CLI_COMMANDS[action]).exit_code == 3
+
+
+def test_signed_actions_are_gated_actions():
+    from records.roles import SIGNED_ACTIONS
+
+    # written out by hand: the inputs that change or release records (docs/cli.md, "Identity")
+    assert SIGNED_ACTIONS == {"case.close", "storage.extend", "storage.hold", "disclose.request",
+                              "disclose.select", "disclose.approve", "disclose.override"}
+    assert SIGNED_ACTIONS <= set(ACTION_ROLES)
+
+
+@pytest.mark.parametrize("command", [["case", "close"], ["storage", "extend"], ["storage", "hold"]])
+def test_signed_commands_take_key_beside_as(command):
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, command + ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "--as" in result.output and "--key" in result.output
+
+
+def test_old_form_users_hold_roles_but_no_key(users, footage_home):
+    settings = load_settings()
+    assert may(settings, "arne", "case.close")
+    assert settings.users["arne"].public_key is None and settings.users["nobody"].roles == []
