@@ -73,7 +73,7 @@ from media.redact.text import WHAT
 from records.history import record_event
 from records.keys import disclosure_prefix, safe_part
 from records.manifest import load_manifest
-from records.roles import may, roles_of
+from records.roles import Refused, check_separation, may, roles_of
 from records.settings import Settings, load_settings, now_local
 from records.store import open_store
 from reports.tables import markdown_table
@@ -102,6 +102,8 @@ class Selection(RunInput):
     style: Literal["solid", "mosaic"] = "solid"
     comment: str = ""
     via: Literal["ui", "cli"] = "ui"
+    signed_at: str = Field("", description="Signing time (filled in by `footage disclose ... --key`; leave empty).")
+    signature: str = Field("", description="Ed25519 signature (filled in by `footage disclose ... --key`; leave empty).")
 
 
 class Decision(RunInput):
@@ -111,6 +113,8 @@ class Decision(RunInput):
     approve: bool = Field(description="Approve the release of this copy?")
     comment: str = ""
     via: Literal["ui", "cli"] = "ui"
+    signed_at: str = Field("", description="Signing time (filled in by `footage disclose ... --key`; leave empty).")
+    signature: str = Field("", description="Ed25519 signature (filled in by `footage disclose ... --key`; leave empty).")
 
 
 class QAOverride(RunInput):
@@ -120,6 +124,31 @@ class QAOverride(RunInput):
     release: bool = Field(False, description="Release despite the residual faces?")
     reason: str = Field("", description="Why (required to release).")
     via: Literal["ui", "cli"] = "ui"
+    signed_at: str = Field("", description="Signing time (filled in by `footage disclose ... --key`; leave empty).")
+    signature: str = Field("", description="Ed25519 signature (filled in by `footage disclose ... --key`; leave empty).")
+
+
+#: What is not an input's content: who sent it, how, and its signature (the rest is signed).
+NOT_CONTENT = frozenset({"user", "via", "signed_at", "signature"})
+
+#: The action (records.roles.ACTION_ROLES) each wait's input performs.
+ACTIONS = {"select": "disclose.select", "approve": "disclose.approve", "qa-override": "disclose.override"}
+
+
+def input_content(data: RunInput | dict[str, Any]) -> dict[str, Any]:
+    """The signed content of an input: its fields, as JSON, but for user, via and signature.
+
+    The CLI signs exactly this (:func:`records.identity.signed_fields`) and the flow verifies it.
+    """
+    doc = data.model_dump(mode="json") if isinstance(data, RunInput) else dict(data)
+    return {k: v for k, v in doc.items() if k not in NOT_CONTENT}
+
+
+def request_content(record: str, requester: str, reason: str, file: str | None,
+                    detection: dict[str, Any] | None, text: dict[str, Any] | None) -> dict[str, Any]:
+    """The signed content of a request (the flow's parameters but for who asks and the signature)."""
+    return {"record": record, "requester": requester, "reason": reason, "file": file, "detection": detection,
+            "text": text}
 
 
 # --- result storage -------------------------------------------------------------------------------
@@ -201,20 +230,48 @@ def _wait(settings: Settings, model, key: str, description: str):
 
 
 @task(name="check-input", **ONCE)
-def check_input(settings: Settings, step: str, action: str, got: dict[str, Any], not_by: list[str]) -> str | None:
-    """Decide once, per pause key, whether a person's input may act: None, or why not.
+def check_input(settings: Settings, step: str, action: str, got: dict[str, Any], record: str, run_id: str,
+                pause_key: str | None, content: dict[str, Any], separate_from: dict[str, str] | None = None
+                ) -> dict[str, Any]:
+    """Decide once, per input, whether it may act: ``{"problem": None or why not, "proof": ...}``.
 
-    The decision is cached with the step: a resumed run replays it instead of asking again
-    (a configuration changed since, or a signature already seen, must not turn it around).
+    In order: its signature (:func:`records.identity.verify_input`: the user's registered key,
+    fresh, not replayed; unsigned UI input only with ``disclosure.trust_ui_input``), the user's
+    role, and for an approval the separation of duties (:func:`records.roles.check_separation`:
+    not the archivist who requested it, not the one who selected, whatever roles they hold).
+    The decision is cached with the step: a resumed run replays it instead of asking again (a
+    signature already used must not be refused as replayed by its own run).
     """
+    from records.identity import verify_input  # cryptography: imported by the steps that verify
+
     user = got["user"]
-    if user in not_by:
-        return f"{user} prepared this disclosure and may not approve it"
+    try:
+        proof = verify_input(settings, open_store(settings), user=user, action=action, record=record,
+                             run_id=run_id, pause_key=pause_key, content=content, signed_at=got.get("signed_at") or None,
+                             signature=got.get("signature") or None, via=got.get("via") or "ui")
+    except Refused as exc:
+        return {"problem": f"signature: {exc}", "proof": {}}
     if not may(settings, user, action):
-        role = {"disclose.select": "an archivist", "disclose.approve": "a supervisor",
-                "disclose.override": "an archivist"}[action]
-        return f"{user} is not {role} (roles: {sorted(r.value for r in roles_of(settings, user))})"
-    return None
+        role = {"disclose.request": "an archivist", "disclose.select": "an archivist",
+                "disclose.approve": "a supervisor", "disclose.override": "an archivist"}[action]
+        return {"problem": f"{user} is not {role} (roles: {sorted(r.value for r in roles_of(settings, user))})",
+                "proof": proof}
+    if separate_from is not None:
+        try:
+            check_separation(user, separate_from.get("requester"), separate_from.get("selector"))
+        except Refused as exc:
+            return {"problem": str(exc), "proof": proof}
+    return {"problem": None, "proof": proof}
+
+
+def _proof_summary(proof: dict[str, Any]) -> dict[str, Any]:
+    """What a receipt says of an input's proof: the key and signature, or that it was trusted unsigned."""
+    if not proof:
+        return {"signed": False, "mode": "single-user"}
+    if proof.get("unsigned"):
+        return {"signed": False, "trusted": proof.get("trusted"), "via": proof.get("via")}
+    return {"signed": True, **{k: proof.get(k) for k in ("key_fingerprint", "signed_at", "payload_sha256",
+                                                          "signature")}}
 
 
 # --- tasks ----------------------------------------------------------------------------------------
@@ -315,28 +372,39 @@ def _steps(settings: Settings) -> dict[str, Any]:
                       watermark_task)}
 
 
-def _ask(settings: Settings, step, model, kind: str, action: str, description: str, record: str, run_id: str,
-         not_by: list[str] = (), content_ok=None):
+def _ask(settings: Settings, step, model, kind: str, description: str, record: str, run_id: str,
+         separate_from: dict[str, str] | None = None, content_ok=None):
     """Wait for an input of ``model`` until one is accepted (or :data:`MAX_REFUSALS` are refused).
 
-    Each refusal is recorded (``disclosure_input_refused``) and the run waits again under the next
-    pause key (``select-1``, ``select-2`` ...). ``content_ok(got)`` returns why the content is
-    unusable (unknown track ids), or None. Returns the accepted input and its pause key, or
-    ``(None, None)``.
+    Each refusal (signature, role, separation of duties, content) is recorded
+    (``disclosure_input_refused``) and the run waits again under the next pause key
+    (``select-1``, ``select-2`` ...). ``content_ok(got)`` returns why the content is unusable
+    (unknown track ids), or None. Returns the accepted input and its proof, or ``(None, {})``.
     """
     for attempt in range(1, MAX_REFUSALS + 1):
         key = f"{kind}-{attempt}"
         got = _wait(settings, model, key, description)
-        data = got.model_dump(mode="json", exclude={"metadata"})
-        problem = step["check-input"](settings, key, action, data, list(not_by))
+        verdict = step["check-input"](settings, key, ACTIONS[kind], got.model_dump(mode="json"), record, run_id, key,
+                                      input_content(got), separate_from)
+        problem = verdict["problem"]
         if problem is None and content_ok is not None:
             problem = content_ok(got)
         if problem is None:
-            return got, key
+            return got, verdict["proof"]
         get_run_logger().warning("%s refused: %s", kind, problem)
         step["event"](settings, f"refused-{key}", record, "input_refused", got.user,
-                      {"run": run_id, "step": kind, "pause_key": key, "why": problem})
-    return None, None
+                      {"run": run_id, "step": kind, "pause_key": key, "via": got.via, "why": problem})
+    return None, {}
+
+
+def _by(got, proof: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """Who gave an input, how, and its proof: for the receipt."""
+    return {"user": got.user, "via": got.via, **more, "proof": _proof_summary(proof)}
+
+
+def _detail(run_id: str, proof: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An accepted input's event detail: the full proof rides along, for ``footage audit verify``."""
+    return {"run": run_id, **more, **({"proof": proof} if proof else {})}
 
 
 @flow(name=FLOW_NAME, log_prints=False)
@@ -349,8 +417,15 @@ def disclose_flow(
     detection: dict[str, Any] | None = None,
     via: str = "ui",
     text: dict[str, Any] | None = None,
+    signed_at: str | None = None,
+    signature: str | None = None,
 ) -> dict[str, Any]:
-    """Prepare, get approved, check and release a party's copy of one record."""
+    """Prepare, get approved, check and release a party's copy of one record.
+
+    ``signed_at``/``signature``: the archivist's signature over the request
+    (:func:`request_content`), made by ``footage disclose request --key``; required in
+    multi-user mode unless started from the UI with ``disclosure.trust_ui_input``.
+    """
     settings = load_settings()
     store = open_store(settings)
     step = _steps(settings)
@@ -361,12 +436,26 @@ def disclose_flow(
         "schema": "footage.disclosure-receipt/1", "run": run_id, "record": record, "requester": requester,
         "reason": reason, "requested_by": {"user": archivist, "via": via}, "status": "open",
     }
-    if not may(settings, archivist, "disclose.request"):
-        step["event"](settings, "refused", record, "refused", archivist,
-                      {"run": run_id, "why": "requester lacks archivist role"})
-        return _finish(store, receipt, "refused", record, run_id)
+    unsigned: list[str] = []  # steps whose input was trusted unsigned (disclosure.trust_ui_input)
+
+    def note(kind: str, proof: dict[str, Any]) -> None:
+        if proof.get("unsigned"):
+            unsigned.append(kind)
+            receipt["unsigned_ui_input"] = {
+                "steps": unsigned, "setting": "disclosure.trust_ui_input",
+                "notice": "These inputs were typed in the Prefect UI and not signed: the names in them are not "
+                          "proven. / 这些输入来自 Prefect 界面且未签名，其中的用户名未经证明。"}
+
+    verdict = step["check-input"](settings, "request", "disclose.request",
+                                  {"user": archivist, "via": via, "signed_at": signed_at, "signature": signature},
+                                  record, None, None, request_content(record, requester, reason, file, detection, text))
+    if verdict["problem"]:
+        step["event"](settings, "refused", record, "refused", archivist, {"run": run_id, "why": verdict["problem"]})
+        return _finish(store, {**receipt, "why": verdict["problem"]}, "refused", record, run_id)
+    note("request", verdict["proof"])
+    receipt["requested_by"]["proof"] = _proof_summary(verdict["proof"])
     step["event"](settings, "requested", record, "requested", archivist,
-                  {"run": run_id, "requester": requester, "reason": reason, "via": via})
+                  _detail(run_id, verdict["proof"], requester=requester, reason=reason, via=via))
 
     src = step["fetch-source"](settings, record, file, workdir)
     ts, sheet = step["find-tracks"](src, record, workdir, detection, text)
@@ -387,29 +476,33 @@ def disclose_flow(
         specs[id(got)] = spec
         return None
 
-    selection, _ = _ask(settings, step, Selection, "select", "disclose.select",
-                        f"Choose the track ids to keep visible (the requester {requester}); tracks: "
-                        f"{[track_label(i) for i in ts.ids()]}", record, run_id, content_ok=usable)
+    selection, proof = _ask(settings, step, Selection, "select",
+                            f"Choose the track ids to keep visible (the requester {requester}); tracks: "
+                            f"{[track_label(i) for i in ts.ids()]}", record, run_id, content_ok=usable)
     if selection is None:
         return _finish(store, receipt, "abandoned", record, run_id)
     spec = specs[id(selection)]
-    receipt["selected_by"] = {"user": selection.user, "via": selection.via, "comment": selection.comment}
+    note("select", proof)
+    receipt["selected_by"] = _by(selection, proof, comment=selection.comment)
     step["event"](settings, "selected", record, "selected", selection.user,
-                  {"run": run_id, "keep": spec.keep, "masks": len(spec.masks), "audio": len(spec.audio),
-                   "via": selection.via})
+                  _detail(run_id, proof, keep=spec.keep, masks=len(spec.masks), audio=len(spec.audio),
+                          via=selection.via))
 
     # 2. the supervisor's decision: a different user, with the supervisor role
-    decision, _ = _ask(settings, step, Decision, "approve", "disclose.approve",
-                       f"Approve the release of record {record[:12]} to {requester}? Selected by {selection.user}.",
-                       record, run_id, not_by=[archivist, selection.user])
+    decision, proof = _ask(settings, step, Decision, "approve",
+                           f"Approve the release of record {record[:12]} to {requester}? "
+                           f"Requested by {archivist}, selected by {selection.user}: neither may approve.",
+                           record, run_id, separate_from={"requester": archivist, "selector": selection.user})
     if decision is None:
         return _finish(store, receipt, "abandoned", record, run_id)
-    receipt["decided_by"] = {"user": decision.user, "via": decision.via, "approve": decision.approve,
-                             "comment": decision.comment}
+    note("approve", proof)
+    receipt["decided_by"] = _by(decision, proof, approve=decision.approve, comment=decision.comment)
     if not decision.approve:
-        step["event"](settings, "rejected", record, "rejected", decision.user, {"run": run_id, "comment": decision.comment})
+        step["event"](settings, "rejected", record, "rejected", decision.user,
+                      _detail(run_id, proof, comment=decision.comment))
         return _finish(store, receipt, "rejected", record, run_id)
-    step["event"](settings, "approved", record, "approved", decision.user, {"run": run_id, "comment": decision.comment})
+    step["event"](settings, "approved", record, "approved", decision.user,
+                  _detail(run_id, proof, comment=decision.comment))
 
     # 3. render, QA
     result, entries = step["render"](src, workdir, spec, ts)
@@ -422,20 +515,21 @@ def disclose_flow(
                      "text_residuals": len(report.text_residuals), "text_frames": report.text_checked}
     step["event"](settings, "qa", record, "qa", "footage", {"run": run_id, **receipt["qa"]})
     if not report.passed:
-        override, _ = _ask(settings, step, QAOverride, "qa-override", "disclose.override",
-                           f"QA found {len(report.residuals)} face(s) and {len(report.text_residuals)} text box(es) "
-                           "outside the keep-list. Release anyway?", record, run_id)
+        override, proof = _ask(settings, step, QAOverride, "qa-override",
+                               f"QA found {len(report.residuals)} face(s) and {len(report.text_residuals)} text "
+                               "box(es) outside the keep-list. Release anyway?", record, run_id)
         if override is None:
             return _finish(store, receipt, "abandoned", record, run_id)
+        note("qa-override", proof)
         ok = bool(override.release and override.reason.strip())
-        receipt["qa"]["override"] = {"user": override.user, "via": override.via, "release": override.release,
-                                     "reason": override.reason, "accepted": ok}
+        receipt["qa"]["override"] = _by(override, proof, release=override.release, reason=override.reason,
+                                        accepted=ok)
         if not ok:
             step["event"](settings, "blocked", record, "blocked", override.user,
-                          {"run": run_id, "reason": override.reason})
+                          _detail(run_id, proof, reason=override.reason))
             return _finish(store, receipt, "blocked", record, run_id)
         step["event"](settings, "qa_overridden", record, "qa_overridden", override.user,
-                      {"run": run_id, "reason": override.reason})
+                      _detail(run_id, proof, reason=override.reason))
 
     # 4. watermark, store under its own retention, receipt
     today = now_local(settings).date()  # the date people read on the copy: the configured zone
@@ -464,7 +558,8 @@ def disclose_flow(
         "watermark": {"to": requester, "date": today.isoformat()},
     })
     step["event"](settings, "released", record, "released", decision.user,
-                  {"run": run_id, "key": info.key, "sha256": out_sha, "retain_until": until.isoformat()})
+                  {"run": run_id, "key": info.key, "sha256": out_sha, "retain_until": until.isoformat(),
+                   **({"unsigned_ui_input": unsigned} if unsigned else {})})
     return _finish(store, receipt, "released", record, run_id, until)
 
 

@@ -28,7 +28,8 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from flows.cli.common import PROBLEM_EXIT, as_option, context, err, fail, load_settings, out, print_json, require_server
+from flows.cli.common import (DENIED_EXIT, PROBLEM_EXIT, as_option, context, err, fail, key_option, load_settings, out,
+                              print_json, require_server)
 from flows.cli.redact import parse_keep
 from records.keys import disclosure_prefix, safe_part
 from records.roles import acting_user
@@ -42,6 +43,12 @@ class DisclosureError(RuntimeError):
     """The run is not where the step expects it, or Prefect refused the input."""
 
     code = 2  # a usage error (docs/cli.md)
+
+
+class InputRefused(DisclosureError):
+    """The input cannot be signed, its signature does not verify, or the flow refused it."""
+
+    code = DENIED_EXIT
 
 
 class StuckRun(DisclosureError):
@@ -99,11 +106,13 @@ def diagnose(run, client, grace: float) -> str | None:
     now = datetime.now(timezone.utc)
     if state.is_scheduled() or state.is_pending():
         age = _age(state.state_details.scheduled_time or state.timestamp, now) or 0.0
-        if age > grace:
-            what = "resumed" if state.name in ("Resuming", "Late") or run.run_count else "started"
-            return (f"{what} {age:.0f} s ago and not picked up: "
-                    + (serving_problem(client, grace) or "`footage serve` is up but has not run it; see its log"))
-        return None
+        if age <= grace:
+            return None
+        what = "resumed" if state.name in ("Resuming", "Late") or run.run_count else "started"
+        why = serving_problem(client, grace)
+        if why is None and age > 10 * grace:  # a footage serve polls, yet leaves this run alone
+            why = "a `footage serve` polls but has not run it (at its limit of concurrent runs? see its log)"
+        return f"{what} {age:.0f} s ago and not picked up: {why}" if why else None
     if overdue(run, now):
         return "waited longer than disclosure.pause_timeout_hours: expired, nothing released"
     if state.name == EXPIRED:
@@ -131,9 +140,33 @@ def find_run(run_id: str, timeout: float = 120.0, grace: float | None = None):
             time.sleep(1)
 
 
+def _signed(user: str, action: str, record: str, run_id: str | None, pause_key: str | None,
+            content: dict[str, Any], key_path: str | None) -> dict[str, str]:
+    """``signed_at`` and ``signature`` for an input (nothing in single-user mode), checked here
+    first so that a wrong key is refused at once (exit 3, audited) rather than by the flow."""
+    from records.identity import signed_fields, verify_input
+    from records.roles import Refused
+
+    settings, store, _ = context(None)
+    try:
+        fields = signed_fields(settings, key_path=key_path, user=user, action=action, record=record,
+                               run_id=run_id, pause_key=pause_key, content=content)
+    except Refused as exc:  # no key: verified unsigned below, so that the refusal is audited too
+        fields, why = {}, str(exc)
+    else:
+        why = None
+    try:
+        verify_input(settings, store, user=user, action=action, record=record, run_id=run_id, pause_key=pause_key,
+                     content=content, signed_at=fields.get("signed_at"), signature=fields.get("signature"),
+                     via="cli")
+    except Refused as exc:
+        raise InputRefused(str(exc) + (f": {why}" if why else "")) from None
+    return {k: fields[k] for k in ("signed_at", "signature") if k in fields}
+
+
 def request(
     record: str, requester: str, reason: str, user: str, file: str | None = None,
-    detection: dict[str, Any] | None = None, wait: float = 600.0,
+    detection: dict[str, Any] | None = None, wait: float = 600.0, key_path: str | None = None,
 ) -> dict[str, Any]:
     """Start a disclosure (the deployment, served by ``footage serve``) and return once it waits
     for the archivist's selection.
@@ -143,10 +176,14 @@ def request(
     """
     from prefect.deployments import run_deployment  # Prefect, see the module docstring
 
+    from flows.disclose import request_content
+
     settings = load_settings()
     name = f"disclose-{safe_part(record[:12])}-{uuid.uuid4().hex[:8]}"
     params = {"record": record, "requester": requester, "reason": reason, "archivist": user, "file": file,
-              "detection": detection, "via": "cli"}
+              "detection": detection, "via": "cli",
+              **_signed(user, "disclose.request", record, None, None,
+                        request_content(record, requester, reason, file, detection, None), key_path)}
     with _client() as client:
         if _deployment(client) is None:
             raise DisclosureError(f"no deployment {DEPLOYMENT} on this Prefect server: start `footage serve` first")
@@ -184,9 +221,10 @@ def _read(run_id: str):
         return client.read_flow_run(uid)
 
 
-def _submit(run_id: str, step: str, model: str, **data: Any) -> str:
+def _submit(run_id: str, step: str, model: str, key_path: str | None = None, **data: Any) -> str:
     """Resume the run waiting for ``step`` with a ``model`` input (a RunInput class of
-    :mod:`flows.disclose`) made of ``data``; returns the pause key it answered."""
+    :mod:`flows.disclose`) made of ``data``, signed with ``key_path`` (multi-user mode) over
+    the run, its pause key and the input's content; returns the pause key it answered."""
     from prefect.flow_runs import resume_flow_run  # Prefect, see the module docstring
 
     from flows import disclose as flow
@@ -201,7 +239,11 @@ def _submit(run_id: str, step: str, model: str, **data: Any) -> str:
     if now != step:
         raise DisclosureError(f"run {run_id} is {run.state.name if run.state else 'unknown'}"
                               + (f", waiting for {now}" if now else "") + f", not for {step}")
-    run_input = getattr(flow, model)(**data, via="cli")
+    draft = getattr(flow, model)(**data, via="cli")
+    key = pause_key(run)
+    sig = _signed(data["user"], flow.ACTIONS[step], run.parameters.get("record"), str(run.id), key,
+                  flow.input_content(draft), key_path)
+    run_input = getattr(flow, model)(**data, via="cli", **sig)
     try:
         resume_flow_run(run.id, run_input=run_input.model_dump(mode="json"))
     except Exception as exc:  # the server validates the input against the pause's schema
@@ -210,20 +252,33 @@ def _submit(run_id: str, step: str, model: str, **data: Any) -> str:
 
 
 def select(run_id: str, user: str, keep: list[int], masks=(), audio=(), style: str = "solid",
-           comment: str = "") -> str:
+           comment: str = "", key_path: str | None = None) -> str:
     """The archivist's keep-list, manual masks and audio ranges."""
-    return _submit(run_id, "select", "Selection", user=user, keep=keep, masks=list(masks), audio=list(audio),
-                   style=style, comment=comment)
+    return _submit(run_id, "select", "Selection", key_path, user=user, keep=keep, masks=list(masks),
+                   audio=list(audio), style=style, comment=comment)
 
 
-def decide(run_id: str, user: str, approve: bool, comment: str = "") -> str:
+def decide(run_id: str, user: str, approve: bool, comment: str = "", key_path: str | None = None) -> str:
     """A supervisor's approval or rejection."""
-    return _submit(run_id, "approve", "Decision", user=user, approve=approve, comment=comment)
+    return _submit(run_id, "approve", "Decision", key_path, user=user, approve=approve, comment=comment)
 
 
-def override(run_id: str, user: str, release: bool, reason: str) -> str:
+def override(run_id: str, user: str, release: bool, reason: str, key_path: str | None = None) -> str:
     """An archivist's written decision after QA found faces: release anyway, or keep it blocked."""
-    return _submit(run_id, "qa-override", "QAOverride", user=user, release=release, reason=reason)
+    return _submit(run_id, "qa-override", "QAOverride", key_path, user=user, release=release, reason=reason)
+
+
+def refusal(run_id: str, record: str, key: str) -> str | None:
+    """Why the flow refused the input it waited for under pause ``key`` (its
+    ``disclosure_input_refused`` event), or None."""
+    from records.history import events_of_kind
+
+    _, store, _ = context(None)
+    for e in events_of_kind(store, record, "disclosure_input_refused"):
+        d = e.get("detail") or {}
+        if d.get("run") == run_id and d.get("pause_key") == key:
+            return d.get("why")
+    return None
 
 
 def status(run_id: str) -> dict[str, Any]:
@@ -312,10 +367,15 @@ def _show(doc: dict[str, Any], as_json: bool) -> None:
 
 
 def _answer(run: str, submit: Callable[..., str], *args: Any, wait: float = 600.0) -> dict[str, Any]:
-    """Submit one input, then wait for the run's next pause or its end."""
+    """Submit one input, then wait for the run's next pause or its end; a refused input exits 3."""
     require_server()
     key = _guard(submit, run, *args)
-    return _guard(wait_next, run, key, wait)
+    doc = _guard(wait_next, run, key, wait)
+    if key and doc.get("awaiting") and key.startswith(doc["awaiting"] + "-"):  # waits again for the same step
+        why = refusal(doc["run"], doc["parameters"].get("record"), key)
+        fail(f"the disclosure flow refused this input: {why or 'see footage audit show'}; it waits again "
+             f"({doc['pause_key']})", DENIED_EXIT)
+    return doc
 
 
 @disclose_app.command("request")
@@ -326,11 +386,14 @@ def disclose_request(
     file: Optional[Path] = typer.Option(None, "--file", exists=True, dir_okay=False,
                                         help="A local copy of the original (checked against the record id)."),
     as_user: Optional[str] = as_option(),
+    key_path: Optional[str] = key_option(),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Start a disclosure; returns when the contact sheet is ready and the flow waits for 'select'."""
+    """Start a disclosure (served by `footage serve`); returns when the contact sheet is ready and
+    the flow waits for 'select'."""
     require_server()
-    _show(_guard(request, record, requester, reason, acting_user(as_user), str(file) if file else None), as_json)
+    _show(_guard(lambda: request(record, requester, reason, acting_user(as_user), str(file.resolve()) if file else None,
+                                 key_path=key_path)), as_json)
 
 
 @disclose_app.command("select")
@@ -341,41 +404,48 @@ def disclose_select(
                                         help="Redaction spec JSON (masks, audio, style, keep)."),
     comment: str = typer.Option("", "--comment"),
     as_user: Optional[str] = as_option(),
+    key_path: Optional[str] = key_option(),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The archivist's keep-list and manual masks."""
+    """The archivist's keep-list and manual masks, signed with --key in multi-user mode."""
     from media.redact import load_spec  # onnxruntime, see the module docstring
 
     s = load_spec(spec, parse_keep(keep))
     _show(_answer(run, select, acting_user(as_user), s.keep, [m.model_dump(mode="json") for m in s.masks],
-                  [a.model_dump(mode="json") for a in s.audio], s.style, comment), as_json)
+                  [a.model_dump(mode="json") for a in s.audio], s.style, comment, key_path), as_json)
 
 
 @disclose_app.command("approve")
 def disclose_approve(run: str = typer.Argument(...), comment: str = typer.Option("", "--comment"),
-                     as_user: Optional[str] = as_option(), as_json: bool = typer.Option(False, "--json")) -> None:
-    """A supervisor (not the archivist) approves; the flow renders, checks, watermarks, stores."""
-    _show(_answer(run, decide, acting_user(as_user), True, comment, wait=3600), as_json)
+                     as_user: Optional[str] = as_option(), key_path: Optional[str] = key_option(),
+                     as_json: bool = typer.Option(False, "--json")) -> None:
+    """A supervisor (not the archivist who requested or selected) approves; the flow renders,
+    checks, watermarks, stores."""
+    _show(_answer(run, decide, acting_user(as_user), True, comment, key_path, wait=3600), as_json)
 
 
 @disclose_app.command("reject")
 def disclose_reject(run: str = typer.Argument(...), comment: str = typer.Option(..., "--comment"),
-                    as_user: Optional[str] = as_option(), as_json: bool = typer.Option(False, "--json")) -> None:
+                    as_user: Optional[str] = as_option(), key_path: Optional[str] = key_option(),
+                    as_json: bool = typer.Option(False, "--json")) -> None:
     """A supervisor rejects, with a comment; nothing is released."""
-    _show(_answer(run, decide, acting_user(as_user), False, comment, wait=3600), as_json)
+    _show(_answer(run, decide, acting_user(as_user), False, comment, key_path, wait=3600), as_json)
 
 
 @disclose_app.command("override")
 def disclose_override(run: str = typer.Argument(...),
                       reason: str = typer.Option("", "--reason", help="Written reason to release anyway."),
                       block: bool = typer.Option(False, "--block", help="Keep the release blocked."),
-                      as_user: Optional[str] = as_option(), as_json: bool = typer.Option(False, "--json")) -> None:
+                      as_user: Optional[str] = as_option(), key_path: Optional[str] = key_option(),
+                      as_json: bool = typer.Option(False, "--json")) -> None:
     """After QA found faces: release anyway with a written reason (archivist), or --block."""
-    _show(_answer(run, override, acting_user(as_user), not block, reason, wait=3600), as_json)
+    _show(_answer(run, override, acting_user(as_user), not block, reason, key_path, wait=3600), as_json)
 
 
 @disclose_app.command("status")
 def disclose_status(run: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
-    """State of a disclosure run: what it waits for, and its receipt once closed."""
+    """State of a disclosure run: what it waits for, what is wrong with it (exit 1: not picked up
+    by any `footage serve`, failed), and its receipt once closed. A run that waited past
+    disclosure.pause_timeout_hours is expired here (audited)."""
     require_server()
     _show(_guard(status, run), as_json)
