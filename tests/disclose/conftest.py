@@ -200,7 +200,7 @@ def cli(*args: str, code: int = 0):
     try:
         return json.loads(result.stdout)
     except ValueError:
-        return result.output
+        return " ".join(result.output.split())  # Rich wraps long lines: compare words
 
 
 def request(site: Site, clip, user: str = "alice", requester: str = "张三") -> str:
