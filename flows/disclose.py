@@ -109,7 +109,7 @@ class Selection(RunInput):
 class Decision(RunInput):
     """A supervisor's approval or rejection."""
 
-    user: str = Field(description="Your user name (a supervisor, not the archivist).")
+    user: str = Field(description="Your user name (a supervisor, not the archivist who requested or selected).")
     approve: bool = Field(description="Approve the release of this copy?")
     comment: str = ""
     via: Literal["ui", "cli"] = "ui"
