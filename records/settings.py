@@ -76,7 +76,6 @@ class DisclosureSettings(BaseModel):
     # Each wait (the archivist's selection, the supervisor's decision, a QA override) lasts at most
     # this long; a run that waited longer ends as expired (audited, nothing released).
     pause_timeout_hours: float = 7 * 24
-    poll_interval_s: int = 10
     retention_days: int = 3 * 366  # the released copy's own retention, from its release
     qa_threshold: float = 0.5
     # Where finished steps (source, tracks, contact sheet) are kept while the run waits:

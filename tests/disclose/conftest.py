@@ -72,7 +72,7 @@ class Site:
     def configure(self, **disclosure) -> None:
         """Write footage.toml: the users and keys, and ``[disclosure]`` settings. The flow reads
         it each time a run starts or resumes, so a change applies to the next step."""
-        lines = ["[disclosure]", "poll_interval_s = 1"]
+        lines = ["[disclosure]"]
         lines += [f"{k} = {json.dumps(v)}" for k, v in disclosure.items()]
         for name, roles in USERS.items():
             lines += [f"[users.{name}]", f"roles = {json.dumps(roles)}", f'public_key = "{self.public[name]}"']
