@@ -166,10 +166,11 @@ class StoreResults(WritableFileSystem):
     _block_type_name = "Footage store results"
     prefix: str = RESULTS_PREFIX
 
-    def read_path(self, path: str) -> bytes:
+    # Prefect calls these synchronously with ``_sync=True`` (its blocks' async-dispatch flag).
+    def read_path(self, path: str, **_: Any) -> bytes:
         return open_store(load_settings()).get_bytes(self.prefix + path)
 
-    def write_path(self, path: str, content: bytes) -> str:
+    def write_path(self, path: str, content: bytes, **_: Any) -> str:
         open_store(load_settings()).put(self.prefix + path, content, content_type="application/octet-stream")
         return path
 

@@ -112,15 +112,23 @@ def test_own_request_and_unsigned_inputs_are_refused(site, clip):
 
 
 def test_planted_miss_blocks_the_release(site, clip):
-    """A detector that misses every face (threshold 0.99) leaves faces for QA to find."""
+    """A detector that misses every face (threshold 0.99) leaves faces for QA to find. This run
+    keeps its finished steps in the object store (``result_storage = "store"``, what the S3
+    backend uses) instead of the local result folder."""
     path, record = clip
-    started = disclose.request(record, "张三", "hearing", "alice", file=str(path), detection={"threshold": 0.99},
-                               key_path=str(site.keys["alice"]))
-    run = started["run"]
-    cli("disclose", "select", run, *_as(site, "alice"), "--json")
-    st = cli("disclose", "approve", run, *_as(site, "bob"), "--json")
-    assert st["awaiting"] == "qa-override", st
-    st = cli("disclose", "override", run, "--block", *_as(site, "alice"), "--json")
+    site.configure(result_storage="store")
+    try:
+        started = disclose.request(record, "张三", "hearing", "alice", file=str(path),
+                                   detection={"threshold": 0.99}, key_path=str(site.keys["alice"]))
+        run = started["run"]
+        cli("disclose", "select", run, *_as(site, "alice"), "--json")
+        st = cli("disclose", "approve", run, *_as(site, "bob"), "--json")
+        assert st["awaiting"] == "qa-override", st
+        st = cli("disclose", "override", run, "--block", *_as(site, "alice"), "--json")
+    finally:
+        site.configure()
+    results = [o.key for o in open_store(load_settings()).list("work/disclosure-results/") if run in o.key]
+    assert any("find-tracks" in k for k in results) and any("qa" in k for k in results), results
     assert st["receipt"]["status"] == "blocked"
     assert st["receipt"]["qa"]["residuals"] > 0 and st["receipt"]["qa"]["override"]["proof"]["signed"]
     store = open_store(load_settings())
