@@ -56,13 +56,13 @@ def test_a_killed_serve_loses_nothing_and_redoes_nothing(site, clip):
 def test_a_restarted_prefect_server_keeps_the_waiting_disclosure(site, clip):
     run = request(site, clip)
     site.stop_server()
-    time.sleep(5)  # down long enough for Prefect's runner to give up polling (3 failed polls)
+    time.sleep(5)
     site.start_server()  # same database (PREFECT_HOME), same port
     back = time.time()
     assert _awaits("select")(run_state(run))
-    # footage serve notices that its runner stopped polling and restarts itself
+    # footage serve polls again: its runner recovered, or (when the runner gave up polling after
+    # too many failed polls) footage serve restarted itself ("restarting footage serve" in its log)
     site.wait_polling(back, timeout=180)
-    assert "restarting footage serve" in site.serve_log()
     cli("disclose", "select", run, "--keep", "2", "--as", "alice", "--key", str(site.keys["alice"]), "--json")
     st = cli("disclose", "reject", run, "--comment", "withdrawn", "--as", "bob", "--key", str(site.keys["bob"]),
              "--json")
