@@ -116,8 +116,11 @@ def load_private_key(path: Path) -> Ed25519PrivateKey | None:
     passphrase = os.environ.get(ENV_PASSPHRASE)
     try:
         key = serialization.load_ssh_private_key(data, passphrase.encode() if passphrase else None)
-    except TypeError:  # encrypted, no passphrase given
-        return None
+    except TypeError:
+        if not passphrase:  # encrypted, no passphrase given
+            return None
+        # a passphrase set for another key, and this one is not encrypted
+        key = serialization.load_ssh_private_key(data, None)
     except (ValueError, UnsupportedAlgorithm) as exc:
         hint = f" (is {ENV_PASSPHRASE} right?)" if passphrase else ""
         raise Refused(f"cannot read the private key {path}: {exc}{hint}") from None
@@ -316,7 +319,10 @@ def verify_input(
     run_id: str | None, pause_key: str | None, content: dict[str, Any], signed_at: str | None,
     signature: str | None, via: str = "cli",
 ) -> dict[str, Any]:
-    """Check a signed input before acting on it.
+    """Check a signed input before acting on it: that ``user`` signed exactly this input, now.
+
+    The user's roles are checked separately (:func:`records.roles.require_action` or
+    :func:`records.roles.may`), before this.
 
     Returns
     -------
@@ -448,10 +454,14 @@ def check_proof(proof: dict[str, Any], registered: str | None, user: str, record
         return f"the payload was signed for record {payload.get('record')}, the event is about {record}"
     if not registered:
         return f"no key was registered for {user} before this signed event (no user_key event)"
-    if proof.get("key_fingerprint") != fingerprint(registered):
+    try:
+        key = parse_public_key(registered)
+    except ValueError as exc:
+        return f"the key registered for {user} at the time cannot be read: {exc}"
+    if proof.get("key_fingerprint") != fingerprint(key):
         return (f"signed with {proof.get('key_fingerprint')}, but the key registered for {user} at the time "
-                f"was {fingerprint(registered)}")
-    why = verify_signature(registered, str(proof.get("signature") or ""), message)
+                f"was {fingerprint(key)}")
+    why = verify_signature(key, str(proof.get("signature") or ""), message)
     return f"signature of {user}: {why}" if why else None
 
 

@@ -9,6 +9,12 @@ Which roles may run which action is :data:`ACTION_ROLES`, the one table every co
 checks: :func:`require_action` writes each refusal to the audit log as an ``access_denied`` event
 and raises; :func:`may` only answers, for the disclosure flow, which records a refused input in
 the record's history and waits for another.
+
+A typed name proves nothing, so in multi-user mode the role-gated inputs
+(:data:`SIGNED_ACTIONS`) are also signed with the user's registered Ed25519 key and verified
+before they act (:mod:`records.identity`); :func:`check_separation` keeps the approver of a
+disclosure apart from the users who prepared it, whatever roles they hold. Every refusal is a
+:class:`Refused` (the command line exits 3).
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ class PermissionDenied(Refused):
         self.needed = sorted(r.value for r in needed)
         self.held = sorted(r.value for r in held)
         self.action = action
-        what = f" to {action}" if action else ""
+        what = f" {action}" if action else ""
         has = ", ".join(self.held) or "no role"
         super().__init__(
             f"user {user!r} may not{what}: it needs the role {' or '.join(self.needed)}, "

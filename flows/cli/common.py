@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -58,7 +59,8 @@ def key_option() -> Any:
 
 def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
     """Print ``error: MESSAGE`` on standard error (no traceback) and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # escaped: messages name TOML tables ("[users.li]"), which Rich would read as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -66,6 +68,23 @@ def authorize(settings: Settings, store: ObjectStore, user: str, action: str, re
     """Exit with :data:`DENIED_EXIT` unless ``user`` may run ``action`` (the refusal is audited)."""
     try:
         require_action(settings, user, action, store, record=record)
+    except Refused as e:
+        fail(str(e), DENIED_EXIT)
+
+
+def sign_input(
+    settings: Settings, user: str, action: str, *, record: str | None, content: dict[str, Any],
+    key: Optional[str], run_id: str | None = None, pause_key: str | None = None,
+) -> dict[str, Any]:
+    """The signature fields of an input that another process verifies (the disclosure flow):
+    ``{"user", "signed_at", "signature", "key_fingerprint"}``, ``{}`` in single-user mode. Exits
+    with :data:`DENIED_EXIT` when no signature can be made (nothing was submitted, so nothing is
+    audited)."""
+    from records.identity import signed_fields  # cryptography: paid by signed inputs only
+
+    try:
+        return signed_fields(settings, key_path=key, user=user, action=action, record=record,
+                             run_id=run_id, pause_key=pause_key, content=content)
     except Refused as e:
         fail(str(e), DENIED_EXIT)
 

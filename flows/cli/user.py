@@ -36,7 +36,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 @user_app.command("keygen")
 def keygen(
-    name: Optional[str] = typer.Argument(None, help="The user (default: --as / $FOOTAGE_USER / the OS user)."),
+    name: Optional[str] = typer.Argument(None, help="The user (default: $FOOTAGE_USER, else the OS user)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="Private key file (default: ~/.ssh/id_ed25519); "
                                             "the public key goes beside it as PATH.pub."),
 ) -> None:
@@ -80,7 +80,7 @@ def _toml_key(name: str) -> str:
 
 @user_app.command("show")
 def show(
-    name: Optional[str] = typer.Argument(None, help="The user (default: --as / $FOOTAGE_USER / the OS user)."),
+    name: Optional[str] = typer.Argument(None, help="The user (default: $FOOTAGE_USER, else the OS user)."),
     show_all: bool = typer.Option(False, "--all", help="Every configured user."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -93,8 +93,9 @@ def show(
     if as_json:
         print_json(rows if show_all else rows[0])
         return
-    t = Table("user", "roles", "key", "can sign", "note")
+    t = Table("user", "roles", "can sign", "note")
+    t.add_column("key", overflow="fold", no_wrap=False, min_width=51)  # SHA256: and 43 characters, whole
     for r in rows:
-        t.add_row(r["user"], ", ".join(r["roles"]) or "none", r["fingerprint"] or "none",
-                  "yes" if r["can_sign"] else "no", r["note"] or "")
+        t.add_row(r["user"], ", ".join(r["roles"]) or "none", "yes" if r["can_sign"] else "no", r["note"] or "",
+                  r["fingerprint"] or "none")
     out.print(t)

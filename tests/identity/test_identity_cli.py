@@ -4,11 +4,14 @@ ssh-keygen and ssh-agent where the machine has them; key rotation and forgeries 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from records.audit import open_audit
 from records.history import record_events
-from records.identity import armored, canonical_json
+from records.identity import armored, canonical_json, fingerprint, sign
 from records.settings import load_settings
 from records.store import open_store
 
@@ -117,11 +120,10 @@ def agent(tmp_path, monkeypatch):
     sock = tmp_path / "agent.sock"
     proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            if sock.exists():
-                break
-            proc.wait(timeout=0.05) if proc.poll() is not None else None
-            import time
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"ssh-agent did not start (exit {proc.poll()})")
             time.sleep(0.05)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         yield sock
@@ -273,12 +275,10 @@ def test_audit_verify_finds_a_forged_signed_event(team, tmp_path, monkeypatch, f
             if forgery == "content+sha":
                 proof["payload_sha256"] = hashlib.sha256(canonical_json(proof["payload"])).hexdigest()
         elif forgery == "signature":
-            other = json.loads(json.dumps(proof))
-            raw = bytearray(__import__("base64").b64decode(other["signature"]))
-            raw[-1] ^= 1
-            proof["signature"] = __import__("base64").b64encode(bytes(raw)).decode()
+            raw = bytearray(base64.b64decode(proof["signature"]))
+            raw[-1] ^= 1  # one bit of the Ed25519 signature, the last field of the SSHSIG blob
+            proof["signature"] = base64.b64encode(bytes(raw)).decode()
         else:  # signed anew by mallory's key, fingerprint and all
-            from records.identity import fingerprint, sign
             proof["signature"] = sign(canonical_json(proof["payload"]), mallory)
             proof["key_fingerprint"] = fingerprint(_public(mallory))
 
@@ -340,3 +340,63 @@ def test_show_prints_the_fingerprint_ssh_keygen_prints(team):
     assert old["roles"] == ["archivist", "supervisor"] and old["can_sign"] is False and "no public_key" in old["note"]
     everyone = json.loads(run("user", "show", "--all", "--json").stdout)
     assert [u["user"] for u in everyone] == sorted([*ROLES, "old"])
+
+
+def test_a_real_footage_process_signs_and_refuses(team):
+    """The installed console script, in processes of its own: exit 0 signed, 3 refused."""
+    footage = Path(sys.executable).with_name("footage")
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    ok = subprocess.run([footage, "case", "close", "C-9", "--date", "2026-10-01", "--as", "arne", "--key",
+                         team["arne"]], env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([footage, "case", "close", "C-9", "--date", "2026-10-02", "--as", "arne", "--key",
+                          team["bea"]], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 3 and "not the registered key" in " ".join(bad.stderr.split())
+    assert [e["kind"] for e in _log().events()] == ["user_key", "case_closed", "signature_refused"]
+
+
+def test_sign_input_gives_the_fields_a_flow_verifies(team):
+    """flows.cli.common.sign_input: what `footage disclose ...` attaches to an input."""
+    import typer
+
+    from flows.cli.common import sign_input
+    from records.identity import verify_input
+
+    settings = load_settings()
+    settings.ensure_layout()
+    args = dict(record="ab" * 32, content={"keep": [1]}, run_id="r", pause_key="select-1")
+    fields = sign_input(settings, "arne", "disclose.select", key=str(team["arne"]), **args)
+    proof = verify_input(settings, open_store(settings), user="arne", action="disclose.select",
+                         signed_at=fields["signed_at"], signature=fields["signature"], via="cli", **args)
+    assert proof["key_fingerprint"] == fields["key_fingerprint"]
+    with pytest.raises(typer.Exit) as info:
+        sign_input(settings, "arne", "disclose.select", key="/nonexistent/key", **args)
+    assert info.value.exit_code == 3
+
+
+@pytest.mark.parametrize("attack, reason", [("replay", "already used"), ("tamper", "does not match the input")])
+def test_a_client_that_replays_or_tampers_is_refused_with_exit_3(team, monkeypatch, attack, reason):
+    """A client other than Footage's own (which always signs what it sends): it resends a
+    signature it saw, or signs one input and sends another. The command's real verification
+    refuses it, exit 3, audited."""
+    import records.identity as identity
+
+    genuine = identity.signed_fields
+    seen: list[dict] = []
+
+    def client(settings, **kw):
+        if attack == "replay":
+            if not seen:
+                seen.append(genuine(settings, **kw))
+            return seen[0]
+        return genuine(settings, **dict(kw, content=dict(kw["content"], closed="2026-12-31")))
+
+    monkeypatch.setattr(identity, "signed_fields", client)
+    if attack == "replay":
+        assert _close("arne", team["arne"]).exit_code == 0
+        r = _close("arne", team["arne"])
+        assert r.exit_code == 3 and reason in r.output
+        kinds = [e["kind"] for e in _log().events()]
+        assert kinds == ["user_key", "case_closed", "signature_refused"]
+    else:
+        _refused(_close("arne", team["arne"]), reason)

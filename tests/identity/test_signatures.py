@@ -236,3 +236,10 @@ def test_a_new_key_file_for_another_user_cannot_sign_as_them(ctx, tmp_path):
     fields = signed_fields(settings, key_path=tmp_path / "mallory", user="sven", **INPUT)
     with pytest.raises(Refused, match="not the registered key"):
         _verify(settings, store, fields)
+
+
+def test_a_passphrase_set_for_another_key_does_not_block_an_unencrypted_one(ctx, monkeypatch):
+    settings, store, keys = ctx
+    monkeypatch.setenv("FOOTAGE_KEY_PASSPHRASE", "for some other key")
+    fields = signed_fields(settings, key_path=keys["sven"], user="sven", **INPUT)
+    assert _verify(settings, store, fields)["key_fingerprint"] == fields["key_fingerprint"]
