@@ -1,12 +1,15 @@
-"""The deployments that ``footage serve`` runs on schedules: an explicit list."""
+"""The deployments that ``footage serve`` runs: an explicit list (three on schedules, the
+disclosure flow on demand)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prefect.schedules import Cron
+from prefect.types.entrypoint import EntrypointType
 
 from flows.compliance import compliance_flow
+from flows.disclose import DEPLOYMENT_NAME, disclose_flow
 from flows.fixity import fixity_audit
 from flows.ingest import ingest_flow
 from flows.runner import dask_runner
@@ -16,6 +19,10 @@ from records.settings import Settings, load_settings
 def build_deployments(settings: Settings | None = None) -> list[Any]:
     """The deployments ``footage serve`` runs, each on its cron in the configured schedule zone.
 
+    ``disclosure`` has no schedule: ``footage disclose request`` and the UI's "Run" form start it,
+    and a resumed disclosure (suspended while it waits for people) is picked up again by
+    whichever ``footage serve`` is running (see :mod:`flows.disclose`).
+
     ========================  ==========================  ============================
     deployment                flow                        schedule (``[schedule]``)
     ========================  ==========================  ============================
@@ -23,6 +30,7 @@ def build_deployments(settings: Settings | None = None) -> list[Any]:
     ``monthly-compliance``    :func:`compliance_flow`     ``compliance_cron`` (the
                                                           previous month, article 33)
     ``weekly-fixity-audit``   :func:`fixity_audit`        ``fixity_cron``
+    ``disclosure``            :func:`disclose_flow`       none (started on demand)
     ========================  ==========================  ============================
     """
     settings = settings or load_settings()
@@ -49,5 +57,12 @@ def build_deployments(settings: Settings | None = None) -> list[Any]:
             schedules=cron(sched.fixity_cron),
             description="Re-hash every stored original and compare with its manifest.",
             tags=["footage"],
+        ),
+        disclose_flow.to_deployment(
+            name=DEPLOYMENT_NAME,
+            description="Release a party's copy of a record (article 31): selection, approval, QA, watermark.",
+            tags=["footage", "disclosure"],
+            # the run is loaded by module name, whatever folder footage serve runs in
+            entrypoint_type=EntrypointType.MODULE_PATH,
         ),
     ]

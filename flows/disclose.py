@@ -6,23 +6,32 @@ and no third party's information may leak; Article 30: nothing is released witho
 Steps (each appended to the record's event history and to the audit log)::
 
     requested -> tracks + contact sheet (Prefect artifact)
-      -> pause: archivist's selection (keep-list, manual masks, audio ranges)      [Selection]
-      -> pause: supervisor's approval or rejection, by a different user             [Decision]
+      -> suspend: archivist's selection (keep-list, manual masks, audio ranges)    [Selection]
+      -> suspend: supervisor's approval or rejection, by a different user           [Decision]
       -> render -> QA (residual faces block the release unless an archivist
          overrides with a written reason)                                          [QAOverride]
       -> watermark ("disclosed to NAME on DATE, not for publication", zh + en)
       -> store the copy under its own retention -> receipt
 
-The pauses are Prefect's ``pause_flow_run(wait_for_input=...)``: the UI shows a form, and the
-headless CLI (``footage disclose select|approve|reject|override``, driven by
-:mod:`flows.cli.disclose`) submits the same typed input with ``resume_flow_run``. Open-source
-Prefect has no user identity: each input names its user (the CLI fills in ``--as`` or the OS user
-and sets ``via="cli"``; a UI user types a name, ``via="ui"``) and the receipt says which. The flow, not the CLI, is the authority
-on roles (``disclose.*`` in :data:`records.roles.ACTION_ROLES`): an input from a user without
-the role is refused (audited) and the flow waits again.
+Durability: the flow is the deployment ``disclose/disclosure`` served by ``footage serve``
+(:func:`flows.deployments.build_deployments`); ``footage disclose request`` and the Prefect UI's
+"Run" form both start it. Its waits are Prefect *suspensions*
+(``suspend_flow_run(wait_for_input=...)``): the run's process exits while people decide, so
+nothing is held and nothing is lost when the serving process or the machine restarts. A submitted
+input (the UI's form, or ``footage disclose select|approve|reject|override`` through
+``resume_flow_run``) reschedules the run; whichever ``footage serve`` is up runs it again from
+the top. Every step before the wait is a task cached by (flow run, step) whose result is
+persisted to the configured result storage (:func:`result_storage`), so a resumed run reads the
+source, the tracks and the contact sheet back instead of computing them again, and appends no
+event twice. A wait longer than ``disclosure.pause_timeout_hours`` ends the run: Prefect fails
+it, and :func:`expire_overdue` (run by ``footage serve`` and ``footage disclose status``) audits
+it as ``disclosure_expired``, writes an ``expired`` receipt and names the run's state Expired.
 
-This module holds the flow, its tasks and the typed inputs; ``python -m flows.disclose NAME
-PARAMS_JSON`` runs the flow as the run called NAME (how the CLI starts it in the background).
+Open-source Prefect has no user identity: each input names its user (the CLI fills in ``--as``
+or the OS user and sets ``via="cli"``; a UI user types a name, ``via="ui"``) and the receipt says
+which. The flow, not the CLI, is the authority on roles (``disclose.*`` in
+:data:`records.roles.ACTION_ROLES`): an input from a user without the role is refused (audited)
+and the flow waits again.
 """
 
 from __future__ import annotations
@@ -30,7 +39,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -39,8 +47,8 @@ from flows import prefect_env  # noqa: F401  (Prefect defaults before Prefect is
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.flow_runs import pause_flow_run
+from prefect.filesystems import WritableFileSystem
+from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
 from PIL import Image
@@ -65,13 +73,17 @@ from media.redact.text import WHAT
 from records.history import record_event
 from records.keys import disclosure_prefix, safe_part
 from records.manifest import load_manifest
-from records.roles import may, roles_of
+from records.roles import Refused, check_separation, may, roles_of
 from records.settings import Settings, load_settings, now_local
 from records.store import open_store
 from reports.tables import markdown_table
 
 FLOW_NAME = "disclose"
+DEPLOYMENT_NAME = "disclosure"
+DEPLOYMENT = f"{FLOW_NAME}/{DEPLOYMENT_NAME}"  # what run_deployment and the UI's "Run" start
 MAX_REFUSALS = 5  # inputs refused for want of a role before the flow gives up
+RESULTS_PREFIX = "work/disclosure-results/"  # result objects in the store (``result_storage = "store"``)
+EXPIRED = "Expired"  # the state name of a run that waited past its limit
 
 
 class Selection(RunInput):
@@ -90,15 +102,19 @@ class Selection(RunInput):
     style: Literal["solid", "mosaic"] = "solid"
     comment: str = ""
     via: Literal["ui", "cli"] = "ui"
+    signed_at: str = Field("", description="Signing time (filled in by `footage disclose ... --key`; leave empty).")
+    signature: str = Field("", description="Ed25519 signature (filled in by `footage disclose ... --key`; leave empty).")
 
 
 class Decision(RunInput):
     """A supervisor's approval or rejection."""
 
-    user: str = Field(description="Your user name (a supervisor, not the archivist).")
+    user: str = Field(description="Your user name (a supervisor, not the archivist who requested or selected).")
     approve: bool = Field(description="Approve the release of this copy?")
     comment: str = ""
     via: Literal["ui", "cli"] = "ui"
+    signed_at: str = Field("", description="Signing time (filled in by `footage disclose ... --key`; leave empty).")
+    signature: str = Field("", description="Ed25519 signature (filled in by `footage disclose ... --key`; leave empty).")
 
 
 class QAOverride(RunInput):
@@ -108,38 +124,161 @@ class QAOverride(RunInput):
     release: bool = Field(False, description="Release despite the residual faces?")
     reason: str = Field("", description="Why (required to release).")
     via: Literal["ui", "cli"] = "ui"
+    signed_at: str = Field("", description="Signing time (filled in by `footage disclose ... --key`; leave empty).")
+    signature: str = Field("", description="Ed25519 signature (filled in by `footage disclose ... --key`; leave empty).")
+
+
+#: What is not an input's content: who sent it, how, and its signature (the rest is signed).
+NOT_CONTENT = frozenset({"user", "via", "signed_at", "signature"})
+
+#: The action (records.roles.ACTION_ROLES) each wait's input performs.
+ACTIONS = {"select": "disclose.select", "approve": "disclose.approve", "qa-override": "disclose.override"}
+
+
+def input_content(data: RunInput | dict[str, Any]) -> dict[str, Any]:
+    """The signed content of an input: its fields, as JSON, but for user, via and signature.
+
+    The CLI signs exactly this (:func:`records.identity.signed_fields`) and the flow verifies it.
+    """
+    doc = data.model_dump(mode="json") if isinstance(data, RunInput) else dict(data)
+    return {k: v for k, v in doc.items() if k not in NOT_CONTENT}
+
+
+def request_content(record: str, requester: str, reason: str, file: str | None,
+                    detection: dict[str, Any] | None, text: dict[str, Any] | None) -> dict[str, Any]:
+    """The signed content of a request (the flow's parameters but for who asks and the signature)."""
+    return {"record": record, "requester": requester, "reason": reason, "file": file, "detection": detection,
+            "text": text}
+
+
+# --- result storage -------------------------------------------------------------------------------
+
+
+class StoreResults(WritableFileSystem):
+    """Prefect result storage in Footage's own object store (the S3 bucket, through boto3).
+
+    Prefect 3 writes results to S3 only through ``prefect-aws`` or ``s3fs``, neither of which
+    Footage installs; the store it already has (:func:`records.store.open_store`, configured by
+    ``[storage]``) does the same job. Objects go under :data:`RESULTS_PREFIX`; on a bucket with a
+    default retention they are kept that long, like everything else in it.
+    """
+
+    _block_type_name = "Footage store results"
+    prefix: str = RESULTS_PREFIX
+
+    # Prefect calls these synchronously with ``_sync=True`` (its blocks' async-dispatch flag).
+    def read_path(self, path: str, **_: Any) -> bytes:
+        return open_store(load_settings()).get_bytes(self.prefix + path)
+
+    def write_path(self, path: str, content: bytes, **_: Any) -> str:
+        open_store(load_settings()).put(self.prefix + path, content, content_type="application/octet-stream")
+        return path
+
+
+def result_storage(settings: Settings) -> WritableFileSystem | Path:
+    """Where the flow's finished steps are persisted (``disclosure.result_storage``).
+
+    ``auto`` (the default) is the bucket when the backend is S3, else the local folder
+    ``disclosure.results_path`` (default ``HOME/work/disclosure-results``). A local folder only
+    serves a ``footage serve`` on the same machine: see docs/disclosure.md. Prefect takes a
+    task's result storage only as a path or as a block saved on the server: the store's block is
+    saved (as ``footage-store-results/disclosure``, no secret in it) each time a run starts.
+    """
+    d = settings.disclosure
+    kind = d.result_storage
+    if kind == "auto":
+        kind = "store" if settings.storage.backend == "s3" else "local"
+    if kind == "store":
+        block = StoreResults()
+        block.save("disclosure", overwrite=True)
+        return block
+    return Path(d.results_path or settings.home / "work" / "disclosure-results")
+
+
+def _once(ctx, params: dict[str, Any]) -> str:
+    """Cache key of a step done once per disclosure run: the run, the task and the ``step`` argument."""
+    return f"disclose-{ctx.task_run.flow_run_id}-{ctx.task.name}-{params.get('step') or ''}"
+
+
+#: The options of every step of the flow: done once per run, its result persisted so that a
+#: resumed run (which starts again from the top) reads it back instead of doing it again.
+ONCE: dict[str, Any] = {"cache_key_fn": _once, "persist_result": True}
 
 
 # --- events ---------------------------------------------------------------------------------------
 
 
-def _event(settings: Settings, store, record: str, kind: str, user: str, detail: dict[str, Any]) -> None:
+@task(name="event", **ONCE)
+def event_task(settings: Settings, step: str, record: str, kind: str, user: str, detail: dict[str, Any]) -> None:
     """Append to the record's history and to the audit log (same kind, prefixed ``disclosure_``).
 
-    A failed audit append is logged, not raised: the record's history is the primary trail, and
-    a half-done disclosure must still reach its receipt.
+    ``step`` names the event inside its run (a resumed run replays the flow: the event is written
+    once). A failed audit append is logged, not raised: the record's history is the primary trail,
+    and a half-done disclosure must still reach its receipt.
     """
-    record_event(settings, store, record, f"disclosure_{kind}", user=user, detail=detail,
+    record_event(settings, open_store(settings), record, f"disclosure_{kind}", user=user, detail=detail,
                  on_audit_error=lambda exc: get_run_logger().warning("audit log append failed: %s", exc))
 
 
-def _pause_hours(settings: Settings) -> int:
-    return int(settings.disclosure.pause_timeout_hours * 3600)
+def _pause_seconds(settings: Settings) -> int:
+    return max(1, int(settings.disclosure.pause_timeout_hours * 3600))
 
 
 def _wait(settings: Settings, model, key: str, description: str):
-    return pause_flow_run(
-        wait_for_input=model.with_initial_data(description=description),
-        timeout=_pause_hours(settings),
-        poll_interval=settings.disclosure.poll_interval_s,
-        key=key,
-    )
+    """Suspend the run until a person submits ``model`` (the run's process exits meanwhile)."""
+    return suspend_flow_run(wait_for_input=model.with_initial_data(description=description),
+                            timeout=_pause_seconds(settings), key=key)
+
+
+@task(name="check-input", **ONCE)
+def check_input(settings: Settings, step: str, action: str, got: dict[str, Any], record: str, run_id: str,
+                pause_key: str | None, content: dict[str, Any], separate_from: dict[str, str] | None = None
+                ) -> dict[str, Any]:
+    """Decide once, per input, whether it may act: ``{"problem": None or why not, "proof": ...}``.
+
+    In order: its signature (:func:`records.identity.verify_input`: the user's registered key,
+    fresh, not replayed; unsigned UI input only with ``disclosure.trust_ui_input``), the user's
+    role, and for an approval the separation of duties (:func:`records.roles.check_separation`:
+    not the archivist who requested it, not the one who selected, whatever roles they hold).
+    The decision is cached with the step: a resumed run replays it instead of asking again (a
+    signature already used must not be refused as replayed by its own run).
+    """
+    from records.identity import verify_input  # cryptography: imported by the steps that verify
+
+    user = got["user"]
+    try:
+        proof = verify_input(settings, open_store(settings), user=user, action=action, record=record,
+                             run_id=run_id, pause_key=pause_key, content=content, signed_at=got.get("signed_at") or None,
+                             signature=got.get("signature") or None, via=got.get("via") or "ui")
+    except Refused as exc:
+        return {"problem": f"signature: {exc}", "proof": {}}
+    if not may(settings, user, action):
+        role = {"disclose.request": "an archivist", "disclose.select": "an archivist",
+                "disclose.approve": "a supervisor", "disclose.override": "an archivist"}[action]
+        return {"problem": f"{user} is not {role} (roles: {sorted(r.value for r in roles_of(settings, user))})",
+                "proof": proof}
+    if separate_from is not None:
+        try:
+            check_separation(user, separate_from.get("requester"), separate_from.get("selector"))
+        except Refused as exc:
+            return {"problem": str(exc), "proof": proof}
+    return {"problem": None, "proof": proof}
+
+
+def _proof_summary(proof: dict[str, Any]) -> dict[str, Any]:
+    """What a receipt says of an input's proof: the key and signature, or that it was trusted unsigned."""
+    if not proof:
+        return {"signed": False, "mode": "single-user"}
+    if proof.get("unsigned"):
+        return {"signed": False, "trusted": proof.get("trusted"), "via": proof.get("via")}
+    return {"signed": True, **{k: proof.get(k) for k in ("key_fingerprint", "signed_at", "payload_sha256",
+                                                          "signature")}}
 
 
 # --- tasks ----------------------------------------------------------------------------------------
 
 
-@task(name="fetch-source", cache_policy=NO_CACHE)
+@task(name="fetch-source", **ONCE)
 def fetch_source(settings: Settings, record: str, file: str | None, workdir: Path) -> Path:
     """The record's original: from the store by its manifest, or a local file whose hash matches."""
     store = open_store(settings)
@@ -153,7 +292,7 @@ def fetch_source(settings: Settings, record: str, file: str | None, workdir: Pat
     return Path(file)
 
 
-@task(name="find-tracks", cache_policy=NO_CACHE)
+@task(name="find-tracks", **ONCE)
 def tracks_task(src: Path, record: str, workdir: Path, detection: dict[str, Any] | None,
                 text: dict[str, Any] | None = None):
     """Face and text tracks of the source and the contact sheet the archivist chooses from.
@@ -169,20 +308,29 @@ def tracks_task(src: Path, record: str, workdir: Path, detection: dict[str, Any]
     return ts, sheet
 
 
-@task(name="render", cache_policy=NO_CACHE)
+@task(name="publish-sheet", **ONCE)
+def publish_sheet(ts, sheet: Path, run_id: str) -> str:
+    """The contact sheet and the track table as the run's markdown artifact (once per run)."""
+    key = f"disclose-{run_id[:8]}-tracks"
+    create_markdown_artifact(markdown=_tracks_markdown(ts, sheet), key=key,
+                             description="Face tracks: choose who stays visible")
+    return key
+
+
+@task(name="render", **ONCE)
 def render_task(src: Path, workdir: Path, spec, tracks):
     """The redacted copy and its redaction log entries."""
     result = render(src, workdir / "redacted.mp4", spec, tracks=tracks, source_sha256=tracks.sha256)
     return result, redaction_log(result)
 
 
-@task(name="qa", cache_policy=NO_CACHE)
+@task(name="qa", **ONCE)
 def qa_task(path: Path, tracks, keep: list[int], threshold: float, text: TextConfig | None = None):
     """The independent QA pass: faces (and, with ``text``, text) outside the keep-list left in the copy."""
     return qa_pass(path, tracks, keep, QAConfig(threshold=threshold), text=text)
 
 
-@task(name="watermark", cache_policy=NO_CACHE)
+@task(name="watermark", **ONCE)
 def watermark_task(path: Path, out: Path, requester: str, day: date, metadata: dict[str, str],
                    avoid: list | None = None) -> Path:
     """The visible "disclosed to NAME on DATE" mark (zh + en) and the release metadata."""
@@ -217,6 +365,49 @@ def _inline_image(path: Path, width: int = 960) -> str:
     return f"![contact sheet](data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
+def _steps(settings: Settings) -> dict[str, Any]:
+    """Every task of the flow with its results persisted to the configured result storage."""
+    storage = result_storage(settings)
+    return {t.name: t.with_options(result_storage=storage)
+            for t in (event_task, check_input, fetch_source, tracks_task, publish_sheet, render_task, qa_task,
+                      watermark_task)}
+
+
+def _ask(settings: Settings, step, model, kind: str, description: str, record: str, run_id: str,
+         separate_from: dict[str, str] | None = None, content_ok=None):
+    """Wait for an input of ``model`` until one is accepted (or :data:`MAX_REFUSALS` are refused).
+
+    Each refusal (signature, role, separation of duties, content) is recorded
+    (``disclosure_input_refused``) and the run waits again under the next pause key
+    (``select-1``, ``select-2`` ...). ``content_ok(got)`` returns why the content is unusable
+    (unknown track ids), or None. Returns the accepted input and its proof, or ``(None, {})``.
+    """
+    for attempt in range(1, MAX_REFUSALS + 1):
+        key = f"{kind}-{attempt}"
+        got = _wait(settings, model, key, description)
+        verdict = step["check-input"](settings, key, ACTIONS[kind], got.model_dump(mode="json"), record, run_id, key,
+                                      input_content(got), separate_from)
+        problem = verdict["problem"]
+        if problem is None and content_ok is not None:
+            problem = content_ok(got)
+        if problem is None:
+            return got, verdict["proof"]
+        get_run_logger().warning("%s refused: %s", kind, problem)
+        step["event"](settings, f"refused-{key}", record, "input_refused", got.user,
+                      {"run": run_id, "step": kind, "pause_key": key, "via": got.via, "why": problem})
+    return None, {}
+
+
+def _by(got, proof: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """Who gave an input, how, and its proof: for the receipt."""
+    return {"user": got.user, "via": got.via, **more, "proof": _proof_summary(proof)}
+
+
+def _detail(run_id: str, proof: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An accepted input's event detail: the full proof rides along, for ``footage audit verify``."""
+    return {"run": run_id, **more, **({"proof": proof} if proof else {})}
+
+
 @flow(name=FLOW_NAME, log_prints=False)
 def disclose_flow(
     record: str,
@@ -225,13 +416,20 @@ def disclose_flow(
     archivist: str,
     file: str | None = None,
     detection: dict[str, Any] | None = None,
-    via: str = "cli",
+    via: str = "ui",
     text: dict[str, Any] | None = None,
+    signed_at: str | None = None,
+    signature: str | None = None,
 ) -> dict[str, Any]:
-    """Prepare, get approved, check and release a party's copy of one record."""
+    """Prepare, get approved, check and release a party's copy of one record.
+
+    ``signed_at``/``signature``: the archivist's signature over the request
+    (:func:`request_content`), made by ``footage disclose request --key``; required in
+    multi-user mode unless started from the UI with ``disclosure.trust_ui_input``.
+    """
     settings = load_settings()
     store = open_store(settings)
-    log = get_run_logger()
+    step = _steps(settings)
     run_id = str(current_run.id)
     workdir = settings.home / "disclosures" / run_id
     workdir.mkdir(parents=True, exist_ok=True)
@@ -239,89 +437,100 @@ def disclose_flow(
         "schema": "footage.disclosure-receipt/1", "run": run_id, "record": record, "requester": requester,
         "reason": reason, "requested_by": {"user": archivist, "via": via}, "status": "open",
     }
-    if not may(settings, archivist, "disclose.request"):
-        _event(settings, store, record, "refused", archivist, {"run": run_id, "why": "requester lacks archivist role"})
-        return {**receipt, "status": "refused"}
-    _event(settings, store, record, "requested", archivist,
-           {"run": run_id, "requester": requester, "reason": reason, "via": via})
+    unsigned: list[str] = []  # steps whose input was trusted unsigned (disclosure.trust_ui_input)
 
-    src = fetch_source(settings, record, file, workdir)
-    ts, sheet = tracks_task(src, record, workdir, detection, text)
-    create_markdown_artifact(markdown=_tracks_markdown(ts, sheet), key=f"disclose-{run_id[:8]}-tracks",
-                             description="Face tracks: choose who stays visible")
+    def note(kind: str, proof: dict[str, Any]) -> None:
+        if proof.get("unsigned"):
+            unsigned.append(kind)
+            receipt["unsigned_ui_input"] = {
+                "steps": unsigned, "setting": "disclosure.trust_ui_input",
+                "notice": "These inputs were typed in the Prefect UI and not signed: the names in them are not "
+                          "proven. / 这些输入来自 Prefect 界面且未签名，其中的用户名未经证明。"}
+
+    verdict = step["check-input"](settings, "request", "disclose.request",
+                                  {"user": archivist, "via": via, "signed_at": signed_at, "signature": signature},
+                                  record, None, None, request_content(record, requester, reason, file, detection, text))
+    if verdict["problem"]:
+        step["event"](settings, "refused", record, "refused", archivist, {"run": run_id, "why": verdict["problem"]})
+        return _finish(store, {**receipt, "why": verdict["problem"]}, "refused", record, run_id)
+    note("request", verdict["proof"])
+    receipt["requested_by"]["proof"] = _proof_summary(verdict["proof"])
+    step["event"](settings, "requested", record, "requested", archivist,
+                  _detail(run_id, verdict["proof"], requester=requester, reason=reason, via=via))
+
+    src = step["fetch-source"](settings, record, file, workdir)
+    ts, sheet = step["find-tracks"](src, record, workdir, detection, text)
+    step["publish-sheet"](ts, sheet, run_id)
 
     # 1. the archivist's selection
-    selection, spec = None, None
-    for attempt in range(1, MAX_REFUSALS + 1):
-        got = _wait(settings, Selection, f"select-{attempt}",
-                    f"Choose the track ids to keep visible (the requester {requester}); tracks: "
-                    f"{[track_label(i) for i in ts.ids()]}")
-        problem = None
-        if not may(settings, got.user, "disclose.select"):
-            problem = f"{got.user} is not an archivist"
-        else:
-            try:
-                spec = RedactSpec(keep=got.keep, masks=got.masks, audio=got.audio, style=got.style,
-                                  detection=ts.config, text=ts.text or TextConfig(enabled=False))
-                if set(spec.keep) - set(ts.ids()):
-                    problem = f"unknown track ids {[track_label(i) for i in sorted(set(spec.keep) - set(ts.ids()))]}"
-            except ValueError as exc:
-                problem = f"invalid selection: {exc}"
-        if problem is None:
-            selection = got
-            break
-        log.warning("selection refused: %s", problem)
-        _event(settings, store, record, "input_refused", got.user, {"run": run_id, "step": "select", "why": problem})
+    specs: dict[int, RedactSpec] = {}
+
+    def usable(got: Selection) -> str | None:
+        try:
+            spec = RedactSpec(keep=got.keep, masks=got.masks, audio=got.audio, style=got.style,
+                              detection=ts.config, text=ts.text or TextConfig(enabled=False))
+        except ValueError as exc:
+            return f"invalid selection: {exc}"
+        unknown = set(spec.keep) - set(ts.ids())
+        if unknown:
+            return f"unknown track ids {[track_label(i) for i in sorted(unknown)]}"
+        specs[id(got)] = spec
+        return None
+
+    selection, proof = _ask(settings, step, Selection, "select",
+                            f"Choose the track ids to keep visible (the requester {requester}); tracks: "
+                            f"{[track_label(i) for i in ts.ids()]}", record, run_id, content_ok=usable)
     if selection is None:
-        return {**receipt, "status": "abandoned"}
-    receipt["selected_by"] = {"user": selection.user, "via": selection.via, "comment": selection.comment}
-    _event(settings, store, record, "selected", selection.user,
-           {"run": run_id, "keep": spec.keep, "masks": len(spec.masks), "audio": len(spec.audio), "via": selection.via})
+        return _finish(store, receipt, "abandoned", record, run_id)
+    spec = specs[id(selection)]
+    note("select", proof)
+    receipt["selected_by"] = _by(selection, proof, comment=selection.comment)
+    step["event"](settings, "selected", record, "selected", selection.user,
+                  _detail(run_id, proof, keep=spec.keep, masks=len(spec.masks), audio=len(spec.audio),
+                          via=selection.via))
 
     # 2. the supervisor's decision: a different user, with the supervisor role
-    decision = None
-    for attempt in range(1, MAX_REFUSALS + 1):
-        got = _wait(settings, Decision, f"approve-{attempt}",
-                    f"Approve the release of record {record[:12]} to {requester}? Selected by {selection.user}.")
-        if got.user in (archivist, selection.user):
-            problem = f"{got.user} prepared this disclosure and may not approve it"
-        elif not may(settings, got.user, "disclose.approve"):
-            problem = f"{got.user} is not a supervisor (roles: {sorted(r.value for r in roles_of(settings, got.user))})"
-        else:
-            decision = got
-            break
-        log.warning("decision refused: %s", problem)
-        _event(settings, store, record, "input_refused", got.user, {"run": run_id, "step": "approve", "why": problem})
+    decision, proof = _ask(settings, step, Decision, "approve",
+                           f"Approve the release of record {record[:12]} to {requester}? "
+                           f"Requested by {archivist}, selected by {selection.user}: neither may approve.",
+                           record, run_id, separate_from={"requester": archivist, "selector": selection.user})
     if decision is None:
-        return {**receipt, "status": "abandoned"}
-    receipt["decided_by"] = {"user": decision.user, "via": decision.via, "approve": decision.approve,
-                             "comment": decision.comment}
+        return _finish(store, receipt, "abandoned", record, run_id)
+    note("approve", proof)
+    receipt["decided_by"] = _by(decision, proof, approve=decision.approve, comment=decision.comment)
     if not decision.approve:
-        _event(settings, store, record, "rejected", decision.user, {"run": run_id, "comment": decision.comment})
+        step["event"](settings, "rejected", record, "rejected", decision.user,
+                      _detail(run_id, proof, comment=decision.comment))
         return _finish(store, receipt, "rejected", record, run_id)
-    _event(settings, store, record, "approved", decision.user, {"run": run_id, "comment": decision.comment})
+    step["event"](settings, "approved", record, "approved", decision.user,
+                  _detail(run_id, proof, comment=decision.comment))
 
     # 3. render, QA
-    result, entries = render_task(src, workdir, spec, ts)
-    _event(settings, store, record, "rendered", "footage",
-           {"run": run_id, "frames": result.frames, "masked_tracks": sorted(result.masked_frames)})
-    report = qa_task(Path(result.out), ts, spec.keep, settings.disclosure.qa_threshold,
-                     spec.text if spec.text.enabled else None)
+    result, entries = step["render"](src, workdir, spec, ts)
+    step["event"](settings, "rendered", record, "rendered", "footage",
+                  {"run": run_id, "frames": result.frames, "masked_tracks": sorted(result.masked_frames)})
+    report = step["qa"](Path(result.out), ts, spec.keep, settings.disclosure.qa_threshold,
+                        spec.text if spec.text.enabled else None)
     receipt["qa"] = {"passed": report.passed, "residuals": len(report.residuals), "frames": report.checked,
                      "residual_frames": report.residual_frames[:50],
                      "text_residuals": len(report.text_residuals), "text_frames": report.text_checked}
-    _event(settings, store, record, "qa", "footage", {"run": run_id, **receipt["qa"]})
+    step["event"](settings, "qa", record, "qa", "footage", {"run": run_id, **receipt["qa"]})
     if not report.passed:
-        override = _wait(settings, QAOverride, "qa-override",
-                         f"QA found {len(report.residuals)} face(s) and {len(report.text_residuals)} text box(es) "
-                         "outside the keep-list. Release anyway?")
-        ok = override.release and override.reason.strip() and may(settings, override.user, "disclose.override")
-        receipt["qa"]["override"] = {"user": override.user, "via": override.via, "release": override.release,
-                                     "reason": override.reason, "accepted": bool(ok)}
+        override, proof = _ask(settings, step, QAOverride, "qa-override",
+                               f"QA found {len(report.residuals)} face(s) and {len(report.text_residuals)} text "
+                               "box(es) outside the keep-list. Release anyway?", record, run_id)
+        if override is None:
+            return _finish(store, receipt, "abandoned", record, run_id)
+        note("qa-override", proof)
+        ok = bool(override.release and override.reason.strip())
+        receipt["qa"]["override"] = _by(override, proof, release=override.release, reason=override.reason,
+                                        accepted=ok)
         if not ok:
-            _event(settings, store, record, "blocked", override.user, {"run": run_id, "reason": override.reason})
+            step["event"](settings, "blocked", record, "blocked", override.user,
+                          _detail(run_id, proof, reason=override.reason))
             return _finish(store, receipt, "blocked", record, run_id)
-        _event(settings, store, record, "qa_overridden", override.user, {"run": run_id, "reason": override.reason})
+        step["event"](settings, "qa_overridden", record, "qa_overridden", override.user,
+                      _detail(run_id, proof, reason=override.reason))
 
     # 4. watermark, store under its own retention, receipt
     today = now_local(settings).date()  # the date people read on the copy: the configured zone
@@ -329,8 +538,8 @@ def disclose_flow(
                 "footage_disclosed_to": requester, "footage_source_sha256": record}
     # The notice's band keeps clear of the camera's display when the display is kept.
     keep_osd = spec.text.enabled and not spec.text.mask_osd
-    final = watermark_task(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata,
-                           ts.osd_boxes if keep_osd else None)
+    final = step["watermark"](Path(result.out), workdir / "disclosed.mp4", requester, today, metadata,
+                              ts.osd_boxes if keep_osd else None)
     out_sha = sha256_file(final)
     until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=settings.disclosure.retention_days)
     base = disclosure_prefix(record, run_id)
@@ -349,8 +558,9 @@ def disclose_flow(
         "kept": spec.keep,
         "watermark": {"to": requester, "date": today.isoformat()},
     })
-    _event(settings, store, record, "released", decision.user,
-           {"run": run_id, "key": info.key, "sha256": out_sha, "retain_until": until.isoformat()})
+    step["event"](settings, "released", record, "released", decision.user,
+                  {"run": run_id, "key": info.key, "sha256": out_sha, "retain_until": until.isoformat(),
+                   **({"unsigned_ui_input": unsigned} if unsigned else {})})
     return _finish(store, receipt, "released", record, run_id, until)
 
 
@@ -364,10 +574,73 @@ def _finish(store, receipt: dict[str, Any], status: str, record: str, run_id: st
     return receipt
 
 
-def run_named(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Run :func:`disclose_flow` as the flow run called ``name`` (the driver finds it by that name)."""
-    return disclose_flow.with_options(flow_run_name=name)(**params)
+# --- expiry (run outside the flow: by footage serve and footage disclose status) -----------------
 
 
-if __name__ == "__main__":  # python -m flows.disclose NAME PARAMS_JSON (started by flows.cli.disclose.request)
-    run_named(sys.argv[1], json.loads(sys.argv[2]))
+def overdue(run, now: datetime | None = None) -> bool:
+    """Whether a disclosure run waited past its limit: still suspended after its pause timeout,
+    or failed by Prefect for it ("... paused and never resumed", "... has timed out")."""
+    state = run.state
+    if state is None:
+        return False
+    now = now or datetime.now(timezone.utc)
+    if state.is_paused():
+        limit = state.state_details.pause_timeout
+        return limit is not None and limit < now
+    if state.is_failed() and state.name != EXPIRED:
+        message = (state.message or "").lower()
+        return "never resumed" in message or "timed out" in message
+    return False
+
+
+def expire_run(settings: Settings, run, client) -> dict[str, Any]:
+    """Close a disclosure run that waited past ``disclosure.pause_timeout_hours``.
+
+    Writes the ``disclosure_expired`` event (record history and audit log) and an ``expired``
+    receipt, then sets the run's state to Cancelled, named Expired. Idempotent: a run whose
+    receipt exists is only renamed.
+    """
+    from prefect.states import Cancelled  # Prefect's client states, imported with the flow anyway
+
+    params = run.parameters or {}
+    record, run_id = params.get("record"), str(run.id)
+    store = open_store(settings)
+    key = disclosure_prefix(record, run_id) + "receipt.json"
+    waited = run.state.state_details.pause_key if run.state.is_paused() else None
+    limit_h = settings.disclosure.pause_timeout_hours
+    if store.exists(key):
+        receipt = json.loads(store.get_bytes(key))
+    else:
+        record_event(settings, store, record, "disclosure_expired", user="footage",
+                     detail={"run": run_id, "waited_for": waited, "limit_hours": limit_h,
+                             "prefect_state": run.state.name, "message": run.state.message})
+        receipt = _finish(store, {
+            "schema": "footage.disclosure-receipt/1", "run": run_id, "record": record,
+            "requester": params.get("requester"), "reason": params.get("reason"),
+            "requested_by": {"user": params.get("archivist"), "via": params.get("via")},
+            "expired": {"waited_for": waited, "limit_hours": limit_h},
+        }, "expired", record, run_id)
+    client.set_flow_run_state(run.id, Cancelled(
+        name=EXPIRED, message=f"Waited longer than {limit_h:g} h for {waited or 'input'}: expired, nothing released."),
+        force=True)
+    return receipt
+
+
+def expire_overdue(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Expire every disclosure run that waited past its limit; returns their receipts."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType)
+    from prefect.client.schemas.objects import StateType
+
+    settings = settings or load_settings()
+    done = []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType.PAUSED, StateType.FAILED]))))
+        for run in runs:
+            if overdue(run):
+                done.append(expire_run(settings, run, client))
+    return done

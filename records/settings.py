@@ -98,11 +98,19 @@ class RunnerSettings(BaseModel):
 class DisclosureSettings(BaseModel):
     """The disclosure flow (flows/disclose.py): waits for people, keeps its released copies."""
 
-    # A pause waits this long for the archivist's selection and again for the supervisor.
+    # Each wait (the archivist's selection, the supervisor's decision, a QA override) lasts at most
+    # this long; a run that waited longer ends as expired (audited, nothing released).
     pause_timeout_hours: float = 7 * 24
-    poll_interval_s: int = 10
     retention_days: int = 3 * 366  # the released copy's own retention, from its release
     qa_threshold: float = 0.5
+    # Where finished steps (source, tracks, contact sheet) are kept while the run waits:
+    # "auto" = the bucket with the S3 backend, else the local folder results_path.
+    result_storage: Literal["auto", "local", "store"] = "auto"
+    results_path: Path | None = None  # default HOME/work/disclosure-results
+    # A resumed run not picked up by a `footage serve` within this many seconds is reported stuck.
+    pickup_grace_s: float = 120.0
+    # How often `footage serve` looks for runs that waited past pause_timeout_hours.
+    expiry_check_s: float = 300.0
     # An unsigned input typed in the Prefect UI's form is refused in multi-user mode unless this
     # is true; then every receipt and report says the input was trusted unsigned.
     trust_ui_input: bool = False

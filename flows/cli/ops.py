@@ -294,11 +294,14 @@ def status(
     from records.deadlines import deadline_report  # see the module docstring
 
     settings, store, user = context(as_user, "status")
+    from flows.cli.disclose import stuck_disclosures
+
     try:
         runs = flow_run_summary(limit, days)
+        runs["disclosures"] = stuck_disclosures()  # waiting runs nothing picks up, expired, failed
         api_error = None
     except Exception as e:  # the API unreachable must not hide the local facts
-        runs, api_error = {"runs": [], "failures": [], "days": days}, f"{type(e).__name__}: {e}"
+        runs, api_error = {"runs": [], "failures": [], "days": days, "disclosures": []}, f"{type(e).__name__}: {e}"
     rep = deadline_report(settings, store)
     doc = {
         **runs,
@@ -326,6 +329,9 @@ def status(
     s.add_row("Quarantined files", str(doc["quarantined"]))
     s.add_row("Late or overdue items (article 29)", str(doc["late"]))
     s.add_row("At-risk items", str(doc["at_risk"]))
+    s.add_row("Disclosures needing attention", str(len(doc["disclosures"])))
     out.print(s)
+    for d in doc["disclosures"]:
+        out.print(f"[yellow]disclosure {d['id']}[/] ({d['state']}): {d['problem']}", highlight=False)
     if api_error:
         err.print(f"[yellow]Prefect API not reachable:[/] {api_error}", highlight=False)
