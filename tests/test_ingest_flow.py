@@ -28,8 +28,9 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def task_run_counts(expected_total: int) -> dict[str, int]:
-    """Task runs of the latest ingest flow run, by task name, read back from Prefect's API.
+def task_run_counts(expected_total: int, runs_out: list | None = None) -> dict[str, int]:
+    """Task runs of the latest ingest flow run, by task name, read back from Prefect's API
+    (the runs themselves appended to ``runs_out``).
 
     Prefect 3 records task runs from events, asynchronously: poll until they are all in.
     """
@@ -52,6 +53,8 @@ def task_run_counts(expected_total: int) -> dict[str, int]:
                 name = r.name.rsplit("-", 1)[0]
                 counts[name] = counts.get(name, 0) + 1
             assert latest.state.is_completed()
+            if runs_out is not None:
+                runs_out[:] = runs
             return counts
 
     deadline = time.monotonic() + 60
@@ -83,11 +86,19 @@ def test_demo_inbox_end_to_end(footage_home):
     assert gap["start"].startswith("2026-11-26T01:00:18") and gap["end"].startswith("2026-11-26T01:00:58")
     assert [e["kind"] for e in summary["events"]] == ["overlap"]
 
-    # one task run per file per step, read back from Prefect's API
-    assert task_run_counts(52) == {
-        "validate": 8, "probe": 8, "earlier": 1, "segment": 1, "qc": 6, "gaps": 1, "archive": 6,
-        "store": 6, "verify": 6, "finalize": 6, "quarantine": 2, "audit": 1,
+    # one task run per file per step (the session rules once per session), read back from Prefect's API
+    runs: list = []
+    counts = task_run_counts(54, runs)
+    audits = counts.pop("audit")
+    assert counts == {
+        "validate": 8, "probe": 8, "earlier": 1, "segment": 1, "preserve": 6, "gaps": 2, "store": 6,
+        "commit": 6, "verify": 6, "finalize": 6, "quarantine": 2,
     }
+    # audit segments: bad input first, then the files verified together, as they finish
+    assert 2 <= audits <= 7
+    # pipelined: the first files were verified before the last decode pass ended
+    ends = {name: sorted(r.end_time for r in runs if r.name.rsplit("-", 1)[0] == name) for name in ("preserve", "verify")}
+    assert ends["verify"][0] < ends["preserve"][-1], ends
 
     assert "DSJ-A01" in latest_artifact("footage-ingest-report")
 
@@ -121,7 +132,7 @@ def test_demo_inbox_end_to_end(footage_home):
     assert "入库报告 / Ingest report" in report and "DSJ-A01" in report and "truncated" in report
     assert json.loads((day / "ingest.json").read_text())["ingested"] == 6
 
-    # the run left one audit segment whose chain verifies, naming every stored record
+    # the run's audit segments chain and verify, naming every stored record
     from records.audit import open_audit
 
     audit = open_audit(settings, store)
