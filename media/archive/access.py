@@ -8,7 +8,7 @@ import av
 
 from av.video.reformatter import Interpolation
 
-from ..fanout import Consumer, Source, Wants, restoring
+from ..fanout import Writer, Source, Wants, restoring
 from ._io import ArchiveError, Progress, _noop
 from .policy import AccessOptions
 from .remux import BITEXACT, first_streams, run_alone
@@ -35,16 +35,18 @@ def access_size(width: int, height: int, max_width: int = 1280, max_height: int 
 
 
 #: x264 threads when ``AccessOptions.threads`` is 0. x264's frame threads change its motion
-#: search, so the thread count is part of the copy's identity: a fixed number (not the machine's
-#: core count) keeps copies byte-identical on every machine and every retry.
-X264_THREADS = 2
+#: search, so the thread count is part of the copy's bits: a fixed number, not the machine's core
+#: count. One, because with two frame threads x264 was seen here to give different bytes for the
+#: same frames now and then (after other encodes in the same process): one thread is repeatable,
+#: and is what a process-per-core worker wants anyway.
+X264_THREADS = 1
 
 #: swscale flags: bicubic, and the C reference rounding on every CPU (SIMD paths may round otherwise).
 _SCALE = Interpolation.BICUBIC | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
 _RGB = ("rgb24", "bgr24", "gbrp", "rgba", "bgra", "pal8")
 
 
-class AccessEncoder(Consumer):
+class AccessEncoder(Writer):
     """Encodes the access copy from the frames of a shared pass (:mod:`media.fanout`).
 
     The first video and first audio stream are encoded into an MP4 at ``dest`` (H.264 and AAC,
@@ -129,17 +131,8 @@ class AccessEncoder(Consumer):
             for f in self.resampler.resample(None):
                 out.mux(self.aout.encode(f))
             out.mux(self.aout.encode(None))
-        self.out = None
-        out.close()  # writes the index and moves it to the front
+        self.close_output()  # writes the index and moves it to the front
         self.progress("access", self.total, self.total)
-
-    def close(self) -> None:
-        if self.out is not None:
-            try:
-                self.out.close()
-            except Exception:  # noqa: BLE001 (already failing; the partial file is removed by the caller)
-                pass
-            self.out = None
 
 
 def make_access_copy(
