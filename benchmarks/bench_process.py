@@ -124,7 +124,7 @@ def test_one_pass_vs_separate_passes(benchmark, name):
         f"three passes with an encoded access copy {result['seconds']['as before']:.1f} s (ratio {result['ratio_as_before']:.2f})"
     )
     if not SMOKE:
-        assert result["ratio_separate"] > 1.0
+        assert result["ratio_as_before"] > 1.0  # one pass and a stream copy beat three passes and an encode
 
 
 if __name__ == "__main__":
