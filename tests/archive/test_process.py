@@ -230,3 +230,37 @@ def test_file_problems_are_reported_not_raised(sources, tmp_path):
     done = process_recording(rec, bad, tmp_path / "w", gaps=GapSettings(), archive=ArchiveSettings())
     assert done.qc is None and done.qc_error and done.archive is None and done.archive_error
     assert not (tmp_path / "w").exists() or list((tmp_path / "w").iterdir()) == []
+
+
+def test_an_encoder_in_the_pass_turns_fast_decoding_off(sources, tmp_path):
+    src = sources["1080p"]
+    done = process_recording(recording_of(src), src, tmp_path, gaps=GapSettings(speech=False), archive=ArchiveSettings())
+    assert done.archive.access.method == "encode"
+    assert done.qc.stats["decode"] == {"thread_type": "AUTO"}  # no skipped loop filter or pictures
+    alone = analyse(src, GapSettings(speech=False))
+    assert alone.stats["decode"]["skip_frame"] == "NONREF"
+
+
+class Breaks(fanout.Consumer):
+    """A consumer that fails on its 10th picture."""
+
+    name = "breaks"
+
+    def start(self, source):
+        self.n = 0
+        return fanout.Wants(frames={source.container.streams.video[0].index}, fast=True)
+
+    def video(self, frame, stream):
+        self.n += 1
+        if self.n == 10:
+            raise RuntimeError("broken on purpose")
+
+
+def test_a_failing_consumer_leaves_the_others_their_pass(sources):
+    from media.gaps.qc import GapChecks
+
+    src = sources["conforming"]
+    checks, broken = GapChecks(GapSettings(speech=False)), Breaks()
+    outcome = fanout.FanOut(src, [broken, checks]).run()
+    assert list(outcome.errors) == [broken] and "on purpose" in str(outcome.errors[broken])
+    assert events_of(checks.result) == events_of(analyse(src, GapSettings(speech=False)))
