@@ -36,9 +36,9 @@ def access_size(width: int, height: int, max_width: int = 1280, max_height: int 
 
 #: x264 threads when ``AccessOptions.threads`` is 0. x264's frame threads change its motion
 #: search, so the thread count is part of the copy's bits: a fixed number, not the machine's core
-#: count. One, because with two frame threads x264 was seen here to give different bytes for the
-#: same frames now and then (after other encodes in the same process): one thread is repeatable,
-#: and is what a process-per-core worker wants anyway.
+#: count. One: it is what a process-per-core worker wants anyway, and fewer threads leave x264
+#: fewer ways to differ (it was still seen, rarely, to code identical frames differently late in
+#: a long test process; see docs/cli.md, Manifests).
 X264_THREADS = 1
 
 #: swscale flags: bicubic, and the C reference rounding on every CPU (SIMD paths may round otherwise).
@@ -51,8 +51,9 @@ class AccessEncoder(Writer):
 
     The first video and first audio stream are encoded into an MP4 at ``dest`` (H.264 and AAC,
     index first). Full-range sources are converted to the limited range players expect; the
-    picture is scaled down to the bounds of ``options``. The file is bit-exact on every machine:
-    fixed x264 threads (:data:`X264_THREADS`), bit-exact scaling and muxing.
+    picture is scaled down to the bounds of ``options``. Settings that change bits are fixed (x264
+    threads :data:`X264_THREADS`, bit-exact scaling and muxing), so copies are repeatable as far
+    as x264 and the AAC encoder are.
 
     Attributes
     ----------
