@@ -118,13 +118,14 @@ def test_one_pass_remux_path_equals_analyse_and_opens_the_source_once(sources, t
     src = sources["conforming"]
     rec = recording_of(src)
     before, opened = fanout.opens(), source_opens(src)  # the probe opened it too
-    done = process_recording(rec, src, tmp_path, gaps=GapSettings(), archive=ArchiveSettings())
+    fast = GapSettings(fast_decode=True)
+    done = process_recording(rec, src, tmp_path, gaps=fast, archive=ArchiveSettings())
     assert source_opens(src) - opened == 1 and fanout.opens() - before == 1
     assert done.qc_error is None and done.archive_error is None
-    alone = analyse(src, GapSettings(), recording=rec)
+    alone = analyse(src, fast, recording=rec)
     assert events_of(done.qc) == events_of(alone)
     assert {"black", "freeze", "silence"} <= {e.kind for e in done.qc.events}
-    # no encoder took the pictures: the checks decoded fast, as analyse does by default
+    # no encoder took the pictures: fast decoding, when asked for, is kept, as analyse does
     assert done.qc.stats["decode"].get("skip_frame") == "NONREF"
     assert done.archive.action == "remux" and done.archive.access.method == "remux"
     assert [c["method"] for c in done.archive.master.checks] == ["packets", "packets"]
@@ -251,10 +252,11 @@ def test_file_problems_are_reported_not_raised(sources, tmp_path):
 
 def test_an_encoder_in_the_pass_turns_fast_decoding_off(sources, tmp_path):
     src = sources["1080p"]
-    done = process_recording(recording_of(src), src, tmp_path, gaps=GapSettings(speech=False), archive=ArchiveSettings())
+    done = process_recording(recording_of(src), src, tmp_path, gaps=GapSettings(speech=False, fast_decode=True),
+                             archive=ArchiveSettings())
     assert done.archive.access.method == "encode"
     assert done.qc.stats["decode"] == {"thread_type": "AUTO"}  # no skipped loop filter or pictures
-    alone = analyse(src, GapSettings(speech=False))
+    alone = analyse(src, GapSettings(speech=False, fast_decode=True))
     assert alone.stats["decode"]["skip_frame"] == "NONREF"
 
 
