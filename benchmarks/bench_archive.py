@@ -52,8 +52,12 @@ SHARED = Path(os.environ.get("FOOTAGE_SHARED", Path(__file__).resolve().parents[
 REAL = ["sam2__01_dog.mp4", "opencv-doc__cup.mp4", "mmaction2__test.avi", "opencv-doc__tree.avi", "opencv-doc__vtest.avi"]
 
 
-def make_source(path: Path, seconds: float = SECONDS) -> Path:
+def make_source(
+    path: Path, seconds: float = SECONDS, *, width: int = WIDTH, height: int = HEIGHT, bit_rate: int | None = None
+) -> Path:
     """A camera-like H.264 (1 s GOP, no B-frames) + AAC MP4: a moving gradient with sensor noise.
+
+    ``bit_rate``: a target bit rate (bits/s) instead of x264's CRF 23.
 
     Like ``media.synth.make_clip``, but the noise comes from a pool of precomputed fields so that
     making 60 s of 720p takes seconds, not minutes, on a small machine.
@@ -63,12 +67,14 @@ def make_source(path: Path, seconds: float = SECONDS) -> Path:
     from fractions import Fraction
 
     rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.int16)
-    noise = [rng.integers(-6, 7, size=(HEIGHT, WIDTH, 1), dtype=np.int16) for _ in range(7)]
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.int16)
+    noise = [rng.integers(-6, 7, size=(height, width, 1), dtype=np.int16) for _ in range(7)]
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        vs.options = {"preset": "veryfast", "crf": "23", "bf": "0"}
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"preset": "veryfast", "bf": "0", **({} if bit_rate else {"crf": "23"})}
+        if bit_rate:
+            vs.bit_rate = bit_rate
         vs.codec_context.gop_size = FPS
         a = out.add_stream("aac", rate=48000)
         a.layout = "stereo"

@@ -27,13 +27,14 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_archive import make_source  # noqa: E402
 from media.archive import ArchiveSettings, make_access, make_master, master_tags  # noqa: E402
 from media.gaps.qc import analyse  # noqa: E402
 from media.gaps.settings import GapSettings  # noqa: E402
@@ -47,48 +48,13 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 
 
-def make_source(path: Path, width: int, height: int, seconds: int, fps: int = 30) -> Path:
-    """H.264 (no B-frames, 1 s GOP, ~4 Mbit/s) + AAC stereo in MP4: a moving gradient with noise."""
-    import av
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.int16)
-    noise = [rng.integers(-6, 7, size=(height, width, 1), dtype=np.int16) for _ in range(7)]
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        vs.bit_rate = 4_000_000
-        vs.options = {"preset": "veryfast", "bf": "0"}
-        vs.codec_context.gop_size = fps
-        a = out.add_stream("aac", rate=48000)
-        a.layout = "stereo"
-        t_audio, chunk = 0, 1024
-        for i in range(seconds * fps):
-            base = (xx + 3 * i + yy // 2) % 256
-            img = np.stack([base, (yy + 2 * i) % 256, 255 - base], axis=-1) + noise[i % 7]
-            frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, fps)
-            out.mux(vs.encode(frame))
-            while t_audio < (i + 1) * 48000 // fps:
-                t = np.arange(t_audio, t_audio + chunk) / 48000
-                x = (0.1 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(chunk)).astype(np.float32)
-                af = av.AudioFrame.from_ndarray(np.stack([x, x]), format="fltp", layout="stereo")
-                af.sample_rate, af.pts, af.time_base = 48000, t_audio, Fraction(1, 48000)
-                out.mux(a.encode(af))
-                t_audio += chunk
-        out.mux(vs.encode(None))
-        out.mux(a.encode(None))
-    return path
-
-
 def source(name: str) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     w, h = SIZES[name]
     path = CACHE / f"process_{name}_{SECONDS}s.mp4"
     if not path.exists():
         tmp = path.with_suffix(".part.mp4")
-        make_source(tmp, w, h, SECONDS)
+        make_source(tmp, SECONDS, width=w, height=h, bit_rate=4_000_000)
         tmp.rename(path)
     return path
 
@@ -158,7 +124,7 @@ def test_one_pass_vs_separate_passes(benchmark, name):
         f"three passes with an encoded access copy {result['seconds']['as before']:.1f} s (ratio {result['ratio_as_before']:.2f})"
     )
     if not SMOKE:
-        assert result["ratio_separate"] > 1.0
+        assert result["ratio_as_before"] > 1.0  # one pass and a stream copy beat three passes and an encode
 
 
 if __name__ == "__main__":

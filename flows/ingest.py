@@ -184,7 +184,10 @@ def _preserve(out: Outcome, session_id: str | None, settings: Settings, run: str
             fault("preserve.after_decode")
             storing = store_copies_task.with_options(
                 retries=settings.ingest.store_retries, retry_delay_seconds=settings.ingest.retry_delays_s)
-            out = storing(out, done.archive, settings, run)
+            try:
+                out = storing(out, done.archive, settings, run)
+            except Exception as exc:  # noqa: BLE001 (the store, after its retries: reported per file)
+                return Preserved(out=_failed(out, "store", exc))
     finally:
         release_scratch(folder)
     return Preserved(out=out, qc=done.qc, archive=done.archive)
@@ -705,7 +708,7 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
         settings.runner.workers = concurrency
     run_dir = settings.home / "run"
     for pid in stop_orphaned_servers(run_dir):
-        print(f"stopped a process (pid {pid}) left by a run that was killed", file=sys.stderr)
+        print(f"stopped the temporary Prefect server (pid {pid}) of a run that was killed", file=sys.stderr)
     for left in clean_scratch(settings.scratch_root):
         print(f"removed scratch left by a killed run: {left}", file=sys.stderr)
     note = None

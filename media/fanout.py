@@ -179,6 +179,25 @@ class Tee(Consumer):
             raise first
 
 
+class Writer(Consumer):
+    """A consumer that writes one output container (:attr:`out`), closed whatever happens."""
+
+    out: av.container.OutputContainer | None = None
+
+    def close_output(self) -> None:
+        """Close :attr:`out`: writes the trailer (the index); errors propagate."""
+        out, self.out = self.out, None
+        if out is not None:
+            out.close()
+
+    def close(self) -> None:
+        if self.out is not None:
+            try:
+                self.close_output()
+            except Exception:  # noqa: BLE001 (already failing; the caller removes the partial file)
+                self.out = None
+
+
 @dataclass
 class PassResult:
     """What became of one pass: the consumers that failed, and counts."""

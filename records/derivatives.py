@@ -201,8 +201,10 @@ def process_recording(
     as with ``GapSettings.fast_decode = False``.
 
     Outputs are written as :func:`archive_recording` writes them: ``<sha256>.master.mkv`` and
-    ``<sha256>.access.mp4`` in ``work_dir``, replaced if present, byte-identical for the same
-    source and settings (so a recomputed task makes the same bytes). Archiving is all or
+    ``<sha256>.access.mp4`` in ``work_dir``, replaced if present. Masters and stream-copied
+    access copies are byte-identical for the same source and settings (a recomputed task makes
+    the same bytes); an encoded access copy almost always is, but x264 does not guarantee it
+    (docs/cli.md, Manifests). Archiving is all or
     nothing: when the master or the access copy fails, neither is left.
 
     Parameters

@@ -5,10 +5,20 @@ The original file is the evidence and is never touched. Beside it this package w
 * a **master** that stays readable for decades: the source's packets in Matroska (``remux``) or
   its decoded pictures and sound in FFV1 version 3 / Matroska (``ffv1``), chosen per source by
   :class:`FormatPolicy`, and proved lossless before it is kept (:func:`verify_lossless`);
-* an **access copy** for viewing: H.264 / AAC in MP4, at most 720p.
+* an **access copy** for viewing: H.264 / AAC in MP4 with the index first, at most 720p: the
+  source's own packets when it already meets that profile (``method="remux"``, proved packet for
+  packet), else encoded (``method="encode"``).
 
 Every output is written to a hidden temporary file and renamed only after it was made and
-verified, so a failure or an interruption leaves nothing at the destination.
+verified, so a failure or an interruption leaves nothing at the destination. Outputs are
+bit-exact: the same source and settings give the same bytes on every run.
+
+Each output is made by a consumer of one shared decode pass (:mod:`media.fanout`):
+:class:`MasterWriter` and :class:`AccessWriter`, wrapped for all-or-nothing output by
+:class:`MasterJob` and :class:`AccessJob`; :func:`make_master` and :func:`make_access` run one
+alone, :func:`records.derivatives.process_recording` runs both beside the gap checks. The source
+is read once: the digests that prove a master are taken in that pass, so only the master is
+decoded again.
 
 Examples
 --------

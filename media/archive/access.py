@@ -8,7 +8,7 @@ import av
 
 from av.video.reformatter import Interpolation
 
-from ..fanout import Consumer, Source, Wants, restoring
+from ..fanout import Writer, Source, Wants, restoring
 from ._io import ArchiveError, Progress, _noop
 from .policy import AccessOptions
 from .remux import BITEXACT, first_streams, run_alone
@@ -35,22 +35,25 @@ def access_size(width: int, height: int, max_width: int = 1280, max_height: int 
 
 
 #: x264 threads when ``AccessOptions.threads`` is 0. x264's frame threads change its motion
-#: search, so the thread count is part of the copy's identity: a fixed number (not the machine's
-#: core count) keeps copies byte-identical on every machine and every retry.
-X264_THREADS = 2
+#: search, so the thread count is part of the copy's bits: a fixed number, not the machine's core
+#: count. One: it is what a process-per-core worker wants anyway, and fewer threads leave x264
+#: fewer ways to differ (it was still seen, rarely, to code identical frames differently late in
+#: a long test process; see docs/cli.md, Manifests).
+X264_THREADS = 1
 
 #: swscale flags: bicubic, and the C reference rounding on every CPU (SIMD paths may round otherwise).
 _SCALE = Interpolation.BICUBIC | Interpolation.ACCURATE_RND | Interpolation.BITEXACT
 _RGB = ("rgb24", "bgr24", "gbrp", "rgba", "bgra", "pal8")
 
 
-class AccessEncoder(Consumer):
+class AccessEncoder(Writer):
     """Encodes the access copy from the frames of a shared pass (:mod:`media.fanout`).
 
     The first video and first audio stream are encoded into an MP4 at ``dest`` (H.264 and AAC,
     index first). Full-range sources are converted to the limited range players expect; the
-    picture is scaled down to the bounds of ``options``. The file is bit-exact on every machine:
-    fixed x264 threads (:data:`X264_THREADS`), bit-exact scaling and muxing.
+    picture is scaled down to the bounds of ``options``. Settings that change bits are fixed (x264
+    threads :data:`X264_THREADS`, bit-exact scaling and muxing), so copies are repeatable as far
+    as x264 and the AAC encoder are.
 
     Attributes
     ----------
@@ -129,17 +132,8 @@ class AccessEncoder(Consumer):
             for f in self.resampler.resample(None):
                 out.mux(self.aout.encode(f))
             out.mux(self.aout.encode(None))
-        self.out = None
-        out.close()  # writes the index and moves it to the front
+        self.close_output()  # writes the index and moves it to the front
         self.progress("access", self.total, self.total)
-
-    def close(self) -> None:
-        if self.out is not None:
-            try:
-                self.out.close()
-            except Exception:  # noqa: BLE001 (already failing; the partial file is removed by the caller)
-                pass
-            self.out = None
 
 
 def make_access_copy(

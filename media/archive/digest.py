@@ -226,7 +226,7 @@ class SourceDigests(Consumer):
     ----------
     methods : callable
         Called with the open container at the start of the pass: stream index to :data:`PACKETS`, :data:`FRAMES` or
-        :data:`SAMPLES`. Packet streams whose framing a muxer may change (Annex B, ADTS) are
+        :data:`SAMPLES`. Packet streams whose framing a muxer rewrites (Annex B, ADTS) are
         hashed both as they are and normalised, so the proof can use whichever the output needs.
     algorithm : str
         ``hashlib`` name.
@@ -253,7 +253,9 @@ class SourceDigests(Consumer):
         for i, method in self.methods(c).items():
             s = c.streams[i]
             hs = [StreamHasher(s, method, algorithm=self.algorithm)]
-            if method == PACKETS and _framing(s)[0] != "raw":
+            # start codes and ADTS headers are what muxers rewrite; length-prefixed and raw
+            # streams keep their framing (if not, the proof hashes the source again: slower, as sure)
+            if method == PACKETS and _framing(s)[0] in ("annexb", "adts"):
                 hs.append(StreamHasher(s, method, normalise=True, algorithm=self.algorithm))
             self.hashers[i] = hs
         packets = {i for i, hs in self.hashers.items() if hs[0].method == PACKETS}

@@ -9,7 +9,7 @@ from typing import Mapping
 import av
 import numpy as np
 
-from ..fanout import Consumer, Source, Wants, mux_copy, restoring
+from ..fanout import Writer, Source, Wants, mux_copy, restoring
 from ._io import ArchiveError, Progress, _noop, codec_name
 from .digest import FRAMES, PACKETS, SAMPLES, SourceDigests
 from .policy import FFV1Options
@@ -81,7 +81,7 @@ def _rate(stream: av.video.stream.VideoStream) -> Fraction:
     return stream.average_rate or stream.guessed_rate or Fraction(25)
 
 
-class FFV1Writer(Consumer):
+class FFV1Writer(Writer):
     """Writes an FFV1 master from the frames of a shared pass (:mod:`media.fanout`).
 
     Every video stream is decoded (fully: the pass never skips pictures for an encoder) and
@@ -202,17 +202,8 @@ class FFV1Writer(Consumer):
         for act, o in self.plan.values():
             if act != "copy":
                 self.out.mux(o.encode(None))
-        out, self.out = self.out, None
-        out.close()
+        self.close_output()
         self.progress("transcode", self.total, self.total)
-
-    def close(self) -> None:
-        if self.out is not None:
-            try:
-                self.out.close()
-            except Exception:  # noqa: BLE001 (already failing; the partial file is removed by the caller)
-                pass
-            self.out = None
 
 
 def transcode_ffv1(

@@ -8,7 +8,7 @@ from typing import Mapping
 
 import av
 
-from ..fanout import Consumer, FanOut, Source, Wants, mux_copy
+from ..fanout import Consumer, Writer, FanOut, Source, Wants, mux_copy
 from ._io import ArchiveError, Progress, _noop, codec_name
 
 KEEP = ("video", "audio", "subtitle")
@@ -24,7 +24,7 @@ def first_streams(container: av.container.InputContainer) -> list[av.stream.Stre
     return [s for s in (videos[:1] + list(container.streams.audio[:1]))]
 
 
-class RemuxWriter(Consumer):
+class RemuxWriter(Writer):
     """Stream-copies packets of a shared pass (:mod:`media.fanout`) into a new file.
 
     Parameters
@@ -104,17 +104,8 @@ class RemuxWriter(Consumer):
             self.progress(self.stage, float(packet.pts * packet.time_base) - self.start_time, self.total)
 
     def finish(self) -> None:
-        out, self.out = self.out, None
-        out.close()  # writes the index (and, for MP4, moves it to the front)
+        self.close_output()  # writes the index (and, for MP4, moves it to the front)
         self.progress(self.stage, self.total, self.total)
-
-    def close(self) -> None:
-        if self.out is not None:
-            try:
-                self.out.close()
-            except Exception:  # noqa: BLE001 (already failing; the partial file is removed by the caller)
-                pass
-            self.out = None
 
 
 def run_alone(source: Path | str, consumers: list[Consumer]) -> None:

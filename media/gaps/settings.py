@@ -58,10 +58,14 @@ class GapSettings(BaseModel):
     # Analysis resolution: every n-th luma row and column is read. Black and freeze are shares
     # and means over the picture, so a 1/16 sample changes no decision on camera pictures.
     luma_step: int = Field(4, ge=1, description="read every n-th luma row and column")
+    # Off by default: without the loop filter a still picture's frame-to-frame difference can
+    # rise above the freeze threshold (measured on 720p body-camera-like H.264: 0.00098-0.00099
+    # against 0.00078-0.00082 fully decoded, threshold 0.001), and a frozen stretch FFmpeg's
+    # freezedetect finds goes unreported (benchmarks/bench_ingest_e2e.py).
     fast_decode: bool = Field(
-        True,
-        description="skip the H.264/HEVC loop filter and non-reference frames while decoding: "
-        "event boundaries move by at most a frame or two",
+        False,
+        description="skip the H.264/HEVC loop filter and non-reference frames while decoding: faster, "
+        "but a frozen stretch near the threshold can be missed",
     )
     # Speech.
     speech: bool = Field(True, description="run voice activity detection")
