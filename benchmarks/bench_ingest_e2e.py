@@ -52,10 +52,14 @@ RESULTS = kit.CACHE / "ingest_e2e_results.json"
 
 @pytest.mark.timeout(3 * 3600)  # 6 x 60 s at 1080p, clips made first, rounds: far past the suite's 600 s
 @pytest.mark.skipif(kit.FFMPEG is None, reason="Debian's ffmpeg is not installed (scripts/setup.sh installs it)")
-@pytest.mark.parametrize("size", ["720p", "1080p"])
-def test_ingest_e2e_vs_ffmpeg_pipeline(benchmark, size, tmp_path):
-    if SMOKE and size != "720p":
+@pytest.mark.parametrize("case", ["720p", "1080p", "720p-no-speech"])
+def test_ingest_e2e_vs_ffmpeg_pipeline(benchmark, case, tmp_path):
+    if SMOKE and case != "720p":
         pytest.skip("smoke mode: the 720p case runs the same commands")
+    size, _, variant = case.partition("-")
+    # "no-speech": Footage without its voice activity detection (on by default), the checks the
+    # ffmpeg pipeline does (it has no speech detection): the same work on both sides
+    footage_env = {"FOOTAGE_GAPS__SPEECH": "false"} if variant == "no-speech" else None
     sources = kit.clips(size, CLIPS, SECONDS)
     if not SMOKE:
         kit.warm_prefect_home()
@@ -64,16 +68,16 @@ def test_ingest_e2e_vs_ffmpeg_pipeline(benchmark, size, tmp_path):
         work = tmp_path / f"round{r}"
         ff = kit.run_ffmpeg(sources, work, JOBS)
         if r == 0:  # pytest-benchmark's record (run once, untimed, under --benchmark-disable)
-            fo = benchmark.pedantic(kit.run_footage, args=(sources, work), rounds=1, iterations=1)
+            fo = benchmark.pedantic(kit.run_footage, args=(sources, work, footage_env), rounds=1, iterations=1)
         else:
-            fo = kit.run_footage(sources, work)
+            fo = kit.run_footage(sources, work, footage_env)
         t_ffmpeg, t_footage = min(t_ffmpeg, ff["seconds"]), min(t_footage, fo["seconds"])
         shutil.rmtree(work)  # GBs at 6 x 60 s: keep only one round's outputs at a time
     media_s = CLIPS * SECONDS
     findings = kit.compare(fo["findings"], ff["findings"])
     truth = kit.compare(ff["findings"], kit.planted(CLIPS, SECONDS))
     row = {
-        "size": size, "clips": CLIPS, "seconds_each": SECONDS, "rounds": ROUNDS, "smoke": SMOKE,
+        "size": size, "footage_settings": footage_env or "defaults", "clips": CLIPS, "seconds_each": SECONDS, "rounds": ROUNDS, "smoke": SMOKE,
         "footage_s": round(t_footage, 2), "ffmpeg_s": round(t_ffmpeg, 2),
         "ratio": round(t_ffmpeg / t_footage, 3), "goal": 1.5,
         "footage_x_real_time": round(media_s / t_footage, 2), "ffmpeg_x_real_time": round(media_s / t_ffmpeg, 2),
@@ -83,6 +87,6 @@ def test_ingest_e2e_vs_ffmpeg_pipeline(benchmark, size, tmp_path):
     }
     benchmark.extra_info.update(row)
     print("\n" + json.dumps(row), flush=True)
-    kit.record(RESULTS, f"{size}-{CLIPS}x{SECONDS:g}s", row)
+    kit.record(RESULTS, f"{case}-{CLIPS}x{SECONDS:g}s", row)
     assert truth["same"], f"the generated clips do not hold what was planted (ffmpeg vs plan): {truth}"
     assert findings["same"], f"footage ingest and ffmpeg disagree on black/freeze/silence: {findings}"
