@@ -8,59 +8,14 @@ documents, screens) is tracked and masked the same way, the camera's display kep
 (:mod:`media.redact.text`).
 """
 
-# Names load on first use (PEP 562): a caller that needs one submodule (the text detectors use
-# ``media.redact.detect``) does not pay for the tracker's scipy and the renderer at import.
-_WHERE = {
-    "CenterFace": "detect",
-    "Detections": "detect",
-    "FaceDetector": "detect",
-    "centerface_model_path": "detect",
-    "redaction_log": "log",
-    "write_log": "log",
-    "apply_masks": "masks",
-    "mosaic": "masks",
-    "solid_fill": "masks",
-    "QAConfig": "qa",
-    "QAReport": "qa",
-    "qa_pass": "qa",
-    "RenderResult": "render",
-    "TrackSet": "render",
-    "find_tracks": "render",
-    "probe_video": "render",
-    "render": "render",
-    "sha256_file": "render",
-    "contact_sheet": "sheet",
-    "watermark_overlay": "sheet",
-    "watermark_text": "sheet",
-    "watermark_video": "sheet",
-    "LEGAL_BASES": "spec",
-    "TEXT_ID_BASE": "spec",
-    "AudioRange": "spec",
-    "DetectionConfig": "spec",
-    "ManualMask": "spec",
-    "RedactSpec": "spec",
-    "TextConfig": "spec",
-    "load_spec": "spec",
-    "track_label": "spec",
-    "Track": "track",
-    "Tracker": "track",
-    "pad_boxes": "track",
-}
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        from importlib import import_module
-
-        value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+from .detect import CenterFace, Detections, FaceDetector, centerface_model_path
+from .log import redaction_log, write_log
+from .masks import apply_masks, mosaic, solid_fill
+from .qa import QAConfig, QAReport, qa_pass
+from .render import RenderResult, TrackSet, find_tracks, probe_video, render, sha256_file
+from .sheet import contact_sheet, watermark_overlay, watermark_text, watermark_video
+from .spec import LEGAL_BASES, TEXT_ID_BASE, AudioRange, DetectionConfig, ManualMask, RedactSpec, TextConfig, load_spec, track_label
+from .track import Track, Tracker, pad_boxes
 
 __all__ = [
     "AudioRange", "CenterFace", "Detections", "DetectionConfig", "FaceDetector", "LEGAL_BASES",
