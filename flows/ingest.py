@@ -555,26 +555,31 @@ def _by_session(new: list[Outcome], sessions: list[Session]) -> list[tuple[Sessi
     return groups
 
 
-def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, user: str) -> list[Outcome]:
+def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, user: str) -> tuple[list[Outcome], list[Outcome]]:
     """As files are verified (in the order they finish): audit them, in this process, then move
-    them, and their in-run twins, out of the inbox. Returns every outcome of the chains."""
+    them, and their in-run twins, out of the inbox. Outcomes that stay in the inbox (failed) are
+    returned to be audited once, at the end, with the bad input: only a file that leaves the inbox
+    must be audited first. Returns (finished, staying)."""
     finished: list[Outcome] = []
+    staying: list[Outcome] = []
     twins = list(batch.twins)
     day = today(settings)
     for done in completed_batches([c.last for c in chains]):
         outs = [c.outcome() for c in chains if c.last in done]
         ready_twins = pair_twins(outs, twins)
         twins = [t for t in twins if t not in ready_twins]
-        audit_task(outs + ready_twins, settings, user)  # before anything leaves the inbox
-        for out in outs + ready_twins:
+        moving = [o for o in outs + ready_twins if o.status in (Status.INGESTED, Status.DUPLICATE)]
+        staying += [o for o in outs + ready_twins if o not in moving]
+        audit_task(moving, settings, user)  # before any of them leaves the inbox
+        for out in moving:
             moved = finalize_task(out, settings, day, return_state=True)
             out = moved.result() if moved.is_completed() else _failed(out, "finalize", moved.result(raise_on_failure=False))
             if out.status == Status.FAILED:
                 get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
             finished.append(out)
-    if twins:
-        audit_task(twins, settings, user)
-    return finished + twins
+    for out in staying:
+        get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
+    return finished, staying + twins
 
 
 def completed_batches(futures: list[Any]) -> Iterator[set[Any]]:
@@ -661,16 +666,16 @@ def ingest_files(ready: list[Path], box: Path, settings: Settings, store: Object
     chains, docs = submit_chains(batch.new, sessions, earlier, settings, run)
     for out in batch.stored:  # stored by an earlier run: verified again before they leave
         chains.append(Chain(out, [("verify", verify_task.submit(out, settings))]))
+    finished, staying = finish_as_verified(chains, batch, settings, user)
     for out in batch.bad:
         intake.plan_quarantine(out, settings.quarantine)
-    audit_task(batch.bad + batch.failed, settings, user)  # before anything leaves the inbox
+    audit_task(staying + batch.bad + batch.failed, settings, user)  # before bad input leaves the inbox
     quarantined = [quarantine_task(out, settings) for out in batch.bad]
-    finished = finish_as_verified(chains, batch, settings, user)
 
     gap_doc = session_reports(sessions, docs, settings)
     for out in batch.waiting:
         get_run_logger().warning("%s: %s", out.file, out.message)
-    outcomes = finished + quarantined + batch.failed
+    outcomes = finished + staying + quarantined + batch.failed
     return build_summary(outcomes, sessions, busy=[o.file for o in batch.waiting], gap_doc=gap_doc)
 
 

@@ -13,5 +13,8 @@ for _key, _value in {
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
     # the temporary server needs longer than Prefect's 20 s on a busy two-core machine
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    # the embedded Dask scheduler and nannies run in the run's process: their start/stop chatter
+    # is not the operator's business (warnings still show)
+    "DASK_LOGGING__DISTRIBUTED": "warning",
 }.items():
     os.environ.setdefault(_key, _value)
