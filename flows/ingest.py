@@ -486,6 +486,10 @@ class Chain:
                 return _failed(self.out, name, exc)
             if state.is_failed() or state.is_crashed():
                 return _failed(self.out, name, _exception(future))
+            early = _value(future) if state.is_completed() else None
+            early = early.out if isinstance(early, Preserved) else early
+            if isinstance(early, Outcome) and early.status == Status.FAILED:
+                return early  # the first step that failed says why (a later one only followed it)
         result = _value(self.last)
         if isinstance(result, Preserved):
             return result.out
@@ -684,14 +688,16 @@ def session_reports(sessions: list[Session], docs: dict[str, Any], settings: Set
     if not sessions:
         return None
     doc: dict[str, Any] = {"sessions": [], "events": [], "errors": []}
+    written = []
     for s in sessions:
-        part = docs[s.id].result(raise_on_failure=False)
-        if isinstance(part, BaseException):
+        part = _value(docs[s.id])
+        if not isinstance(part, dict):  # its rules failed (the store down): its files say so
             doc["errors"].append({"session": s.id, "error": f"{type(part).__name__}: {part}"})
             continue
+        written.append(s)
         for k in doc:
             doc[k] += part.get(k, [])
-    write_session_reports(settings.reports / today(settings) / "gaps", sessions, doc, tz=settings.time.timezone)
+    write_session_reports(settings.reports / today(settings) / "gaps", written, doc, tz=settings.time.timezone)
     return doc
 
 

@@ -116,6 +116,7 @@ def test_rgw_stopped_mid_ingest_then_started_again(tmp_path, own_server):
 
     summary = json.loads(out)  # the run's JSON, not a traceback
     assert run.returncode == 1, err[-3000:]  # PROBLEM_EXIT: some files failed
+    assert not summary.get("error"), err[-6000:]
     media = sorted(n for n in planted if n.endswith(".MP4"))
     assert sorted(f["file"] for f in summary["failed"]) == media
     assert {f["reason"] for f in summary["failed"]} == {"store_failed"}
