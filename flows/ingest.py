@@ -26,7 +26,6 @@ copies were streamed back and verified and its outcome is in the audit log.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 from datetime import datetime, timedelta, timezone
@@ -53,7 +52,7 @@ from flows.runtime import forget_temporary_server, note_temporary_server, stop_o
 from records import intake
 from records.audit import open_audit
 from records.deadlines import deadline_report
-from records.derivatives import ArchiveOutputs, Processed, process_recording, scratch_estimate
+from records.derivatives import ArchiveOutputs, Processed, machine_fault, process_recording, scratch_estimate
 from records.explanations import load_explanations
 from records.findings import document as gaps_document
 from records.findings import findings_of
@@ -157,7 +156,7 @@ def preserve_task(out: Outcome, session_id: str | None, settings: Settings, run:
     try:
         return _preserve(out, session_id, settings, run)
     except Exception as exc:  # noqa: BLE001 (one file's failure, reported per file)
-        if _machine_fault(exc):
+        if machine_fault(exc):
             return Preserved(out=out.set(Status.FAILED, "archive_failed", f"making the archive copies of {out.file} "
                                          f"failed: {exc}; the file stays in the inbox"))
         return Preserved(out=_failed(out, "store" if isinstance(exc, StorageError) else "preserve", exc))
@@ -407,20 +406,6 @@ def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
                                     f"running it died ({exc}); the file stays in the inbox")
     why = str(exc) if isinstance(exc, (StorageError, OSError)) else type(exc).__name__ + (f": {exc}" if str(exc) else "")
     return out.model_copy().set(Status.FAILED, f"{step}_failed", f"{step} of {out.file} failed: {why}; the file stays in the inbox")
-
-
-#: errors of the machine, not of the file being archived
-_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOMEM}
-
-
-def _machine_fault(exc: Any) -> bool:
-    """Whether ``exc`` (or what caused it: ArchiveError wraps the OSError) is a machine's I/O fault."""
-    seen = 0
-    while isinstance(exc, BaseException) and seen < 5:
-        if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
 
 
 def take_in(ready: list[Path], inbox: Path, settings: Settings, store: ObjectStore) -> Batch:

@@ -69,7 +69,7 @@ def _kill_run() -> None:
     it; elsewhere (a Dask worker of another machine, the run's own process) only this process."""
     run = int(os.environ.get(RUN_PID_ENV, "0") or 0)
     if run and run != os.getpid():
-        for pid in [*_descendants(run), run]:
+        for pid in [*descendants(run), run]:
             if pid != os.getpid():
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -78,7 +78,7 @@ def _kill_run() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (from /proc), children first."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from storage.faults import descendants
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -83,23 +85,6 @@ def _stop(p: subprocess.Popen) -> None:
             pass
 
 
-def children(pid: int) -> list[int]:
-    """Every process below ``pid``."""
-    kids: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        kids.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], list(kids.get(pid, []))
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += kids.get(p, [])
-    return out
-
-
 @dataclass
 class Cluster:
     env: dict[str, str]
@@ -114,7 +99,7 @@ class Cluster:
 
     def worker_pids(self) -> set[int]:
         """The processes that run tasks: each ``dask worker`` (a nanny) and what it started."""
-        return {pid for w in self.workers for pid in [w.pid, *children(w.pid)]}
+        return {pid for w in self.workers for pid in [w.pid, *descendants(w.pid)]}
 
     def add_workers(self, n: int, extra_env: dict[str, str] | None = None) -> None:
         for i in range(n):

@@ -49,3 +49,12 @@ def record_counts(store, home: Path, planted: dict[str, str]) -> dict[str, objec
         ),
         "quarantine_event": any(k == "quarantined" for k, _ in events),
     }
+
+
+def wait_held(held: Path, run, timeout: float = 300) -> None:
+    """Wait until a crash point held by ``FOOTAGE_FAULT=POINT:hold`` writes ``held`` (or ``run`` ends)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not held.exists() and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.2)

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from clusterkit import ROOT, cluster, prefect_server
-from faultkit import T0, record_counts, sha
+from faultkit import wait_held, T0, record_counts, sha
 from media.synth import make_clip
 
 pytestmark = pytest.mark.slow
@@ -138,9 +137,7 @@ def test_a_worker_killed_mid_run(tmp_path, api):
         run = subprocess.Popen([sys.executable, "-m", "flows", "ingest", "--json"], cwd=ROOT, env=full,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         held = faults / "preserve.after_decode.held"
-        deadline = time.monotonic() + 300
-        while not held.exists() and time.monotonic() < deadline and run.poll() is None:
-            time.sleep(0.2)
+        wait_held(held, run)
         assert held.exists(), "no worker reached the decode pass"
         victim = int(held.read_text())
         assert victim in c.worker_pids()

@@ -9,13 +9,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
 
 from clusterkit import cluster
-from faultkit import record_counts
+from faultkit import wait_held, record_counts
 from test_s3_crash_points import ROOT, inbox_left, s3_env
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -50,9 +49,7 @@ def test_a_worker_killed_mid_run_on_s3_leaves_one_version_per_object(tmp_path, s
         run = subprocess.Popen([sys.executable, "-m", "flows", "ingest", "--json"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         held = faults / "store.after_derivatives.held"
-        deadline = time.monotonic() + 300
-        while not held.exists() and time.monotonic() < deadline and run.poll() is None:
-            time.sleep(0.2)
+        wait_held(held, run)
         assert held.exists(), run.communicate(timeout=60)[1][-3000:]
         os.kill(int(held.read_text()), 9)
         (faults / "store.after_derivatives.go").write_text("")
