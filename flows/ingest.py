@@ -41,6 +41,8 @@ from prefect.runtime import flow_run as current_flow_run
 from pydantic import BaseModel, ConfigDict
 
 from media.gaps.qc import QCResult
+from media.gaps.session import listening_windows
+from media.gaps.speech import Window
 from media.model import Event, Recording, Session
 from media.segment import segment
 from storage import ObjectStore, StorageError
@@ -143,7 +145,8 @@ def segment_task(recordings: list[Recording], settings: Settings) -> list[Sessio
 
 
 @task(name="preserve", cache_policy=NO_CACHE)
-def preserve_task(out: Outcome, session_id: str | None, settings: Settings, run: str) -> Preserved:
+def preserve_task(out: Outcome, session_id: str | None, settings: Settings, run: str,
+                  listen: list[Window] | None = None) -> Preserved:
     """One decode pass (gap checks, master, access copy) in this machine's scratch, then the store
     of the original and its derivatives; the scratch copies are gone when the task ends.
 
@@ -151,10 +154,11 @@ def preserve_task(out: Outcome, session_id: str | None, settings: Settings, run:
     ``archive_failed`` event says why). Any other failure (the machine's scratch disk full, the
     store down after its retries) makes the outcome ``failed``: the file stays in the inbox for
     the next run. It never raises, so that its session's rules still run for the other files.
+    ``listen``: where the speech detector listens (None: the whole file).
     """
     out.worker = worker_identity()
     try:
-        return _preserve(out, session_id, settings, run)
+        return _preserve(out, session_id, settings, run, listen)
     except Exception as exc:  # noqa: BLE001 (one file's failure, reported per file)
         if machine_fault(exc):
             return Preserved(out=out.set(Status.FAILED, "archive_failed", f"making the archive copies of {out.file} "
@@ -162,7 +166,8 @@ def preserve_task(out: Outcome, session_id: str | None, settings: Settings, run:
         return Preserved(out=_failed(out, "store" if isinstance(exc, StorageError) else "preserve", exc))
 
 
-def _preserve(out: Outcome, session_id: str | None, settings: Settings, run: str) -> Preserved:
+def _preserve(out: Outcome, session_id: str | None, settings: Settings, run: str,
+              listen: list[Window] | None) -> Preserved:
     rec = out.recording
     root = settings.scratch_root
     clean_scratch(root)  # of killed tasks on this host
@@ -177,7 +182,7 @@ def _preserve(out: Outcome, session_id: str | None, settings: Settings, run: str
         with budget.reserve(scratch_estimate(rec, archive), on_wait=waiting):
             done = process_recording(
                 rec, out.path, folder, gaps=settings.gaps if settings.ingest.qc else None, archive=archive,
-                session_id=session_id, threads=settings.runner.threads,
+                session_id=session_id, threads=settings.runner.threads, listen=listen,
             )
             _note_problems(out, done)
             fault("preserve.after_decode")
@@ -512,8 +517,11 @@ def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str
     # rules, commits and checks go before the next session's decode passes (pipelining)
     for s, files in _by_session(new, sessions):
         preserved = {}
+        # where the session's rules read speech: there, and only there, the speech detector listens
+        listen = listening_windows(s.recordings, s.gaps, settings.gaps) if s is not None else {}
         for out in files:
-            preserved[out.file] = preserve_task.submit(out, s.id if s else None, settings, run)
+            preserved[out.file] = preserve_task.submit(out, s.id if s else None, settings, run,
+                                                       listen.get(out.recording.path))
             progress.step(out.file, "qc")
             _on_done(preserved[out.file], lambda f=out.file: progress.step(f, "archive"))
         doc = None

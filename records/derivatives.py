@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 from contextlib import ExitStack
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from media.archive.estimate import archive_scratch
 from media.fanout import FanOut
 from media.gaps.qc import GapChecks, QCResult
 from media.gaps.settings import GapSettings
+from media.gaps.speech import Window
 from media.model import Recording
 
 CONTENT_TYPES = {"master": "video/x-matroska", "access": "video/mp4"}
@@ -187,6 +189,7 @@ def process_recording(
     session_id: str | None = None,
     progress: Progress | None = None,
     threads: int | None = None,
+    listen: Sequence[Window] | None = None,
 ) -> Processed:
     """QC + master + access copy of one probed recording from ONE decode pass.
 
@@ -228,6 +231,9 @@ def process_recording(
         ``FFV1Options.threads``). Outputs do not depend on it. The x264 thread count of an
         encoded access copy is part of its bits and stays ``AccessOptions.threads``
         (0: :data:`media.archive.access.X264_THREADS`).
+    listen : sequence of Window, optional
+        Where the voice activity detection listens (:func:`media.gaps.session.listening_windows`);
+        None listens to the whole file.
 
     Returns
     -------
@@ -240,7 +246,7 @@ def process_recording(
         nothing is kept and the caller should leave the file for a later run.
     """
     qc = qc_error = outputs = archive_error = None
-    checks = GapChecks(gaps, recording=recording) if gaps is not None else None
+    checks = GapChecks(gaps, recording=recording, listen=listen) if gaps is not None else None
     settings = archive if recording.video is not None else None  # no video: nothing beside the original
 
     def why(exc: BaseException) -> str:

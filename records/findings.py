@@ -9,8 +9,11 @@ EVENT always has ``kind``, ``file``, ``device``, ``start``, ``end``, ``at``, ``u
 ``rule``, ``detail``, ``session`` and, where it concerns an explainable finding, ``id`` and
 ``explanation`` (null or ``{text, by, at, key}``). ``kind`` is one of ``gap``, ``overlap``,
 ``discontinuity``, ``dropped_frames``, ``black``, ``freeze``, ``silence``, ``no_audio``,
-``audio_dropout``, ``duration_mismatch``, ``speech``, ``marker``, ``missing_opening_statement``,
-``unexplained_interruption`` (and the foundation's ``clock_disagreement``/``weak_start_time``).
+``audio_dropout``, ``duration_mismatch``, ``speech``, ``speech_window``, ``marker``,
+``missing_opening_statement``, ``unexplained_interruption`` (and the foundation's
+``clock_disagreement``/``weak_start_time``). ``speech_window`` (with ``gaps.speech_scope =
+"rules"``) is a stretch the voice activity detection listened in, ``detail.reason`` ``opening`` or
+``resume``: outside those, no ``speech`` event means "not listened", not "silent".
 ``start``/``end`` are seconds from the start of ``file``, except for ``gap``: seconds on the
 session clock (from the start of the session's first recording), with ``at``/``until`` the
 absolute ISO times; ``file`` of a gap is the recording that resumed. SESSION is
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from media.gaps.qc import QCResult, analyse
-from media.gaps.session import check_session
+from media.gaps.session import check_session, listening_windows
 from media.gaps.settings import GapSettings
 from media.model import Event, Recording, Session
 from media.probe import MediaError
@@ -40,7 +43,7 @@ from records.explanations import load_explanations
 from records.intake import recording_from_file
 
 #: kinds listed for information, not flagged as findings
-INFO_KINDS = {"speech", "marker"}
+INFO_KINDS = {"speech", "speech_window", "marker"}
 
 
 def is_finding(row: Mapping[str, Any]) -> bool:
@@ -162,9 +165,10 @@ def gaps_for_sessions(
     errors = errors if errors is not None else []
     qc: dict[str, QCResult] = {}
     for session in sessions:
+        listen = listening_windows(session.recordings, session.gaps, settings)
         for rec in session.recordings:
             try:
-                qc[rec.path] = analyse(local_path(rec), settings, recording=rec)
+                qc[rec.path] = analyse(local_path(rec), settings, recording=rec, listen=listen[rec.path])
             except Exception as exc:  # a file that probed but does not decode: report, go on
                 errors.append({"file": rec.path, "reason": f"decode failed: {exc}"})
     return document(sessions, qc, settings, explanations, errors)

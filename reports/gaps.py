@@ -36,6 +36,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "audio_dropout": ("音频中断", "audio dropout"),
     "duration_mismatch": ("音视频时长不一致", "audio and video lengths differ"),
     "speech": ("语音", "speech"),
+    "speech_window": ("语音检测范围", "listened for speech"),
     "marker": ("设备标记", "device marker"),
     "missing_opening_statement": ("缺少开场语音说明", "missing opening statement"),
     "unexplained_interruption": ("中断后未说明原因", "unexplained interruption"),
@@ -48,12 +49,16 @@ TEXT = {
         "files": "文件", "findings": "发现的问题", "none": "未发现问题。", "markers": "设备标记",
         "speech": "语音片段", "cols": ["#", "类型", "文件", "时段", "检测方法", "数据", "依据", "书面说明"],
         "explained": "已书面说明", "timeline": "时间轴", "seconds": "秒",
+        "listened": "语音检测范围（规则只在这些时段读取语音；其余时段未检测）",
+        "reasons": {"opening": "开场说明", "resume": "中断恢复后"},
     },
     "en": {
         "title": "Recording completeness check", "session": "Session", "device": "Device", "span": "Time", "zone": "time zone",
         "files": "Files", "findings": "Findings", "none": "No findings.", "markers": "Device markers",
         "speech": "Speech segments", "cols": ["#", "kind", "file", "time", "detector", "figures", "rule", "written explanation"],
         "explained": "explained in writing", "timeline": "Timeline", "seconds": "s",
+        "listened": "Listened for speech (the rules read speech only here; elsewhere it was not listened for)",
+        "reasons": {"opening": "opening statement", "resume": "after a resume"},
     },
 }
 
@@ -121,15 +126,22 @@ def markdown(session_doc: dict[str, Any], lang: str = "zh-CN", picture: str | No
             cells.append([i, label, Path(r["file"] or "-").name, _fmt_time(r, tz), r["detail"].get("detector", ""),
                           _figures(r["detail"]), r.get("rule"), note])
         lines += [markdown_table(t["cols"], cells)]
-    for kind, title in (("speech", t["speech"]), ("marker", t["markers"])):
+    for kind, title in (("speech", t["speech"]), ("speech_window", t["listened"]), ("marker", t["markers"])):
         items = [r for r in rows if r["kind"] == kind]
         if items:
             lines += [f"### {title}", ""]
-            lines += [f"- {Path(r['file']).name} {_fmt_time(r, tz, t['seconds'])}"
-                      + (f" {r['detail'].get('title') or r['detail'].get('value') or ''}" if kind == "marker" else "")
-                      for r in items]
+            lines += [f"- {Path(r['file']).name} {_fmt_time(r, tz, t['seconds'])}" + _item_note(r, t) for r in items]
             lines.append("")
     return "\n".join(lines)
+
+
+def _item_note(row: dict, t: dict) -> str:
+    """What follows a listed speech window or marker: why it was listened in, the marker's title."""
+    if row["kind"] == "marker":
+        return f" {row['detail'].get('title') or row['detail'].get('value') or ''}"
+    if row["kind"] == "speech_window":
+        return f" ({t['reasons'].get(row['detail'].get('reason'), row['detail'].get('reason'))})"
+    return ""
 
 
 # -- the timeline picture -----------------------------------------------------------------------
@@ -182,8 +194,8 @@ def timeline_figure(session: Session, rows: Sequence[dict], *, tz: str) -> "Figu
     Each recording is a numbered bar (colours alternate, white edges between chained segments;
     its file name, shortened, above it in one of two staggered rows); each gap a hatched band
     labelled with its length and whether it was explained in writing (red: unexplained, green:
-    explained); black/freeze/silence/speech as bands in their lanes, markers as lines, rule
-    findings not explained as triangles. The x axis is clock time in ``tz``; the title names the
+    explained); black/freeze/silence/speech as bands in their lanes (a dashed outline where
+    speech was listened for), markers as lines, rule findings not explained as triangles. The x axis is clock time in ``tz``; the title names the
     session, device and officer in zh-CN and en; a legend explains every mark drawn.
 
     Parameters
@@ -263,6 +275,11 @@ def _draw_events(ax, rows: Sequence[dict], offsets: dict[str, float], legend: di
             ax.broken_barh([(start, max(end - start, 0.05))], (Y[kind] - 0.35, 0.7), facecolors=BANDS[kind])
             zh, en = KIND_LABELS[kind]
             legend[kind] = Patch(facecolor=BANDS[kind], label=f"{zh} {en}")
+        elif kind == "speech_window":  # an outline around the speech bands heard in it
+            ax.broken_barh([(start, max(end - start, 0.05))], (Y["speech"] - 0.45, 0.9), facecolors="none",
+                           edgecolors="tab:green", linestyles="dashed", linewidth=0.8)
+            legend[kind] = Patch(facecolor="none", edgecolor="tab:green", linestyle="dashed",
+                                 label="语音检测范围 listened for speech")
         elif kind == "marker":
             ax.vlines(start, Y["markers"] - 0.4, Y["markers"] + 0.4, colors="tab:purple")
             legend[kind] = Line2D([], [], color="tab:purple", label="设备标记 device marker")

@@ -117,3 +117,27 @@ def test_deadline_and_fixity_reports_cover_every_stored_record(demo_run):
     late_records = {i.ref for i in deadlines.items if i.kind == "recording" and i.state == "late"}
     assert late_records == (stored if late else set())
     assert gather(settings, store, "2026-11").total.late_uploads == len(late_records)
+
+
+def test_speech_was_listened_for_where_the_rules_read_it(demo_run):
+    from records.manifest import load_manifest
+    from records.store import open_store
+
+    settings, summary = demo_run
+    store = open_store(settings)
+    windows, listened = {}, {}
+    for s in summary["stored"]:
+        m = load_manifest(store, s["sha256"])
+        events = m.qc_events
+        windows[s["file"]] = [(e.start, e.end, e.detail["reason"]) for e in events if e.kind == "speech_window"]
+        listened[s["file"]] = m.qc_stats["speech_listened_s"]
+        spans = [(a, b) for a, b, _ in windows[s["file"]]]
+        for e in events:  # no speech is reported where nobody listened
+            if e.kind == "speech":
+                assert any(a - 0.05 <= e.start and e.end <= b + 0.05 for a, b in spans), (s["file"], e)
+    # DSJ-A01: 6 s files at 0, 6 and 12 s of the session, then one at 58 s after a 40 s break: the
+    # 60 s opening window covers the first three and 2 s of the fourth, which is also a resume
+    a01 = {name: w for name, w in windows.items() if name.startswith("DSJ-A01") and "_0005" not in name}
+    assert sorted(a01.values()) == sorted([[(0.0, 6.0, "opening")]] * 3 + [[(0.0, 2.0, "opening"), (0.0, 6.0, "resume")]])
+    for name in a01:  # every second of each file was heard, once
+        assert listened[name] == pytest.approx(6.0, abs=0.1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -372,9 +373,14 @@ class DroppedFrameDetector(Detector):
     feeds = "packet"
     _REORDER = 32
 
-    def __init__(self, frame_time: float, settings: GapSettings | None = None) -> None:
+    def __init__(
+        self, frame_time: float, settings: GapSettings | None = None, on_stop: Callable[[float], None] | None = None
+    ) -> None:
         super().__init__(settings)
         self.frame_time = frame_time
+        #: called with the resume time as soon as a drop is long enough to be an interruption
+        #: (``stop_min_duration``), long before its event closes: the speech detector listens there
+        self.on_stop = on_stop
         self._heap: list[float] = []
         self._prev: float | None = None
         self._open: list[float] | None = None  # [start, end, missing frames]
@@ -398,9 +404,11 @@ class DroppedFrameDetector(Detector):
         if self._open is not None and start - self._open[1] < 0.5:
             self._open[1] = t
             self._open[2] += missing
-            return events
-        events = self._flush()
-        self._open = [start, t, missing]
+        else:
+            events = self._flush()
+            self._open = [start, t, missing]
+        if self.on_stop is not None and self._open[1] - self._open[0] >= self.settings.stop_min_duration:
+            self.on_stop(self._open[1])
         return events
 
     def _flush(self) -> list[Event]:

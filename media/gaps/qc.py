@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import av
@@ -44,7 +45,8 @@ from media.gaps.detectors import (
 )
 from media.gaps.markers import markers
 from media.gaps.settings import GapSettings
-from media.gaps.speech import RATE, SpeechDetector
+from media.gaps.session import resume_id
+from media.gaps.speech import RATE, Listening, SpeechDetector, Window
 from media.model import Event, Recording
 
 #: Block length of the sound envelope: silence and dropout boundaries are exact to this.
@@ -279,9 +281,11 @@ class GapChecks(Consumer):
         extra: Iterable[Detector] = (),
         osd: bool | None = None,
         recording: Recording | None = None,
+        listen: Iterable[Window] | None = None,
     ) -> None:
         self.s = settings or GapSettings()
         self.want_speech = self.s.speech if speech is None else speech
+        self.listen = None if listen is None or self.s.speech_scope == "whole" else list(listen)
         self.want_osd = self.s.osd.enabled if osd is None else osd
         self.extra = list(extra)
         self.recording = recording
@@ -307,15 +311,15 @@ class GapChecks(Consumer):
             detectors["picture"] += [BlackDetector(s), FreezeDetector(s)]
             self.frame_time = nominal_frame_time(vstream)
             if self.frame_time:
-                detectors["packet"].append(DroppedFrameDetector(self.frame_time, s))
+                detectors["packet"].append(DroppedFrameDetector(self.frame_time, s, on_stop=self._resumed))
             if self.want_osd:
                 detectors["frame"].append(OsdFeed(s, self.recording))
-        self.resampler = None
+        self.resampler = self.listening = None
         if astream is not None:
             detectors["sound"] += [SilenceDetector(s), DropoutDetector(s)]
             detectors["sound_frame"].append(AudioTimestampDetector(s))
             if self.want_speech:
-                detectors["speech_sound"].append(SpeechDetector(s))
+                self.listening = Listening(SpeechDetector(s), self.listen)
                 self.resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
         self.events: list[Event] = []
         self.counts = {"packets": 0, "pictures": 0, "sound_frames": 0, "decode_errors": 0}
@@ -331,6 +335,12 @@ class GapChecks(Consumer):
     def _feed(self, kind: str, item) -> None:
         for d in self.detectors[kind]:
             self.events.extend(d.process(item))
+
+    def _resumed(self, at: float) -> None:
+        """A stop found in this pass: the rules read speech after it (article 21)."""
+        if self.listening is not None:
+            rid = resume_id(self.recording.start + timedelta(seconds=at)) if self.recording else f"stop-{at:.3f}"
+            self.events.extend(self.listening.open(Window(round(at, 3), round(at + self.s.resume_within, 3), "resume", rid)))
 
     def packet(self, packet: av.Packet) -> None:
         stream = packet.stream
@@ -375,7 +385,7 @@ class GapChecks(Consumer):
             self.speech_next = t + frame.samples / rate
             for out in self.resampler.resample(frame):
                 samples = out.to_ndarray().reshape(-1)
-                self._feed("speech_sound", (self.speech_time, samples))
+                self.events.extend(self.listening.add(self.speech_time, samples))
                 self.speech_time += len(samples) / RATE
 
     def finish(self) -> None:
@@ -388,6 +398,8 @@ class GapChecks(Consumer):
         for group in self.detectors.values():
             for d in group:
                 events.extend(d.finish(extent.get("video" if d.feeds in ("picture", "packet", "frame") else "audio", [0, end])[1]))
+        if self.listening is not None:  # after the packet detectors: their last stops open windows
+            events.extend(self.listening.finish(extent.get("audio", [0, end])[1]))
         events += duration_mismatch(
             tuple(extent["video"]) if "video" in extent else None,
             tuple(extent["audio"]) if "audio" in extent else None,
@@ -402,13 +414,14 @@ class GapChecks(Consumer):
             )
         events += markers(container, self.origin)
         result.duration = round(end, 3)
-        speech_d = self.detectors["speech_sound"]
+        speech_d = [self.listening.detector] if self.listening is not None else []
         result.stats = {
             **self.counts,
             "decode": self.source.decoding.get(vstream.index, {}) if vstream is not None else {},
             "luma_step": s.luma_step,
             "speech_windows": speech_d[0].windows if speech_d else 0,
             "speech_model_windows": speech_d[0].model_windows if speech_d else 0,
+            "speech_listened_s": round(self.listening.seconds, 3) if self.listening is not None else 0.0,
         }
         osd_d = [d for d in self.detectors["frame"] if isinstance(d, OsdFeed)]
         if osd_d:
@@ -429,6 +442,7 @@ def analyse(
     osd: bool | None = None,
     recording: Recording | None = None,
     threads: int | None = None,
+    listen: Iterable[Window] | None = None,
 ) -> QCResult:
     """Find black, frozen, silent and speech stretches and stream faults in one decode pass.
 
@@ -451,6 +465,10 @@ def analyse(
         and officer numbers, unreadable display) run here too, else only ``osd_time_jump``.
     threads : int, optional
         Decoder threads; None: one per core.
+    listen : iterable of Window, optional
+        Where the voice activity detection listens (``settings.speech_scope = "rules"``): the
+        windows of :func:`media.gaps.session.listening_windows`, plus those after stops found
+        in this pass. None (a file checked without its session) listens to the whole file.
 
     Returns
     -------
@@ -462,7 +480,7 @@ def analyse(
     This is :class:`GapChecks` alone on a :class:`media.fanout.FanOut`; to check a file while
     other consumers (archive outputs) use the same decode, put a :class:`GapChecks` among them.
     """
-    checks = GapChecks(settings, speech=speech, extra=extra, osd=osd, recording=recording)
+    checks = GapChecks(settings, speech=speech, extra=extra, osd=osd, recording=recording, listen=listen)
     outcome = FanOut(path, [checks], threads=threads).run()
     if checks in outcome.errors:
         raise outcome.errors[checks]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from media.gaps.settings import GapSettings
-from media.gaps.speech import merge_segments, total_within
+from media.gaps.speech import Window, merge_segments, total_within
 from media.model import Event, Gap, Recording, Session
 
 Segments = Sequence[tuple[float, float]]
@@ -186,6 +186,44 @@ def resumes(
             rid = resume_id(at)
             found.setdefault(rid, Resume(rid, at, rec.path, rec.device_id, e.end, e.end - e.start, e.kind))
     return sorted(found.values(), key=lambda r: r.at)
+
+
+def listening_windows(
+    recordings: Sequence[Recording], gaps: Sequence[Gap] = (), settings: GapSettings | None = None
+) -> dict[str, list[Window]]:
+    """Where the rules will read speech, per recording, as known before the decode pass.
+
+    The opening window (the first ``opening_window`` seconds of the session) and a window of
+    ``resume_within`` seconds after each resume known from the session: its between-file gaps
+    and the in-file stops of the packet scan (``recording.events``). Windows are on the session
+    clock and land on every recording they overlap (a statement may run on into the next file).
+    Stops found only in the decode pass open their windows there
+    (:class:`media.gaps.speech.Listening`).
+
+    Returns
+    -------
+    dict of path -> list of Window
+        Seconds from the start of that recording; every recording of the session has an entry,
+        possibly empty (a continuation nobody reads speech in).
+    """
+    s = settings or GapSettings()
+    recs = _ordered(recordings)
+    out: dict[str, list[Window]] = {r.path: [] for r in recs}
+    if not recs:
+        return out
+    t0 = recs[0].start
+    wanted = [(0.0, s.opening_window, "opening", OPENING_ID)]
+    for r in resumes(recs, gaps, s):
+        at = (r.at - t0).total_seconds()
+        wanted.append((at, at + s.resume_within, "resume", r.id))
+    for rec in recs:
+        offset = (rec.start - t0).total_seconds()
+        length = rec.duration or float("inf")  # unknown: the decode pass finds the end
+        for start, end, reason, wid in wanted:
+            a, b = max(start - offset, 0.0), min(end - offset, length)
+            if b > a:
+                out[rec.path].append(Window(round(a, 3), round(b, 3), reason, wid))
+    return out
 
 
 def check_interruptions(

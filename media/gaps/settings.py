@@ -8,6 +8,8 @@ our findings and theirs can be compared one for one.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from media.text.settings import OsdSettings
@@ -69,6 +71,13 @@ class GapSettings(BaseModel):
     )
     # Speech.
     speech: bool = Field(True, description="run voice activity detection")
+    # The rules read speech only in the session's opening window and after each resume: there
+    # the detector listens, and an hour-long recording costs the model a minute, not an hour.
+    speech_scope: Literal["rules", "whole"] = Field(
+        "rules",
+        description="where voice activity detection listens: 'rules' only where the session rules read "
+        "speech (the opening window, the resume windows), 'whole' the whole of every recording",
+    )
     speech_threshold: float = Field(0.5, description="VAD probability that opens speech")
     speech_release: float = Field(0.35, description="VAD probability under which speech closes")
     speech_gate_db: float = Field(

@@ -13,7 +13,7 @@ from .conftest import AUDIO, SPEECH_FILES
 
 CONTRACT_KINDS = {
     "gap", "overlap", "discontinuity", "dropped_frames", "black", "freeze", "silence", "no_audio", "audio_dropout",
-    "duration_mismatch", "speech", "marker", "missing_opening_statement", "unexplained_interruption",
+    "duration_mismatch", "speech", "speech_window", "marker", "missing_opening_statement", "unexplained_interruption",
     "clock_disagreement", "weak_start_time",
 }
 

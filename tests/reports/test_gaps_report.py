@@ -124,3 +124,28 @@ def test_session_report_of_generated_clips(tmp_path):
     fig = timeline_figure(session, doc["events"], tz="UTC")
     assert _texts(fig, "gap-label") == ["40 s\n未说明 unexplained"]
     assert "officer P0007" in fig.axes[0].get_title()
+
+
+def test_report_says_where_speech_was_listened_for(tmp_path):
+    """Two generated clips with sound, 40 s apart: listened in the opening window and after the gap."""
+    from media.gaps.synth import ClipSpec, make_clip
+    from records.findings import gaps_for_sessions
+    from records.intake import recording_from_file
+    from records.settings import Settings
+
+    settings = Settings()
+    files = [tmp_path / "CAM7_P0007_20261120090000_0001.mp4", tmp_path / "CAM7_P0007_20261120090046_0002.mp4"]
+    for seed, f in enumerate(files):
+        make_clip(f, ClipSpec(duration=6, seed=seed))
+    (session,) = segment([recording_from_file(f, settings) for f in files], settings.segment)
+    doc = gaps_for_sessions([session], settings.gaps)
+    windows = [(r["file"], r["start"], r["end"], r["detail"]["reason"]) for r in doc["events"] if r["kind"] == "speech_window"]
+    # the second clip starts 46 s into the session: inside the 60 s opening window, and a resume
+    assert windows == [(str(files[0]), 0.0, 6.0, "opening"), (str(files[1]), 0.0, 6.0, "opening"),
+                       (str(files[1]), 0.0, 6.0, "resume")]
+    md = write_session_report(tmp_path / "report", session, doc, tz="UTC")["md"].read_text()
+    assert "Listened for speech" in md and "语音检测范围" in md
+    assert "(after a resume)" in md and "(中断恢复后)" in md
+    fig = timeline_figure(session, doc["events"], tz="UTC")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "语音检测范围 listened for speech" in labels
