@@ -38,7 +38,6 @@ from media.gaps.settings import GapSettings
 from media.model import Event, Recording, Session
 from media.probe import MediaError
 from media.segment import segment
-from media.text.checks import session_osd_gaps
 from records.explanations import load_explanations
 from records.intake import recording_from_file
 
@@ -84,7 +83,13 @@ def session_events(
     t0 = session.start
     # the cameras' own clocks (burned-in OSD) measure each gap a second time, where they were read
     readings = {path: r.osd for path, r in qc.items() if getattr(r, "osd", None) is not None}
-    osd_gaps = session_osd_gaps(session, readings, settings.osd) if readings else {}
+    osd_gaps = {}
+    if readings:
+        # here, not at the top: the display reader's imports (the OCR and redaction stacks, scipy)
+        # would cost every Dask worker and every run about a second when the display is not read
+        from media.text.checks import session_osd_gaps
+
+        osd_gaps = session_osd_gaps(session, readings, settings.osd)
     for gap in session.gaps:
         after = next((r for r in session.recordings if gap.after in (r.name, r.path)), None)
         e = Event(
