@@ -215,9 +215,9 @@ def temporary_api_server() -> Iterator[str | None]:
     if PREFECT_API_URL.value():
         yield PREFECT_API_URL.value()
         return
-    from prefect.server.api.server import SubprocessASGIServer
+    from flows.runtime import TemporaryServer
 
-    server = SubprocessASGIServer()
+    server = TemporaryServer()
     server.start()
     before = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the worker processes
