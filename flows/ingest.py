@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from pathlib import Path
@@ -614,7 +615,7 @@ def ingest_flow(inbox: str | None = None, runner: dict[str, Any] | None = None) 
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
 
-    ready, busy = intake.discover(box, settings.ingest.settle_seconds)
+    ready, busy = discover(box, settings.ingest.settle_seconds)
     get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
     leases = InboxLeases(box, settings.ingest.lease_ttl_s)
     try:
@@ -630,6 +631,35 @@ def ingest_flow(inbox: str | None = None, runner: dict[str, Any] | None = None) 
                                                   "address": settings.runner.address, "workers": None, "at_start": []},
                                        settings, summary)
     return publish_report(settings, store, summary)
+
+
+#: inbox looks started by :func:`run_ingest` before the flow, by (inbox, settle seconds)
+_looks: dict[tuple[str, float], Future] = {}
+
+
+def look_early(box: Path, settle_seconds: float) -> tuple[str, float] | None:
+    """Start :func:`records.intake.discover` now, in a thread: its settle wait (two looks
+    ``settle_seconds`` apart) then passes while the cluster is checked and the flow run created,
+    not after. Returns the key the flow's :func:`discover` takes it by."""
+    if not box.is_dir():
+        return None
+    key = (str(box.resolve()), float(settle_seconds))
+    pool = ThreadPoolExecutor(1, thread_name_prefix="footage-look")
+    _looks[key] = pool.submit(intake.discover, box, settle_seconds)
+    pool.shutdown(wait=False)
+    return key
+
+
+def discover(box: Path, settle_seconds: float) -> tuple[list[Path], list[Path]]:
+    """The inbox's ready and still-growing files: from the look :func:`look_early` started for
+    this inbox, else looked at now."""
+    early = _looks.pop((str(box.resolve()), float(settle_seconds)), None)
+    if early is not None:
+        try:
+            return early.result()
+        except Exception:  # noqa: BLE001 (look again, here, and fail here if it fails again)
+            pass
+    return intake.discover(box, settle_seconds)
 
 
 def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list[Path], list[dict[str, Any]]]:
@@ -702,6 +732,7 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
     settings = load_settings()
     if concurrency:
         settings.runner.workers = concurrency
+    look = look_early(inbox or settings.inbox, settings.ingest.settle_seconds)  # settles while the cluster starts
     run_dir = settings.home / "run"
     for pid in stop_orphaned_servers(run_dir):
         print(f"stopped the temporary Prefect server (pid {pid}) of a run that was killed", file=sys.stderr)
@@ -722,6 +753,7 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
             pass  # the report folder itself is unwritable: the JSON still says what happened
     finally:
         os.environ.pop("FOOTAGE_RUN_PID", None)
+        _looks.pop(look, None)  # not taken: the run failed before its flow looked
     forget_temporary_server(note)
     return summary
 
