@@ -384,23 +384,6 @@ def _audit_events(out: Outcome, user: str) -> list[dict[str, Any]]:
 
 
 # -- the steps of the flow ---------------------------------------------------------------------
-def _each(step, items: list, **kwargs) -> list:
-    """Run ``step`` once per item as mapped task runs and wait for them (nothing to do: nothing run)."""
-    if not items:
-        return []
-    return step.map(items, **{k: unmapped(v) for k, v in kwargs.items()}).result()
-
-
-def _each_file(step, outcomes: list[Outcome], **kwargs) -> list[Outcome]:
-    """:func:`_each` over outcomes, where a step that still fails after its retries (storage
-    down, a file that vanished) makes that file's outcome ``failed``, left in the inbox, and the
-    others go on."""
-    if not outcomes:
-        return []
-    results = step.map(outcomes, **{k: unmapped(v) for k, v in kwargs.items()}).result(raise_on_failure=False)
-    return [r if isinstance(r, Outcome) else _failed(o, step.name, r) for o, r in zip(outcomes, results)]
-
-
 def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
     if type(exc).__name__ == "KilledWorker":  # Dask gave up on a task whose workers kept dying
         return out.model_copy().set(Status.FAILED, "worker_lost", f"{step} of {out.file} failed: the worker "
@@ -409,13 +392,26 @@ def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
     return out.model_copy().set(Status.FAILED, f"{step}_failed", f"{step} of {out.file} failed: {why}; the file stays in the inbox")
 
 
+def validate_and_probe(ready: list[Path], inbox: Path, settings: Settings) -> list[Outcome]:
+    """Validate, then probe and hash, every file: each file's probe follows its own validation
+    (futures passed on), not the validation of the whole batch. A validation that fails (an
+    error, not bad input) fails the run; a probe that still fails (a file that vanished) makes that
+    file's outcome ``failed``, left in the inbox, and the others go on."""
+    if not ready:
+        return []
+    checking = validate_task.map([str(p) for p in ready], inbox=unmapped(str(inbox)))
+    probing = probe_task.map(checking, settings=unmapped(settings))
+    checked = checking.result()
+    results = probing.result(raise_on_failure=False)
+    return [r if isinstance(r, Outcome) else _failed(o, probe_task.name, r) for o, r in zip(checked, results)]
+
+
 def take_in(ready: list[Path], inbox: Path, settings: Settings, store: ObjectStore) -> Batch:
     """Validate, probe and hash every ready file (the cheap barrier), then sort them into new
     records, duplicates and bad input."""
     for p in ready:
         progress.started(p.relative_to(inbox).as_posix(), len(STEPS))
-    checked = _each(validate_task, [str(p) for p in ready], inbox=str(inbox))
-    probed = _each_file(probe_task, checked, settings=settings)
+    probed = validate_and_probe(ready, inbox, settings)
     for out in probed:
         progress.step(out.file, "probe")
 
