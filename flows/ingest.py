@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
@@ -541,11 +542,13 @@ def _by_session(new: list[Outcome], sessions: list[Session]) -> list[tuple[Sessi
     return groups
 
 
-def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, user: str) -> tuple[list[Outcome], list[Outcome]]:
+def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, user: str,
+                       after_batch: Callable[[], None] | None = None) -> tuple[list[Outcome], list[Outcome]]:
     """As files are verified (in the order they finish): audit them, in this process, then move
     them, and their in-run twins, out of the inbox. Outcomes that stay in the inbox (failed) are
     returned to be audited once, at the end, with the bad input: only a file that leaves the inbox
-    must be audited first. Returns (finished, staying)."""
+    must be audited first. ``after_batch`` runs after each group (the session reports that are
+    ready). Returns (finished, staying)."""
     finished: list[Outcome] = []
     staying: list[Outcome] = []
     twins = list(batch.twins)
@@ -563,6 +566,8 @@ def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, us
             if out.status == Status.FAILED:
                 get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
             finished.append(out)
+        if after_batch is not None:
+            after_batch()
     for out in staying:
         get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
     return finished, staying + twins
@@ -681,35 +686,91 @@ def ingest_files(ready: list[Path], box: Path, settings: Settings, store: Object
     chains, docs = submit_chains(batch.new, sessions, earlier, settings, run)
     for out in batch.stored:  # stored by an earlier run: verified again before they leave
         chains.append(Chain(out, [("verify", verify_task.submit(out, settings))]))
-    finished, staying = finish_as_verified(chains, batch, settings, user)
+    reports = SessionReports(sessions, docs, settings)
+    finished, staying = finish_as_verified(chains, batch, settings, user, after_batch=reports.write_ready)
     for out in batch.bad:
         intake.plan_quarantine(out, settings.quarantine)
     audit_task(staying + batch.bad + batch.failed, settings, user)  # before bad input leaves the inbox
     quarantined = [quarantine_task(out, settings) for out in batch.bad]
 
-    gap_doc = session_reports(sessions, docs, settings)
+    gap_doc = reports.document()
     for out in batch.waiting:
         get_run_logger().warning("%s: %s", out.file, out.message)
     outcomes = finished + staying + quarantined + batch.failed
     return build_summary(outcomes, sessions, busy=[o.file for o in batch.waiting], gap_doc=gap_doc)
 
 
-def session_reports(sessions: list[Session], docs: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
-    """Join the sessions' gap documents into the run's, and write each session's report here."""
-    if not sessions:
-        return None
-    doc: dict[str, Any] = {"sessions": [], "events": [], "errors": []}
-    written = []
-    for s in sessions:
-        part = _value(docs[s.id])
-        if not isinstance(part, dict):  # its rules failed (the store down): its files say so
-            doc["errors"].append({"session": s.id, "error": f"{type(part).__name__}: {part}"})
-            continue
-        written.append(s)
-        for k in doc:
-            doc[k] += part.get(k, [])
-    write_session_reports(settings.reports / today(settings) / "gaps", written, doc, tz=settings.time.timezone)
-    return doc
+class SessionReports:
+    """Each session's gap report, written here as soon as its rules are done (while the files of
+    later sessions are still decoded), and the run's gap document, joined at the end.
+
+    The drawing library is loaded in a thread meanwhile, so that neither costs the run's tail.
+    A report that cannot be written early is written again at the end, where its error fails
+    the run as before (after every file was finished).
+    """
+
+    def __init__(self, sessions: list[Session], docs: dict[str, Any], settings: Settings):
+        self.sessions, self.docs, self.settings = sessions, docs, settings
+        self.parts: dict[str, Any] = {}  # session id -> its gap document (or why it has none)
+        self.warm = threading.Thread(target=_load_drawing, name="footage-draw", daemon=True) if sessions else None
+        if self.warm is not None:
+            self.warm.start()
+
+    def write_ready(self) -> None:
+        """Write the reports of the sessions whose rules are done (never fails the run here)."""
+        for s in self.sessions:
+            if s.id not in self.parts and _done(self.docs[s.id]):
+                try:
+                    self._write(s)
+                except Exception:  # noqa: BLE001 (written again, and failing, in document())
+                    self.parts.pop(s.id, None)
+
+    def _write(self, s: Session) -> None:
+        part = self.parts[s.id] = _value(self.docs[s.id])
+        if isinstance(part, dict):
+            if self.warm is not None:
+                self.warm.join()
+            write_session_reports(self.settings.reports / today(self.settings) / "gaps", [s], part,
+                                  tz=self.settings.time.timezone)
+
+    def document(self) -> dict[str, Any] | None:
+        """The sessions' gap documents joined into the run's (their reports written)."""
+        if not self.sessions:
+            return None
+        doc: dict[str, Any] = {"sessions": [], "events": [], "errors": []}
+        for s in self.sessions:
+            if s.id not in self.parts:
+                self._write(s)
+            part = self.parts[s.id]
+            if not isinstance(part, dict):  # its rules failed (the store down): its files say so
+                doc["errors"].append({"session": s.id, "error": f"{type(part).__name__}: {part}"})
+                continue
+            for k in doc:
+                doc[k] += part.get(k, [])
+        return doc
+
+
+def _load_drawing() -> None:
+    """Import matplotlib and register the CJK font (what the first timeline would wait for)."""
+    try:
+        import matplotlib.figure  # noqa: F401
+
+        from reports.fonts import cjk_font
+
+        cjk_font()
+    except Exception:  # noqa: BLE001 (the report itself will say what is wrong)
+        pass
+
+
+def _done(future: Any) -> bool:
+    """Whether a task's future has finished, without asking Prefect's API."""
+    wrapped = getattr(future, "wrapped_future", None)
+    if wrapped is not None and hasattr(wrapped, "done"):
+        return wrapped.done()
+    try:
+        return future.state.is_final()
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def publish_report(settings: Settings, store: ObjectStore, summary: dict[str, Any]) -> dict[str, Any]:
