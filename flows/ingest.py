@@ -72,8 +72,10 @@ STEPS = ("validate", "probe", "qc", "archive", "store", "verify", "finalize")
 #: what tasks import when they first run, not with this module: the gap rules and their reports
 #: (``records.findings`` brings the OCR and redaction code, scipy among it, a second of start-up).
 #: The flow's own process needs them only once files are decoded (:class:`SessionReports` loads
-#: them in a thread meanwhile); Dask workers load them when they start (:func:`dask_setup`).
-TASK_IMPORTS = ("records.findings", "reports.gaps")
+#: them in a thread meanwhile); Dask workers load them when they start (:func:`dask_setup`), with
+#: what runs a task there (Prefect's task engine, prefect-dask's wrapper: 0.8 s more otherwise,
+#: at every worker's first task).
+TASK_IMPORTS = ("records.findings", "reports.gaps", "prefect.task_engine", "prefect_dask.client")
 #: record-history kinds of the commit protocol (docs/reliability.md)
 INTENT = "ingest_intent"  # before the first put: the original's key
 DONE = "ingest_audited"  # after the run's outcome events are in the audit log
