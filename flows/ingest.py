@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +58,6 @@ from records.audit import open_audit
 from records.deadlines import deadline_report
 from records.derivatives import ArchiveOutputs, Processed, machine_fault, process_recording, scratch_estimate
 from records.explanations import load_explanations
-from records.findings import document as gaps_document
-from records.findings import findings_of
 from records.history import events_of_kind, has_event, note_event
 from records.intake import Batch, Outcome, Status
 from records.lease import InboxLeases
@@ -68,10 +68,16 @@ from records.retention import retain_until
 from records.roles import acting_user, require_action
 from records.settings import Settings, load_settings, today
 from records.store import open_store
-from reports.gaps import write_session_reports
 from reports.ingest import build_summary, error_summary, write_ingest_report
 
 STEPS = ("validate", "probe", "qc", "archive", "store", "verify", "finalize")
+#: what tasks import when they first run, not with this module: the gap rules and their reports
+#: (``records.findings`` brings the OCR and redaction code, scipy among it, a second of start-up).
+#: The flow's own process needs them only once files are decoded (:class:`SessionReports` loads
+#: them in a thread meanwhile); Dask workers load them when they start (:func:`dask_setup`), with
+#: what runs a task there (Prefect's task engine, prefect-dask's wrapper: 0.8 s more otherwise,
+#: at every worker's first task).
+TASK_IMPORTS = ("records.findings", "reports.gaps", "prefect.task_engine", "prefect_dask.client")
 #: record-history kinds of the commit protocol (docs/reliability.md)
 INTENT = "ingest_intent"  # before the first put: the original's key
 DONE = "ingest_audited"  # after the run's outcome events are in the audit log
@@ -88,6 +94,16 @@ class Preserved(BaseModel):
     out: Outcome
     qc: QCResult | None = None
     archive: ArchiveOutputs | None = None
+
+
+def dask_setup(service: Any) -> None:
+    """Dask's preload hook: a worker (or scheduler) started with ``--preload flows.ingest``
+    (docs/scaling.md; the embedded cluster's workers too) imports what the tasks need when it
+    starts, not on the critical path of a run's first tasks."""
+    import importlib
+
+    for name in TASK_IMPORTS:
+        importlib.import_module(name)
 
 
 # -- per-file tasks --------------------------------------------------------------------------
@@ -257,6 +273,12 @@ def _store_derivative(store: ObjectStore, sha256: str, d: dict[str, Any], until:
             "version_id": info.version_id, "work_path": d["path"]}
 
 
+def _findings_of(doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    from records.findings import findings_of  # see dask_setup
+
+    return findings_of(doc, path)
+
+
 def _public(derivative: dict[str, Any]) -> dict[str, Any]:
     """A stored derivative as the manifest lists it (the local work path is not a fact of the record)."""
     return {k: v for k, v in derivative.items() if k != "work_path"}
@@ -273,7 +295,9 @@ def gaps_task(session: Session, preserved: list[Preserved], earlier: dict[str, Q
     qc = dict(earlier)
     qc.update({p.out.recording.path: p.qc for p in preserved if p.qc is not None})
     store = open_store(settings)
-    return gaps_document([session], qc, settings.gaps, load_explanations(store, [session.id]))
+    from records.findings import document  # see dask_setup
+
+    return document([session], qc, settings.gaps, load_explanations(store, [session.id]))
 
 
 @task(name="commit", cache_policy=NO_CACHE)
@@ -299,7 +323,7 @@ def commit_task(preserved: Preserved, gap_doc: dict[str, Any] | None, session: S
     until = datetime.fromisoformat(out.stored["retain_until"])
     manifest = build_manifest(
         rec, out.stored, session=session, qc=qc, categories=out.categories, case=out.case,
-        findings=findings_of(gap_doc, rec.path) if gap_doc else [],
+        findings=_findings_of(gap_doc, rec.path) if gap_doc else [],
         archive={**archive.manifest(), "stored": [_public(d) for d in out.derivatives]} if archive else None,
     )
     store.put(manifest_key(rec.sha256), manifest.to_json(), retain_until=until, mode=out.stored["mode"],
@@ -388,23 +412,6 @@ def _audit_events(out: Outcome, user: str) -> list[dict[str, Any]]:
 
 
 # -- the steps of the flow ---------------------------------------------------------------------
-def _each(step, items: list, **kwargs) -> list:
-    """Run ``step`` once per item as mapped task runs and wait for them (nothing to do: nothing run)."""
-    if not items:
-        return []
-    return step.map(items, **{k: unmapped(v) for k, v in kwargs.items()}).result()
-
-
-def _each_file(step, outcomes: list[Outcome], **kwargs) -> list[Outcome]:
-    """:func:`_each` over outcomes, where a step that still fails after its retries (storage
-    down, a file that vanished) makes that file's outcome ``failed``, left in the inbox, and the
-    others go on."""
-    if not outcomes:
-        return []
-    results = step.map(outcomes, **{k: unmapped(v) for k, v in kwargs.items()}).result(raise_on_failure=False)
-    return [r if isinstance(r, Outcome) else _failed(o, step.name, r) for o, r in zip(outcomes, results)]
-
-
 def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
     if type(exc).__name__ == "KilledWorker":  # Dask gave up on a task whose workers kept dying
         return out.model_copy().set(Status.FAILED, "worker_lost", f"{step} of {out.file} failed: the worker "
@@ -413,13 +420,26 @@ def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
     return out.model_copy().set(Status.FAILED, f"{step}_failed", f"{step} of {out.file} failed: {why}; the file stays in the inbox")
 
 
+def validate_and_probe(ready: list[Path], inbox: Path, settings: Settings) -> list[Outcome]:
+    """Validate, then probe and hash, every file: each file's probe follows its own validation
+    (futures passed on), not the validation of the whole batch. A validation that fails (an
+    error, not bad input) fails the run; a probe that still fails (a file that vanished) makes that
+    file's outcome ``failed``, left in the inbox, and the others go on."""
+    if not ready:
+        return []
+    checking = validate_task.map([str(p) for p in ready], inbox=unmapped(str(inbox)))
+    probing = probe_task.map(checking, settings=unmapped(settings))
+    checked = checking.result()
+    results = probing.result(raise_on_failure=False)
+    return [r if isinstance(r, Outcome) else _failed(o, probe_task.name, r) for o, r in zip(checked, results)]
+
+
 def take_in(ready: list[Path], inbox: Path, settings: Settings, store: ObjectStore) -> Batch:
     """Validate, probe and hash every ready file (the cheap barrier), then sort them into new
     records, duplicates and bad input."""
     for p in ready:
         progress.started(p.relative_to(inbox).as_posix(), len(STEPS))
-    checked = _each(validate_task, [str(p) for p in ready], inbox=str(inbox))
-    probed = _each_file(probe_task, checked, settings=settings)
+    probed = validate_and_probe(ready, inbox, settings)
     for out in probed:
         progress.step(out.file, "probe")
 
@@ -552,11 +572,13 @@ def _by_session(new: list[Outcome], sessions: list[Session]) -> list[tuple[Sessi
     return groups
 
 
-def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, user: str) -> tuple[list[Outcome], list[Outcome]]:
+def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, user: str,
+                       after_batch: Callable[[], None] | None = None) -> tuple[list[Outcome], list[Outcome]]:
     """As files are verified (in the order they finish): audit them, in this process, then move
     them, and their in-run twins, out of the inbox. Outcomes that stay in the inbox (failed) are
     returned to be audited once, at the end, with the bad input: only a file that leaves the inbox
-    must be audited first. Returns (finished, staying)."""
+    must be audited first. ``after_batch`` runs after each group (the session reports that are
+    ready). Returns (finished, staying)."""
     finished: list[Outcome] = []
     staying: list[Outcome] = []
     twins = list(batch.twins)
@@ -574,6 +596,8 @@ def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, us
             if out.status == Status.FAILED:
                 get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
             finished.append(out)
+        if after_batch is not None:
+            after_batch()
     for out in staying:
         get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
     return finished, staying + twins
@@ -622,7 +646,7 @@ def ingest_flow(inbox: str | None = None, runner: dict[str, Any] | None = None) 
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
 
-    ready, busy = intake.discover(box, settings.ingest.settle_seconds)
+    ready, busy = discover(box, settings.ingest.settle_seconds)
     get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
     leases = InboxLeases(box, settings.ingest.lease_ttl_s)
     try:
@@ -638,6 +662,35 @@ def ingest_flow(inbox: str | None = None, runner: dict[str, Any] | None = None) 
                                                   "address": settings.runner.address, "workers": None, "at_start": []},
                                        settings, summary)
     return publish_report(settings, store, summary)
+
+
+#: inbox looks started by :func:`run_ingest` before the flow, by (inbox, settle seconds)
+_looks: dict[tuple[str, float], Future] = {}
+
+
+def look_early(box: Path, settle_seconds: float) -> tuple[str, float] | None:
+    """Start :func:`records.intake.discover` now, in a thread: its settle wait (two looks
+    ``settle_seconds`` apart) then passes while the cluster is checked and the flow run created,
+    not after. Returns the key the flow's :func:`discover` takes it by."""
+    if not box.is_dir():
+        return None
+    key = (str(box.resolve()), float(settle_seconds))
+    pool = ThreadPoolExecutor(1, thread_name_prefix="footage-look")
+    _looks[key] = pool.submit(intake.discover, box, settle_seconds)
+    pool.shutdown(wait=False)
+    return key
+
+
+def discover(box: Path, settle_seconds: float) -> tuple[list[Path], list[Path]]:
+    """The inbox's ready and still-growing files: from the look :func:`look_early` started for
+    this inbox, else looked at now."""
+    early = _looks.pop((str(box.resolve()), float(settle_seconds)), None)
+    if early is not None:
+        try:
+            return early.result()
+        except Exception:  # noqa: BLE001 (look again, here, and fail here if it fails again)
+            pass
+    return intake.discover(box, settle_seconds)
 
 
 def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list[Path], list[dict[str, Any]]]:
@@ -663,35 +716,95 @@ def ingest_files(ready: list[Path], box: Path, settings: Settings, store: Object
     chains, docs = submit_chains(batch.new, sessions, earlier, settings, run)
     for out in batch.stored:  # stored by an earlier run: verified again before they leave
         chains.append(Chain(out, [("verify", verify_task.submit(out, settings))]))
-    finished, staying = finish_as_verified(chains, batch, settings, user)
+    reports = SessionReports(sessions, docs, settings)
+    finished, staying = finish_as_verified(chains, batch, settings, user, after_batch=reports.write_ready)
     for out in batch.bad:
         intake.plan_quarantine(out, settings.quarantine)
     audit_task(staying + batch.bad + batch.failed, settings, user)  # before bad input leaves the inbox
     quarantined = [quarantine_task(out, settings) for out in batch.bad]
 
-    gap_doc = session_reports(sessions, docs, settings)
+    gap_doc = reports.document()
     for out in batch.waiting:
         get_run_logger().warning("%s: %s", out.file, out.message)
     outcomes = finished + staying + quarantined + batch.failed
     return build_summary(outcomes, sessions, busy=[o.file for o in batch.waiting], gap_doc=gap_doc)
 
 
-def session_reports(sessions: list[Session], docs: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
-    """Join the sessions' gap documents into the run's, and write each session's report here."""
-    if not sessions:
-        return None
-    doc: dict[str, Any] = {"sessions": [], "events": [], "errors": []}
-    written = []
-    for s in sessions:
-        part = _value(docs[s.id])
-        if not isinstance(part, dict):  # its rules failed (the store down): its files say so
-            doc["errors"].append({"session": s.id, "error": f"{type(part).__name__}: {part}"})
-            continue
-        written.append(s)
-        for k in doc:
-            doc[k] += part.get(k, [])
-    write_session_reports(settings.reports / today(settings) / "gaps", written, doc, tz=settings.time.timezone)
-    return doc
+class SessionReports:
+    """Each session's gap report, written here as soon as its rules are done (while the files of
+    later sessions are still decoded), and the run's gap document, joined at the end.
+
+    The drawing library is loaded in a thread meanwhile, so that neither costs the run's tail.
+    A report that cannot be written early is written again at the end, where its error fails
+    the run as before (after every file was finished).
+    """
+
+    def __init__(self, sessions: list[Session], docs: dict[str, Any], settings: Settings):
+        self.sessions, self.docs, self.settings = sessions, docs, settings
+        self.parts: dict[str, Any] = {}  # session id -> its gap document (or why it has none)
+        self.warm = threading.Thread(target=_load_drawing, name="footage-draw", daemon=True) if sessions else None
+        if self.warm is not None:
+            self.warm.start()
+
+    def write_ready(self) -> None:
+        """Write the reports of the sessions whose rules are done (never fails the run here)."""
+        for s in self.sessions:
+            if s.id not in self.parts and _done(self.docs[s.id]):
+                try:
+                    self._write(s)
+                except Exception:  # noqa: BLE001 (written again, and failing, in document())
+                    self.parts.pop(s.id, None)
+
+    def _write(self, s: Session) -> None:
+        part = self.parts[s.id] = _value(self.docs[s.id])
+        if isinstance(part, dict):
+            if self.warm is not None:
+                self.warm.join()
+            from reports.gaps import write_session_reports  # see dask_setup
+
+            write_session_reports(self.settings.reports / today(self.settings) / "gaps", [s], part,
+                                  tz=self.settings.time.timezone)
+
+    def document(self) -> dict[str, Any] | None:
+        """The sessions' gap documents joined into the run's (their reports written)."""
+        if not self.sessions:
+            return None
+        doc: dict[str, Any] = {"sessions": [], "events": [], "errors": []}
+        for s in self.sessions:
+            if s.id not in self.parts:
+                self._write(s)
+            part = self.parts[s.id]
+            if not isinstance(part, dict):  # its rules failed (the store down): its files say so
+                doc["errors"].append({"session": s.id, "error": f"{type(part).__name__}: {part}"})
+                continue
+            for k in doc:
+                doc[k] += part.get(k, [])
+        return doc
+
+
+def _load_drawing() -> None:
+    """Import the reports and matplotlib and register the CJK font (what the first timeline
+    would wait for)."""
+    try:
+        import matplotlib.figure  # noqa: F401
+
+        import reports.gaps  # noqa: F401
+        from reports.fonts import cjk_font
+
+        cjk_font()
+    except Exception:  # noqa: BLE001 (the report itself will say what is wrong)
+        pass
+
+
+def _done(future: Any) -> bool:
+    """Whether a task's future has finished, without asking Prefect's API."""
+    wrapped = getattr(future, "wrapped_future", None)
+    if wrapped is not None and hasattr(wrapped, "done"):
+        return wrapped.done()
+    try:
+        return future.state.is_final()
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def publish_report(settings: Settings, store: ObjectStore, summary: dict[str, Any]) -> dict[str, Any]:
@@ -710,6 +823,7 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
     settings = load_settings()
     if concurrency:
         settings.runner.workers = concurrency
+    look = look_early(inbox or settings.inbox, settings.ingest.settle_seconds)  # settles while the cluster starts
     run_dir = settings.home / "run"
     for pid in stop_orphaned_servers(run_dir):
         print(f"stopped the temporary Prefect server (pid {pid}) of a run that was killed", file=sys.stderr)
@@ -730,6 +844,7 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
             pass  # the report folder itself is unwritable: the JSON still says what happened
     finally:
         os.environ.pop("FOOTAGE_RUN_PID", None)
+        _looks.pop(look, None)  # not taken: the run failed before its flow looked
     forget_temporary_server(note)
     return summary
 

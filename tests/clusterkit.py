@@ -25,6 +25,10 @@ from storage.faults import descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+#: imported by the scheduler and every worker when they start, as docs/scaling.md tells an operator:
+#: the scheduler unpickles each submitted task (and with it Footage, Prefect, numpy ...), the workers
+#: run them; without it the first run after a start pays those imports on its critical path
+PRELOAD = ["--preload", "flows.ingest"]
 
 
 def free_port() -> int:
@@ -106,7 +110,7 @@ class Cluster:
             name = f"w{len(self.workers)}"
             self.workers.append(_start(
                 [str(BIN / "dask"), "worker", self.address, "--nworkers", "1", "--nthreads", str(self.nthreads), "--name", name,
-                 "--local-directory", str(self.tmp / name), "--no-dashboard", "--host", "127.0.0.1"],
+                 "--local-directory", str(self.tmp / name), "--no-dashboard", "--host", "127.0.0.1", *PRELOAD],
                 self.tmp / f"{name}.log", {**self.worker_env, **(extra_env or {})},
             ))
         self.wait_workers(len(self.workers))
@@ -154,7 +158,7 @@ def cluster(n_workers: int, tmp: Path, nthreads: int = 1, worker_env: dict[str, 
         wenv = {**base, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": url, "PREFECT_LOGGING_LEVEL": "WARNING",
                 **(worker_env or {})}
         scheduler = _start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                            "--no-dashboard"], tmp / "scheduler.log", wenv)
+                            "--no-dashboard", *PRELOAD], tmp / "scheduler.log", wenv)
         c = Cluster(env={"PREFECT_API_URL": url, "FOOTAGE_RUNNER__ADDRESS": address}, api_url=url,
                     address=address, tmp=tmp, worker_env=wenv, server=server, scheduler=scheduler, nthreads=nthreads)
         try:

@@ -1,0 +1,36 @@
+"""The parts of a run outside the decode passes that overlap other work (issue 12): the inbox's
+settle wait runs while the cluster is checked; the preload hook loads what tasks import."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def test_the_flow_takes_the_inbox_look_started_before_it(tmp_path):
+    from flows import ingest
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.MP4").write_bytes(b"x")
+    t = time.monotonic()
+    key = ingest.look_early(inbox, 0.5)
+    assert key in ingest._looks and time.monotonic() - t < 0.4  # it did not wait here
+    time.sleep(0.5)  # the cluster check, the flow run's creation ...
+    (inbox / "late.MP4").write_bytes(b"y")  # after both looks: the next run's
+    t = time.monotonic()
+    ready, busy = ingest.discover(inbox, 0.5)
+    assert time.monotonic() - t < 0.4, "the settle wait was paid again"
+    assert ready == [inbox / "a.MP4"] and busy == []
+    assert key not in ingest._looks
+    # no look started: the flow looks itself, as before
+    ready, busy = ingest.discover(inbox, 0.1)
+    assert ready == [inbox / "a.MP4", inbox / "late.MP4"]
+    assert ingest.look_early(tmp_path / "missing", 0.1) is None
+
+
+def test_preload_hook_imports_what_tasks_import():
+    from flows import ingest
+
+    ingest.dask_setup(None)
+    assert all(name in sys.modules for name in ingest.TASK_IMPORTS)
