@@ -35,5 +35,10 @@ fi
 PY=${FOOTAGE_PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 log "syncing .venv from uv.lock"
-"$UV" sync --frozen --extra test --python "$PY" --quiet
+# byte code compiled at install: with PYTHONDONTWRITEBYTECODE set (as on our machines) every
+# process would otherwise compile Prefect, Dask and the rest again at each start, seconds of CPU
+# per process, paid again by every Dask worker of every run
+"$UV" sync --frozen --extra test --python "$PY" --quiet --compile-bytecode
+# our own packages (installed editable, so not compiled above)
+.venv/bin/python -m compileall -q -j 0 flows media records reports storage >/dev/null
 log "ready: $REPO/.venv/bin/footage"
