@@ -58,6 +58,8 @@ from records.audit import open_audit
 from records.deadlines import deadline_report
 from records.derivatives import ArchiveOutputs, Processed, machine_fault, process_recording, scratch_estimate
 from records.explanations import load_explanations
+from records.findings import document as gaps_document
+from records.findings import findings_of
 from records.history import events_of_kind, has_event, note_event
 from records.intake import Batch, Outcome, Status
 from records.lease import InboxLeases
@@ -68,16 +70,14 @@ from records.retention import retain_until
 from records.roles import acting_user, require_action
 from records.settings import Settings, load_settings, today
 from records.store import open_store
+from reports.gaps import write_session_reports
 from reports.ingest import build_summary, error_summary, write_ingest_report
 
 STEPS = ("validate", "probe", "qc", "archive", "store", "verify", "finalize")
-#: what tasks import when they first run, not with this module: the gap rules and their reports
-#: (``records.findings`` brings the OCR and redaction code, scipy among it, a second of start-up).
-#: The flow's own process needs them only once files are decoded (:class:`SessionReports` loads
-#: them in a thread meanwhile); Dask workers load them when they start (:func:`dask_setup`), with
-#: what runs a task there (Prefect's task engine, prefect-dask's wrapper: 0.8 s more otherwise,
-#: at every worker's first task).
-TASK_IMPORTS = ("records.findings", "reports.gaps", "prefect.task_engine", "prefect_dask.client")
+#: what runs a task on a Dask worker, imported when the worker starts (:func:`dask_setup`), not at
+#: its first task: Prefect's task engine and prefect-dask's wrapper (0.8 s otherwise, at every
+#: worker's first task, all workers at once)
+TASK_IMPORTS = ("prefect.task_engine", "prefect_dask.client")
 #: record-history kinds of the commit protocol (docs/reliability.md)
 INTENT = "ingest_intent"  # before the first put: the original's key
 DONE = "ingest_audited"  # after the run's outcome events are in the audit log
@@ -273,12 +273,6 @@ def _store_derivative(store: ObjectStore, sha256: str, d: dict[str, Any], until:
             "version_id": info.version_id, "work_path": d["path"]}
 
 
-def _findings_of(doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
-    from records.findings import findings_of  # see dask_setup
-
-    return findings_of(doc, path)
-
-
 def _public(derivative: dict[str, Any]) -> dict[str, Any]:
     """A stored derivative as the manifest lists it (the local work path is not a fact of the record)."""
     return {k: v for k, v in derivative.items() if k != "work_path"}
@@ -295,9 +289,7 @@ def gaps_task(session: Session, preserved: list[Preserved], earlier: dict[str, Q
     qc = dict(earlier)
     qc.update({p.out.recording.path: p.qc for p in preserved if p.qc is not None})
     store = open_store(settings)
-    from records.findings import document  # see dask_setup
-
-    return document([session], qc, settings.gaps, load_explanations(store, [session.id]))
+    return gaps_document([session], qc, settings.gaps, load_explanations(store, [session.id]))
 
 
 @task(name="commit", cache_policy=NO_CACHE)
@@ -323,7 +315,7 @@ def commit_task(preserved: Preserved, gap_doc: dict[str, Any] | None, session: S
     until = datetime.fromisoformat(out.stored["retain_until"])
     manifest = build_manifest(
         rec, out.stored, session=session, qc=qc, categories=out.categories, case=out.case,
-        findings=_findings_of(gap_doc, rec.path) if gap_doc else [],
+        findings=findings_of(gap_doc, rec.path) if gap_doc else [],
         archive={**archive.manifest(), "stored": [_public(d) for d in out.derivatives]} if archive else None,
     )
     store.put(manifest_key(rec.sha256), manifest.to_json(), retain_until=until, mode=out.stored["mode"],
@@ -760,8 +752,6 @@ class SessionReports:
         if isinstance(part, dict):
             if self.warm is not None:
                 self.warm.join()
-            from reports.gaps import write_session_reports  # see dask_setup
-
             write_session_reports(self.settings.reports / today(self.settings) / "gaps", [s], part,
                                   tz=self.settings.time.timezone)
 
@@ -783,12 +773,10 @@ class SessionReports:
 
 
 def _load_drawing() -> None:
-    """Import the reports and matplotlib and register the CJK font (what the first timeline
-    would wait for)."""
+    """Import matplotlib and register the CJK font (what the first timeline would wait for)."""
     try:
         import matplotlib.figure  # noqa: F401
 
-        import reports.gaps  # noqa: F401
         from reports.fonts import cjk_font
 
         cjk_font()

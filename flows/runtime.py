@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from records.lease import process_alive
+from storage.faults import descendants
 
 MARK = "prefect.server.api.server:create_app"  # in the command line of Prefect's API server
 PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind
@@ -36,7 +37,7 @@ def _free_port() -> int:
 
 
 class TemporaryServer:
-    """Prefect's temporary API server in a child process, for one run (a context manager).
+    """Prefect's temporary API server in a child process, for one run (``start``, then ``stop``).
 
     The command, the environment (no UI, marked ephemeral, this process's Prefect settings) and
     the start-up wait (``/api/health`` answers 200 within
@@ -101,13 +102,6 @@ class TemporaryServer:
             self.process.wait()
         self.process = None
 
-    def __enter__(self) -> "TemporaryServer":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def _cmdline(pid: int) -> str:
     try:
@@ -116,21 +110,9 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
 def note_temporary_server(run_dir: Path) -> Path | None:
     """Note this process's temporary Prefect server (if it runs one) under ``run_dir``."""
-    servers = [c for c in _children(os.getpid()) if MARK in _cmdline(c)]
+    servers = [c for c in descendants(os.getpid()) if MARK in _cmdline(c)]
     if not servers:
         return None
     run_dir.mkdir(parents=True, exist_ok=True)

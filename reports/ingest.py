@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from media.model import Session
+from records.findings import open_findings
 from records.roles import mode_banner
 from records.settings import today
 from reports.deadlines import deadlines_markdown
@@ -21,22 +22,12 @@ if TYPE_CHECKING:
 SCHEMA = "footage.ingest/1"
 
 
-def _open_findings(gap_doc: dict[str, Any]) -> list[dict[str, Any]]:
-    if not gap_doc["events"]:
-        return []
-    # imported here: records.findings brings the OCR and redaction code (scipy among it), a
-    # second that a run without sessions, or the start of every run, need not pay
-    from records.findings import open_findings
-
-    return open_findings(gap_doc)
-
-
 def build_summary(
     outcomes: list["Outcome"], sessions: list[Session], busy: list[str], gap_doc: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The documented JSON document of one ingest run (see docs/cli.md)."""
     gap_doc = gap_doc or {"sessions": [], "events": []}
-    findings = _open_findings(gap_doc)
+    findings = open_findings(gap_doc)
     gap_reports = {s["id"]: s.get("report") for s in gap_doc["sessions"]}
     ingested = [o for o in outcomes if o.status == "ingested"]
     duplicates = [o for o in outcomes if o.status == "duplicate"]

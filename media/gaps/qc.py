@@ -386,6 +386,7 @@ class GapChecks(Consumer):
             for out in self.resampler.resample(frame):
                 samples = out.to_ndarray().reshape(-1)
                 self.events.extend(self.listening.add(self.speech_time, samples))
+                self._feed("speech_sound", (self.speech_time, samples))  # extra detectors hear it all
                 self.speech_time += len(samples) / RATE
 
     def finish(self) -> None:
@@ -414,14 +415,14 @@ class GapChecks(Consumer):
             )
         events += markers(container, self.origin)
         result.duration = round(end, 3)
-        speech_d = [self.listening.detector] if self.listening is not None else []
+        heard = self.listening
         result.stats = {
             **self.counts,
             "decode": self.source.decoding.get(vstream.index, {}) if vstream is not None else {},
             "luma_step": s.luma_step,
-            "speech_windows": speech_d[0].windows if speech_d else 0,
-            "speech_model_windows": speech_d[0].model_windows if speech_d else 0,
-            "speech_listened_s": round(self.listening.seconds, 3) if self.listening is not None else 0.0,
+            "speech_windows": heard.detector.windows if heard else 0,
+            "speech_model_windows": heard.detector.model_windows if heard else 0,
+            "speech_listened_s": round(heard.seconds, 3) if heard else 0.0,
         }
         osd_d = [d for d in self.detectors["frame"] if isinstance(d, OsdFeed)]
         if osd_d:
