@@ -56,6 +56,7 @@ class Sampler(threading.Thread):
         self.period = period
         self.roots: dict[str, int] = {}
         self.seen: dict[str, dict[int, float]] = defaultdict(dict)  # group -> pid -> last cpu
+        self.threads: dict[str, dict[tuple[int, str], float]] = defaultdict(dict)  # group -> (tid, name) -> cpu
         self.samples: list[tuple[float, dict[str, float]]] = []
         self.stop = threading.Event()
 
@@ -84,6 +85,14 @@ class Sampler(threading.Thread):
                 c = cpu_of(pid)
                 if c:
                     self.seen[group][pid] = max(c, self.seen[group].get(pid, 0.0))
+                for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+                    try:
+                        head, tail = (task / "stat").read_text().rsplit(")", 1)
+                    except OSError:
+                        continue
+                    f = tail.split()
+                    key = (int(task.name), head.split("(", 1)[1])
+                    self.threads[group][key] = max((int(f[11]) + int(f[12])) / TICK, self.threads[group].get(key, 0.0))
             row[group] = sum(self.seen[group].values())
         self.samples.append((now, row))
 
@@ -193,6 +202,10 @@ def main() -> None:
     print(f"idle cluster CPU over {idle_t1 - idle_t0:.1f} s: {idle}")
     run_cpu = s.cpu_between(t0, t1 + 0.5)
     print(f"run CPU s: {run_cpu}  total {sum(run_cpu.values()):.1f} of {2 * wall:.1f} core-s")
+    print("CPU s per thread name since each thread started (cluster start included), over 0.2 s:")
+    for group, threads in s.threads.items():
+        top = sorted(threads.items(), key=lambda x: -x[1])
+        print(f"  {group}: " + ", ".join(f"{tid}:{name} {c:.1f}" for (tid, name), c in top if c > 0.2))
     rel = lambda t: None if t is None else round(t - t0, 2)  # noqa: E731
     print(f"flow run: created {rel(ts(fr['created']))} start {rel(ts(fr['start_time']))} end {rel(ts(fr['end_time']))}")
     rows = sorted(((rel(ts(tr["start_time"])), rel(ts(tr["end_time"])), tr["name"], tr["state_type"]) for tr in trs),

@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ from storage import ObjectStore, StorageError
 from storage.faults import fault
 
 from flows import progress
+from flows.looks import discover, forget, look_early
 from flows.runner import live_workers, task_runner, worker_identity
 from flows.runtime import forget_temporary_server, note_temporary_server, stop_orphaned_servers
 from records import intake
@@ -107,14 +107,23 @@ def dask_setup(service: Any) -> None:
 
 
 # -- per-file tasks --------------------------------------------------------------------------
-@task(name="validate", cache_policy=NO_CACHE)
-def validate_task(path: str, inbox: str) -> Outcome:
-    return intake.validate(Path(path), Path(inbox))
+# A task run costs about 0.15 CPU-s of the cluster wherever it runs (submit, scheduler, task
+# engine, the server recording its states): as much as a probe. So cheap steps of the same file
+# share one task (validate + probe; commit + verify) and the flow's own steps go by the group
+# (audit, finalize): on a machine whose cores the control plane shares with the workers, task
+# runs were about a fifth of a run's CPU (docs/scaling.md, "Where the time goes").
+@task(name="intake", cache_policy=NO_CACHE)
+def intake_task(path: str, inbox: str, settings: Settings) -> Outcome:
+    """Validate one file, then probe and hash it (the cheap barrier's work for one file)."""
+    return intake.identify(intake.validate(Path(path), Path(inbox)), settings)
 
 
-@task(name="probe", cache_policy=NO_CACHE)
-def probe_task(out: Outcome, settings: Settings) -> Outcome:
-    return intake.identify(out, settings)
+class StepFailed(Exception):
+    """A step of a task that runs two steps (commit, then verify) failed: which one, and why."""
+
+    def __init__(self, step: str, error: BaseException):
+        super().__init__(step, error)  # the args rebuild it when Dask or Prefect unpickle it
+        self.step, self.error = step, error
 
 
 @task(name="earlier", cache_policy=NO_CACHE)
@@ -295,11 +304,23 @@ def gaps_task(session: Session, preserved: list[Preserved], earlier: dict[str, Q
 @task(name="commit", cache_policy=NO_CACHE)
 def commit_task(preserved: Preserved, gap_doc: dict[str, Any] | None, session: Session | None, settings: Settings,
                 run: str) -> Outcome:
-    """Write the manifest, the record's commit point, with the findings of its session.
+    """Write the manifest, the record's commit point, with the findings of its session; then
+    stream every stored copy back and re-hash it (:func:`verify_copies`).
 
     Idempotent: a manifest already there (an earlier attempt, or Dask recomputing this task after
-    a worker died) is kept as it is; it is never written twice.
+    a worker died) is kept as it is; it is never written twice. A failure of the verification is
+    raised as :class:`StepFailed` ``("verify", ...)``, so the file's reason says which step failed.
     """
+    out = commit_manifest(preserved, gap_doc, session, settings, run)
+    try:
+        return verify_copies(out, settings)
+    except Exception as exc:  # noqa: BLE001 (retried with the task; then the file says "verify_failed")
+        raise StepFailed("verify", exc) from exc
+
+
+def commit_manifest(preserved: Preserved, gap_doc: dict[str, Any] | None, session: Session | None,
+                    settings: Settings, run: str) -> Outcome:
+    """The commit point: the manifest written (or found), the outcome ``stored`` or ``duplicate``."""
     out, qc, archive = preserved.out, preserved.qc, preserved.archive
     if out.status != Status.PENDING:
         return out
@@ -326,6 +347,11 @@ def commit_task(preserved: Preserved, gap_doc: dict[str, Any] | None, session: S
 
 @task(name="verify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 def verify_task(out: Outcome, settings: Settings) -> Outcome:
+    """:func:`verify_copies` of a record an earlier run stored (its file still in the inbox)."""
+    return verify_copies(out, settings)
+
+
+def verify_copies(out: Outcome, settings: Settings) -> Outcome:
     """Stream the stored copies back and re-hash them; only a verified record may leave the inbox."""
     if out.status not in (Status.STORED, Status.DUPLICATE):
         return out
@@ -340,8 +366,20 @@ def verify_task(out: Outcome, settings: Settings) -> Outcome:
 
 
 @task(name="finalize", cache_policy=NO_CACHE)
-def finalize_task(out: Outcome, settings: Settings, run_day: str) -> Outcome:
-    """Move a verified file (ingested or duplicate) out of the inbox."""
+def finalize_task(outs: list[Outcome], settings: Settings, run_day: str) -> list[Outcome]:
+    """Move verified files (ingested or duplicate), audited together, out of the inbox; a file
+    that cannot be moved says so (``finalize_failed``) and the others go on."""
+    moved = []
+    for out in outs:
+        try:
+            moved.append(move_out(out, settings, run_day))
+        except Exception as exc:  # noqa: BLE001 (that file stays in the inbox, and the run says why)
+            moved.append(_failed(out, "finalize", exc))
+    return moved
+
+
+def move_out(out: Outcome, settings: Settings, run_day: str) -> Outcome:
+    """Move one verified file out of the inbox (to ``processed/<day>``)."""
     if out.status not in (Status.INGESTED, Status.DUPLICATE):
         return out
     progress.step(out.file, "finalize")
@@ -405,6 +443,8 @@ def _audit_events(out: Outcome, user: str) -> list[dict[str, Any]]:
 
 # -- the steps of the flow ---------------------------------------------------------------------
 def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
+    if isinstance(exc, StepFailed):  # the second step of a two-step task: name it, say its error
+        step, exc = exc.step, exc.error
     if type(exc).__name__ == "KilledWorker":  # Dask gave up on a task whose workers kept dying
         return out.model_copy().set(Status.FAILED, "worker_lost", f"{step} of {out.file} failed: the worker "
                                     f"running it died ({exc}); the file stays in the inbox")
@@ -413,17 +453,15 @@ def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
 
 
 def validate_and_probe(ready: list[Path], inbox: Path, settings: Settings) -> list[Outcome]:
-    """Validate, then probe and hash, every file: each file's probe follows its own validation
-    (futures passed on), not the validation of the whole batch. A validation that fails (an
-    error, not bad input) fails the run; a probe that still fails (a file that vanished) makes that
-    file's outcome ``failed``, left in the inbox, and the others go on."""
+    """Validate, then probe and hash, every file (one ``intake`` task each). A file whose task
+    still fails (an error, not bad input; or its worker died) gets the outcome ``probe_failed``
+    (or ``worker_lost``), stays in the inbox, and the others go on."""
     if not ready:
         return []
-    checking = validate_task.map([str(p) for p in ready], inbox=unmapped(str(inbox)))
-    probing = probe_task.map(checking, settings=unmapped(settings))
-    checked = checking.result()
-    results = probing.result(raise_on_failure=False)
-    return [r if isinstance(r, Outcome) else _failed(o, probe_task.name, r) for o, r in zip(checked, results)]
+    results = intake_task.map([str(p) for p in ready], inbox=unmapped(str(inbox)),
+                              settings=unmapped(settings)).result(raise_on_failure=False)
+    return [r if isinstance(r, Outcome) else _failed(Outcome(file=p.relative_to(inbox).as_posix(), path=str(p)), "probe", r)
+            for p, r in zip(ready, results)]
 
 
 def take_in(ready: list[Path], inbox: Path, settings: Settings, store: ObjectStore) -> Batch:
@@ -542,10 +580,8 @@ def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str
             doc = docs[s.id] = gaps_task.submit(s, list(preserved.values()),
                                                 {p: q for p, q in earlier.items() if p in paths}, settings)
         for out in files:
-            committed = committing.submit(preserved[out.file], doc, s, settings, run)
-            verified = verify_task.submit(committed, settings)
-            steps = [("preserve", preserved[out.file]), *([("gaps", doc)] if doc else []), ("store", committed),
-                     ("verify", verified)]
+            committed = committing.submit(preserved[out.file], doc, s, settings, run)  # and verified
+            steps = [("preserve", preserved[out.file]), *([("gaps", doc)] if doc else []), ("store", committed)]
             chains.append(Chain(out, steps))
     return chains, docs
 
@@ -581,13 +617,12 @@ def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, us
         twins = [t for t in twins if t not in ready_twins]
         moving = [o for o in outs + ready_twins if o.status in (Status.INGESTED, Status.DUPLICATE)]
         staying += [o for o in outs + ready_twins if o not in moving]
-        audit_task(moving, settings, user)  # before any of them leaves the inbox
-        for out in moving:
-            moved = finalize_task(out, settings, day, return_state=True)
-            out = moved.result() if moved.is_completed() else _failed(out, "finalize", moved.result(raise_on_failure=False))
-            if out.status == Status.FAILED:
-                get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
-            finished.append(out)
+        if moving:
+            audit_task(moving, settings, user)  # before any of them leaves the inbox
+            for out in finalize_task(moving, settings, day):
+                if out.status == Status.FAILED:
+                    get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
+                finished.append(out)
         if after_batch is not None:
             after_batch()
     for out in staying:
@@ -654,35 +689,6 @@ def ingest_flow(inbox: str | None = None, runner: dict[str, Any] | None = None) 
                                                   "address": settings.runner.address, "workers": None, "at_start": []},
                                        settings, summary)
     return publish_report(settings, store, summary)
-
-
-#: inbox looks started by :func:`run_ingest` before the flow, by (inbox, settle seconds)
-_looks: dict[tuple[str, float], Future] = {}
-
-
-def look_early(box: Path, settle_seconds: float) -> tuple[str, float] | None:
-    """Start :func:`records.intake.discover` now, in a thread: its settle wait (two looks
-    ``settle_seconds`` apart) then passes while the cluster is checked and the flow run created,
-    not after. Returns the key the flow's :func:`discover` takes it by."""
-    if not box.is_dir():
-        return None
-    key = (str(box.resolve()), float(settle_seconds))
-    pool = ThreadPoolExecutor(1, thread_name_prefix="footage-look")
-    _looks[key] = pool.submit(intake.discover, box, settle_seconds)
-    pool.shutdown(wait=False)
-    return key
-
-
-def discover(box: Path, settle_seconds: float) -> tuple[list[Path], list[Path]]:
-    """The inbox's ready and still-growing files: from the look :func:`look_early` started for
-    this inbox, else looked at now."""
-    early = _looks.pop((str(box.resolve()), float(settle_seconds)), None)
-    if early is not None:
-        try:
-            return early.result()
-        except Exception:  # noqa: BLE001 (look again, here, and fail here if it fails again)
-            pass
-    return intake.discover(box, settle_seconds)
 
 
 def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list[Path], list[dict[str, Any]]]:
@@ -832,7 +838,7 @@ def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dic
             pass  # the report folder itself is unwritable: the JSON still says what happened
     finally:
         os.environ.pop("FOOTAGE_RUN_PID", None)
-        _looks.pop(look, None)  # not taken: the run failed before its flow looked
+        forget(look)  # not taken: the run failed before its flow looked
     forget_temporary_server(note)
     return summary
 

@@ -79,14 +79,15 @@ def test_files_are_verified_while_others_are_still_decoded(footage_home):
     summary = run()
     assert summary["ingested"] == 3, summary
     runs: list = []
-    task_run_counts(3 * 7, runs)
+    task_run_counts(19, runs)  # intake, preserve, store, commit: 3 each; earlier, segment; gaps 2; audit 2; finalize
     ends: dict[str, list] = {}
     for r in runs:
         ends.setdefault(r.name.rsplit("-", 1)[0], []).append(r.end_time)
-    assert len(ends["preserve"]) == 3 and len(ends["verify"]) == 3
-    # two of the three files were verified before the long file's decode pass ended
+    assert len(ends["preserve"]) == 3 and len(ends["commit"]) == 3  # commit: the manifest, then the verification
+    # two of the three files were verified (and moved out) before the long file's decode pass ended
     long_pass = max(ends["preserve"])
-    assert sum(t < long_pass for t in ends["verify"]) == 2, ends
+    assert sum(t < long_pass for t in ends["commit"]) == 2, ends
+    assert sum(t < long_pass for t in ends["finalize"]) >= 1, ends
 
 
 def test_demo_inbox_end_to_end(footage_home):
@@ -110,15 +111,16 @@ def test_demo_inbox_end_to_end(footage_home):
     assert gap["start"].startswith("2026-11-26T01:00:18") and gap["end"].startswith("2026-11-26T01:00:58")
     assert [e["kind"] for e in summary["events"]] == ["overlap"]
 
-    # one task run per file per step (the session rules once per session), read back from Prefect's API
-    counts = task_run_counts(54)
-    audits = counts.pop("audit")
+    # one task run per file per task (intake: validate + probe; commit: commit + verify), the
+    # session rules once per session, read back from Prefect's API
+    counts = task_run_counts(35)
+    audits, moves = counts.pop("audit"), counts.pop("finalize")
     assert counts == {
-        "validate": 8, "probe": 8, "earlier": 1, "segment": 1, "preserve": 6, "gaps": 2, "store": 6,
-        "commit": 6, "verify": 6, "finalize": 6, "quarantine": 2,
+        "intake": 8, "earlier": 1, "segment": 1, "preserve": 6, "gaps": 2, "store": 6, "commit": 6, "quarantine": 2,
     }
-    # audit segments: bad input first, then the files verified together, as they finish
-    assert 2 <= audits <= 7
+    # audit segments: bad input first, then the files verified together, as they finish; each
+    # group of verified files is moved out by one finalize run, after its audit segment
+    assert 2 <= audits <= 7 and 1 <= moves <= 6 and moves == audits - 1
 
     assert "DSJ-A01" in latest_artifact("footage-ingest-report")
 

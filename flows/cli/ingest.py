@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from flows import progress
+from flows.looks import look_early
 from flows.cli.common import PROBLEM_EXIT, Bars, err, fail, load_settings, out, print_json
 
 
@@ -51,6 +52,8 @@ def run_with_progress(inbox: Optional[Path], quiet: bool) -> dict[str, Any]:
     """Run the ingest flow once; unless ``quiet``, one bar per file on standard error."""
     # Prefect's per-task log lines would interleave with the bars; the table says it better.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    settings = load_settings()
+    look_early(inbox or settings.inbox, settings.ingest.settle_seconds)  # settles while Prefect is imported
     from flows.ingest import run_ingest  # Prefect, see the module docstring
 
     with Bars(enabled=not quiet) as bars:

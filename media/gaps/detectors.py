@@ -374,12 +374,14 @@ class DroppedFrameDetector(Detector):
     _REORDER = 32
 
     def __init__(
-        self, frame_time: float, settings: GapSettings | None = None, on_stop: Callable[[float], None] | None = None
+        self, frame_time: float, settings: GapSettings | None = None,
+        on_stop: Callable[[float, float], None] | None = None,
     ) -> None:
         super().__init__(settings)
         self.frame_time = frame_time
-        #: called with the resume time as soon as a drop is long enough to be an interruption
-        #: (``stop_min_duration``), long before its event closes: the speech detector listens there
+        #: called with the stop's start and its resume time as soon as a drop is long enough to be
+        #: an interruption (``stop_min_duration``), long before its event closes: the speech
+        #: detector listens there; called again, same start, later resume, each time the stop grows
         self.on_stop = on_stop
         self._heap: list[float] = []
         self._prev: float | None = None
@@ -408,7 +410,7 @@ class DroppedFrameDetector(Detector):
             events = self._flush()
             self._open = [start, t, missing]
         if self.on_stop is not None and self._open[1] - self._open[0] >= self.settings.stop_min_duration:
-            self.on_stop(self._open[1])
+            self.on_stop(self._open[0], self._open[1])
         return events
 
     def _flush(self) -> list[Event]:

@@ -315,6 +315,7 @@ class GapChecks(Consumer):
             if self.want_osd:
                 detectors["frame"].append(OsdFeed(s, self.recording))
         self.resampler = self.listening = None
+        self._stops: dict[float, Window] = {}  # a stop's start -> the window opened after it
         if astream is not None:
             detectors["sound"] += [SilenceDetector(s), DropoutDetector(s)]
             detectors["sound_frame"].append(AudioTimestampDetector(s))
@@ -336,11 +337,15 @@ class GapChecks(Consumer):
         for d in self.detectors[kind]:
             self.events.extend(d.process(item))
 
-    def _resumed(self, at: float) -> None:
-        """A stop found in this pass: the rules read speech after it (article 21)."""
+    def _resumed(self, start: float, at: float) -> None:
+        """A stop found in this pass (``start``, resumed ``at``): the rules read speech after it
+        (article 21). A stop that grows (drops merged into it) moves its one window to its new
+        resume."""
         if self.listening is not None:
             rid = resume_id(self.recording.start + timedelta(seconds=at)) if self.recording else f"stop-{at:.3f}"
-            self.events.extend(self.listening.open(Window(round(at, 3), round(at + self.s.resume_within, 3), "resume", rid)))
+            window = Window(round(at, 3), round(at + self.s.resume_within, 3), "resume", rid)
+            self.events.extend(self.listening.open(window, replaces=self._stops.get(start)))
+            self._stops[start] = window
 
     def packet(self, packet: av.Packet) -> None:
         stream = packet.stream

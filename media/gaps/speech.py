@@ -249,10 +249,13 @@ class Listening:
             self._unheard.popleft()
         return []
 
-    def open(self, window: Window) -> list[Event]:
-        """A window found during the pass: hear what is kept of it, and what comes."""
+    def open(self, window: Window, replaces: Window | None = None) -> list[Event]:
+        """A window found during the pass: hear what is kept of it, and what comes. ``replaces``:
+        the window this one takes the place of (the same stop, grown: one window per stop)."""
         if self.everywhere or window in self.windows:
             return []
+        if replaces is not None and replaces in self.windows:
+            self.windows.remove(replaces)
         self.windows.append(window)
         self.windows.sort(key=lambda w: (w.start, w.end))
         events: list[Event] = []

@@ -115,3 +115,18 @@ def test_a_stop_found_while_decoding_opens_a_window(stopped_clips, name, flagged
     kinds = [e.kind for e in check_session(session, {r.path: result.speech}, settings,
                                            file_events={r.path: result.events})]
     assert ("unexplained_interruption" in kinds) == flagged
+
+
+def test_a_stop_that_grows_keeps_one_window(tmp_path):
+    """Drops that merge into a stop already past ``stop_min_duration`` move its one resume window
+    to the latest resume: one ``speech_window`` per stop, not one per merge."""
+    need_shared(AUDIO)
+    path = tmp_path / "grown.mp4"
+    make_clip(path, ClipSpec(duration=26, ambient_db=-45.0, seed=13, drop=[(8.0, 11.0), (11.2, 13.0)],
+                             speech=[(0.5, str(AUDIO / SPEECH_FILES[1]))]))
+    r = rec(path.name, 0, 26).model_copy(update={"path": str(path)})
+    result = analyse(path, GapSettings(), recording=r, listen=[Window(0.0, 8.0, "opening", "opening")])
+    (drop,) = [e for e in result.events if e.kind == "dropped_frames"]  # one stop, 8 s to 13 s
+    assert abs(drop.start - 8.0) <= TOLERANCE and abs(drop.end - 13.0) <= TOLERANCE
+    resumed = [(a, b) for a, b, why in _windows(result) if why == "resume"]
+    assert len(resumed) == 1 and abs(resumed[0][0] - drop.end) < 0.01, resumed

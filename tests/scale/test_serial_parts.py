@@ -8,25 +8,34 @@ import time
 
 
 def test_the_flow_takes_the_inbox_look_started_before_it(tmp_path):
-    from flows import ingest
+    from flows import looks
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "a.MP4").write_bytes(b"x")
     t = time.monotonic()
-    key = ingest.look_early(inbox, 0.5)
-    assert key in ingest._looks and time.monotonic() - t < 0.4  # it did not wait here
+    key = looks.look_early(inbox, 0.5)
+    assert key in looks._looks and time.monotonic() - t < 0.4  # it did not wait here
+    assert looks.look_early(inbox, 0.5) == key and len(looks._looks) == 1  # started once (CLI, then run_ingest)
     time.sleep(0.5)  # the cluster check, the flow run's creation ...
     (inbox / "late.MP4").write_bytes(b"y")  # after both looks: the next run's
     t = time.monotonic()
-    ready, busy = ingest.discover(inbox, 0.5)
+    ready, busy = looks.discover(inbox, 0.5)
     assert time.monotonic() - t < 0.4, "the settle wait was paid again"
     assert ready == [inbox / "a.MP4"] and busy == []
-    assert key not in ingest._looks
+    assert key not in looks._looks
     # no look started: the flow looks itself, as before
-    ready, busy = ingest.discover(inbox, 0.1)
+    ready, busy = looks.discover(inbox, 0.1)
     assert ready == [inbox / "a.MP4", inbox / "late.MP4"]
-    assert ingest.look_early(tmp_path / "missing", 0.1) is None
+    assert looks.look_early(tmp_path / "missing", 0.1) is None
+
+
+def test_the_early_look_needs_no_prefect():
+    """``footage ingest`` starts the look before it imports Prefect: flows.looks must not."""
+    import subprocess
+
+    code = "import sys, flows.looks; sys.exit('prefect' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_preload_hook_imports_what_tasks_import():
