@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
+import dask
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -73,6 +74,8 @@ from records.store import open_store
 from reports.gaps import write_session_reports
 from reports.ingest import build_summary, error_summary, write_ingest_report
 
+#: Dask priority of the steps that finish a session (higher runs first; decode passes have 0)
+FINISH_FIRST = 1
 STEPS = ("validate", "probe", "qc", "archive", "store", "verify", "finalize")
 #: what runs a task on a Dask worker, imported when the worker starts (:func:`dask_setup`), not at
 #: its first task: Prefect's task engine and prefect-dask's wrapper (0.8 s otherwise, at every
@@ -563,8 +566,8 @@ def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str
     committing = commit_task.with_options(retries=settings.ingest.store_retries,
                                           retry_delay_seconds=settings.ingest.retry_delays_s)
     chains, docs = [], {}
-    # session by session: Dask runs ready tasks in the order they were submitted, so a session's
-    # rules, commits and checks go before the next session's decode passes (pipelining)
+    # session by session, and a session's rules and commits with a higher Dask priority than any
+    # decode pass: a session is stored and verified while the next one is decoded (pipelining)
     for s, files in _by_session(new, sessions):
         preserved = {}
         # where the session's rules read speech: there, and only there, the speech detector listens
@@ -575,14 +578,16 @@ def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str
             progress.step(out.file, "qc")
             _on_done(preserved[out.file], lambda f=out.file: progress.step(f, "archive"))
         doc = None
-        if s is not None:
-            paths = {r.path for r in s.recordings}
-            doc = docs[s.id] = gaps_task.submit(s, list(preserved.values()),
-                                                {p: q for p, q in earlier.items() if p in paths}, settings)
-        for out in files:
-            committed = committing.submit(preserved[out.file], doc, s, settings, run)  # and verified
-            steps = [("preserve", preserved[out.file]), *([("gaps", doc)] if doc else []), ("store", committed)]
-            chains.append(Chain(out, steps))
+        # once ready, the session's rules and commits go before any decode pass not yet started
+        with dask.annotate(priority=FINISH_FIRST):
+            if s is not None:
+                paths = {r.path for r in s.recordings}
+                doc = docs[s.id] = gaps_task.submit(s, list(preserved.values()),
+                                                    {p: q for p, q in earlier.items() if p in paths}, settings)
+            for out in files:
+                committed = committing.submit(preserved[out.file], doc, s, settings, run)  # and verified
+                steps = [("preserve", preserved[out.file]), *([("gaps", doc)] if doc else []), ("store", committed)]
+                chains.append(Chain(out, steps))
     return chains, docs
 
 

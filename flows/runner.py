@@ -31,6 +31,16 @@ from records.settings import Settings
 
 #: our packages: their sources make up the code fingerprint every worker must share
 PACKAGES = ("flows", "media", "records", "reports", "storage")
+#: Dask settings of the embedded cluster; operators set the same on theirs (docs/scaling.md,
+#: topology): no decode pass held in reserve by a worker of one thread, so a session's commits go
+#: first; no statistical profiler in the workers (it walks the task thread's stack every 10 ms,
+#: holding the GIL, for a dashboard Footage does not start: 7 % of the workers' CPU here)
+DASK_CONFIG = {"distributed.scheduler.worker-saturation": 1.0, "distributed.worker.profile.enabled": False}
+
+
+def dask_env() -> dict[str, str]:
+    """:data:`DASK_CONFIG` as the environment of ``dask scheduler`` and ``dask worker`` commands."""
+    return {"DASK_" + k.upper().replace(".", "__").replace("-", "_"): str(v) for k, v in DASK_CONFIG.items()}
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -195,15 +205,17 @@ def task_runner(settings: Settings) -> Iterator[Cluster]:
 
 def local_cluster(settings: Settings, n: int) -> Any:
     """The embedded cluster: ``n`` worker processes of ``runner.threads`` threads, Footage preloaded."""
+    import dask
     from distributed import LocalCluster
 
-    return LocalCluster(
-        n_workers=n,
-        threads_per_worker=settings.runner.threads,
-        processes=True,
-        dashboard_address=None,  # no web server nobody asked for
-        preload=["flows.ingest"],  # imported at worker start, not at the first task
-    )
+    with dask.config.set(DASK_CONFIG):  # the nannies hand it on to their worker processes
+        return LocalCluster(
+            n_workers=n,
+            threads_per_worker=settings.runner.threads,
+            processes=True,
+            dashboard_address=None,  # no web server nobody asked for
+            preload=["flows.ingest"],  # imported at worker start, not at the first task
+        )
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from flows.runner import dask_env
 from storage.faults import descendants
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,8 @@ BIN = Path(sys.executable).parent
 #: the scheduler unpickles each submitted task (and with it Footage, Prefect, numpy ...), the workers
 #: run them; without it the first run after a start pays those imports on its critical path
 PRELOAD = ["--preload", "flows.ingest"]
+#: the scheduler's and workers' Dask settings that docs/scaling.md (topology) asks operators for
+DASK_ENV = dask_env()
 
 
 def free_port() -> int:
@@ -139,6 +142,9 @@ def prefect_server(tmp: Path) -> Iterator[tuple[str, subprocess.Popen]]:
                     tmp / "prefect-server.log", env)
     try:
         _wait(lambda: _healthy(f"http://127.0.0.1:{port}/api/health"), "Prefect server", 180, [server])
+        # its first request that reads the database takes 0.6 s more (a server that has been up
+        # answers in milliseconds): paid here, not by the first run the tests time
+        _healthy(f"http://127.0.0.1:{port}/api/hello")
         yield f"http://127.0.0.1:{port}/api", server
     finally:
         _stop(server)
@@ -156,7 +162,7 @@ def cluster(n_workers: int, tmp: Path, nthreads: int = 1, worker_env: dict[str, 
         # the workers run this checkout's code (PYTHONPATH), talk to the test's Prefect server
         base = {k: v for k, v in os.environ.items() if not k.startswith("FOOTAGE_FAULT")}
         wenv = {**base, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": url, "PREFECT_LOGGING_LEVEL": "WARNING",
-                **(worker_env or {})}
+                **DASK_ENV, **(worker_env or {})}
         scheduler = _start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                             "--no-dashboard", *PRELOAD], tmp / "scheduler.log", wenv)
         c = Cluster(env={"PREFECT_API_URL": url, "FOOTAGE_RUNNER__ADDRESS": address}, api_url=url,

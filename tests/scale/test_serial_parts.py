@@ -43,3 +43,23 @@ def test_preload_hook_imports_what_tasks_import():
 
     ingest.dask_setup(None)
     assert all(name in sys.modules for name in ingest.TASK_IMPORTS)
+
+
+def test_embedded_cluster_takes_the_documented_dask_settings():
+    """The embedded cluster runs with the Dask settings docs/scaling.md asks operators for: the
+    scheduler holds no task in reserve for a one-thread worker, the workers run no profiler."""
+    import dask
+    from distributed import Client
+
+    from flows.runner import DASK_CONFIG, local_cluster
+    from records.settings import Settings
+
+    cluster = local_cluster(Settings(), 1)
+    try:
+        with Client(cluster, set_as_default=False) as client:
+            on_workers = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+            saturation = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION)
+    finally:
+        cluster.close()
+    assert list(on_workers.values()) == [DASK_CONFIG["distributed.worker.profile.enabled"]] == [False]
+    assert saturation == DASK_CONFIG["distributed.scheduler.worker-saturation"] == 1.0
