@@ -358,3 +358,19 @@ def test_a_stalled_upload_waits_for_the_rest_before_quarantine(footage_home, mon
     second = run()
     assert [(q["file"], q["reason"]) for q in second["quarantined"]] == [("DSJ-D04_4004_20261126080000_0001.MP4", "truncated")]
     assert second["still_writing"] == [] and not part.exists()
+
+
+def test_a_verify_that_fails_inside_commit_says_verify_failed():
+    """commit + verify run as one task: an error of the verify (after the task's retries, and
+    after Dask or Prefect pickled it back) still names the verify step, with its own message."""
+    import pickle
+
+    from flows.ingest import StepFailed, _failed
+    from records.intake import Outcome
+
+    raised = pickle.loads(pickle.dumps(StepFailed("verify", OSError("the bucket did not answer"))))
+    out = _failed(Outcome(file="cam.mp4", path="/inbox/cam.mp4"), "store", raised)
+    assert (out.status.value, out.reason) == ("failed", "verify_failed")
+    assert out.message == "verify of cam.mp4 failed: the bucket did not answer; the file stays in the inbox"
+    plain = _failed(Outcome(file="cam.mp4", path="/inbox/cam.mp4"), "store", OSError("disk full"))
+    assert plain.reason == "store_failed"
