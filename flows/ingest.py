@@ -698,16 +698,21 @@ def ingest_flow(inbox: str | None = None, runner: dict[str, Any] | None = None) 
 
 def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list[Path], list[dict[str, Any]]]:
     """The ready files this run may take; those another run holds are left to it, and said so."""
-    mine, theirs = [], []
+    mine, theirs, gone = [], [], []
     for path in ready:
         rel = path.relative_to(box).as_posix()
         holder = leases.acquire(rel)
-        if holder is None:
-            mine.append(path)
-        else:
+        if holder is not None:
             theirs.append({"file": rel, "run": holder.get("run"), "host": holder.get("host")})
+        elif os.path.lexists(path):
+            mine.append(path)
+        else:  # gone since the look (it started with the command): another run finished it first
+            leases.release(rel)
+            gone.append(rel)
     if theirs:
         get_run_logger().warning("%d file(s) are being ingested by another run; left to it", len(theirs))
+    if gone:
+        get_run_logger().info("%d file(s) left the inbox before this run took them: %s", len(gone), ", ".join(gone))
     return mine, theirs
 
 

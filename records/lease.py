@@ -98,6 +98,12 @@ class InboxLeases:
             return None
         return {"file": rel, "run": "unknown", "host": "unknown"}
 
+    def release(self, rel: str) -> None:
+        """Give back the lease on ``rel`` (a file this run will not take after all)."""
+        path = self.held.pop(rel, None)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
     def release_all(self) -> None:
         for path in self.held.values():
             path.unlink(missing_ok=True)

@@ -96,7 +96,7 @@ def test_two_runs_started_together_share_the_inbox_without_a_crash(tmp_path):
     runs = [start_ingest(home) for _ in range(2)]
     results = [(r.wait(timeout=300), *r.communicate()) for r in runs]
     for code, out, err in results:
-        assert code == 0, err[-3000:]
+        assert code == 0, out[-3000:] + err[-3000:]
     summaries = [json.loads(out) for _, out, _ in results]
     # every file taken by exactly one of them (the other saw it leased, or found it already done)
     assert sum(s["ingested"] for s in summaries) == 3
