@@ -31,6 +31,7 @@ from records.settings import Settings
 
 #: our packages: their sources make up the code fingerprint every worker must share
 PACKAGES = ("flows", "media", "records", "reports", "storage")
+_ROOT = Path(__file__).resolve().parent.parent
 #: Dask settings of the embedded cluster; operators set the same on theirs (docs/scaling.md,
 #: topology): no decode pass held in reserve by a worker of one thread, so a session's commits go
 #: first; no statistical profiler in the workers (it walks the task thread's stack every 10 ms,
@@ -41,7 +42,6 @@ DASK_CONFIG = {"distributed.scheduler.worker-saturation": 1.0, "distributed.work
 def dask_env() -> dict[str, str]:
     """:data:`DASK_CONFIG` as the environment of ``dask scheduler`` and ``dask worker`` commands."""
     return {"DASK_" + k.upper().replace(".", "__").replace("-", "_"): str(v) for k, v in DASK_CONFIG.items()}
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 class RunnerError(RuntimeError):
