@@ -9,9 +9,17 @@ fresh ``FOOTAGE_HOME`` (local backend) holding a fresh copy of the clips. The te
 the reason, while ``clusterkit`` cannot be imported.
 
 ``extra_info``: both times, ``ratio`` = t(1 worker) / t(2 workers) (issue 12's goal: >= 1.7), and
-whether both runs found the same black/freeze/silence intervals. With ``FOOTAGE_BENCH_ROUNDS`` > 1
-the two alternate and the best time of each counts. No time is asserted. The row is kept in
-``benchmarks/.cache/scaling_results.json``.
+whether both runs found the same black/freeze/silence intervals.
+
+The ceiling, in the same run: the same per-file work (intake, the decode pass, the store of the
+three copies and their verification) with no Prefect and no Dask (``bare_passes.py``): every clip
+in one process, against half the clips in each of two processes side by side. Its ratio,
+``bare_ratio``, is what the machine's cores allow this work 1 -> 2 (two decoders share one chip's
+caches and memory; on the development machine they share its only two cores with nothing else);
+``efficiency`` = ``ratio`` / ``bare_ratio`` is the share of it the cluster delivers.
+
+With ``FOOTAGE_BENCH_ROUNDS`` > 1 the four runs alternate and the best time of each counts. No
+time is asserted. The row is kept in ``benchmarks/.cache/scaling_results.json``.
 
 Run::
 
@@ -22,7 +30,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +55,27 @@ SECONDS = setting("FOOTAGE_BENCH_SECONDS", 60, kit.MIN_SECONDS)
 ROUNDS = setting("FOOTAGE_BENCH_ROUNDS", 1, 1)
 WORKERS = (2, 1)  # two first: a machine warming up would flatter the single worker, not the pair
 RESULTS = kit.CACHE / "scaling_results.json"
+BARE = Path(__file__).with_name("bare_passes.py")
+
+
+def run_bare(sources: list[Path], processes: int, work: Path) -> float:
+    """Wall time of ``bare_passes.py run`` on ``sources`` split over ``processes`` processes side
+    by side (their sessions and listening windows planned first, untimed, from all of them)."""
+    env = kit.footage_env(work / "home")
+    plan = work / "plan.json"
+    work.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, str(BARE), "plan", "--plan", str(plan), *map(str, sources)],
+                   env=env, check=True, capture_output=True)
+    shares = [sources[i::processes] for i in range(processes)]
+    t = time.perf_counter()
+    running = [subprocess.Popen([sys.executable, str(BARE), "run", "--plan", str(plan), "--work", str(work / f"p{i}"),
+                                 *map(str, share)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i, share in enumerate(shares)]
+    for p in running:
+        _, err = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(f"bare_passes.py failed (exit {p.returncode}): {err[-2000:]}")
+    return time.perf_counter() - t
 
 
 @pytest.mark.timeout(3 * 3600)  # two cluster runs of 6 x 60 s, rounds: far past the suite's 600 s
@@ -53,6 +84,7 @@ RESULTS = kit.CACHE / "scaling_results.json"
 def test_ingest_on_1_vs_2_dask_workers(benchmark, tmp_path):
     sources = kit.clips("720p", CLIPS, SECONDS)
     best: dict[int, float] = {}
+    bare: dict[int, float] = {}
     findings: dict[int, dict] = {}
     for r in range(ROUNDS):
         for n in WORKERS:
@@ -66,11 +98,17 @@ def test_ingest_on_1_vs_2_dask_workers(benchmark, tmp_path):
             best[n] = min(best.get(n, float("inf")), res["seconds"])
             findings[n] = res["findings"]
             shutil.rmtree(work, ignore_errors=True)
+        for n in WORKERS:
+            work = tmp_path / f"round{r}-bare{n}"
+            bare[n] = min(bare.get(n, float("inf")), run_bare(sources, n, work))
+            shutil.rmtree(work, ignore_errors=True)
     same = kit.compare(findings[2], findings[1])
     row = {
         "clips": CLIPS, "seconds_each": SECONDS, "size": "720p", "rounds": ROUNDS, "smoke": SMOKE,
         "one_worker_s": round(best[1], 2), "two_workers_s": round(best[2], 2),
-        "ratio": round(best[1] / best[2], 3), "goal": 1.7, "same_findings": same["same"], **kit.machine(),
+        "ratio": round(best[1] / best[2], 3), "goal": 1.7, "same_findings": same["same"],
+        "bare_one_s": round(bare[1], 2), "bare_two_s": round(bare[2], 2), "bare_ratio": round(bare[1] / bare[2], 3),
+        "efficiency": round((best[1] / best[2]) / (bare[1] / bare[2]), 3), **kit.machine(),
     }
     benchmark.extra_info.update(row)
     print("\n" + json.dumps(row), flush=True)

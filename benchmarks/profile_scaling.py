@@ -152,6 +152,7 @@ def main() -> None:
         s.start()
         time.sleep(args.idle)
         idle_t0, idle_t1 = s.samples[0][0], time.time()
+        before = {g: dict(t) for g, t in s.threads.items()}  # each thread's CPU when the run starts
         home = work / "footage-home"
         kit.copy_inbox(sources, home / "inbox")
         env = kit.footage_env(home, c.env)
@@ -202,10 +203,11 @@ def main() -> None:
     print(f"idle cluster CPU over {idle_t1 - idle_t0:.1f} s: {idle}")
     run_cpu = s.cpu_between(t0, t1 + 0.5)
     print(f"run CPU s: {run_cpu}  total {sum(run_cpu.values()):.1f} of {2 * wall:.1f} core-s")
-    print("CPU s per thread name since each thread started (cluster start included), over 0.2 s:")
+    print("CPU s per thread during the run (threads that used over 0.1 s):")
     for group, threads in s.threads.items():
-        top = sorted(threads.items(), key=lambda x: -x[1])
-        print(f"  {group}: " + ", ".join(f"{tid}:{name} {c:.1f}" for (tid, name), c in top if c > 0.2))
+        used = {k: c - before.get(group, {}).get(k, 0.0) for k, c in threads.items()}
+        top = sorted(used.items(), key=lambda x: -x[1])
+        print(f"  {group}: " + ", ".join(f"{tid}:{name} {c:.2f}" for (tid, name), c in top if c > 0.1))
     rel = lambda t: None if t is None else round(t - t0, 2)  # noqa: E731
     print(f"flow run: created {rel(ts(fr['created']))} start {rel(ts(fr['start_time']))} end {rel(ts(fr['end_time']))}")
     rows = sorted(((rel(ts(tr["start_time"])), rel(ts(tr["end_time"])), tr["name"], tr["state_type"]) for tr in trs),
