@@ -41,6 +41,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import BaseModel, ConfigDict
+from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_chain, wait_fixed
 
 from media.gaps.qc import QCResult
 from media.gaps.session import listening_windows
@@ -84,6 +85,7 @@ TASK_IMPORTS = ("prefect.task_engine", "prefect_dask.client")
 #: record-history kinds of the commit protocol (docs/reliability.md)
 INTENT = "ingest_intent"  # before the first put: the original's key
 DONE = "ingest_audited"  # after the run's outcome events are in the audit log
+AUDIT_RETRIES = [1.0, 5.0]  # seconds before each retry of an audit append
 
 
 class Preserved(BaseModel):
@@ -110,11 +112,12 @@ def dask_setup(service: Any) -> None:
 
 
 # -- per-file tasks --------------------------------------------------------------------------
-# A task run costs about 0.15 CPU-s of the cluster wherever it runs (submit, scheduler, task
-# engine, the server recording its states): as much as a probe. So cheap steps of the same file
-# share one task (validate + probe; commit + verify) and the flow's own steps go by the group
-# (audit, finalize): on a machine whose cores the control plane shares with the workers, task
-# runs were about a fifth of a run's CPU (docs/scaling.md, "Where the time goes").
+# A task run costs about 0.3 CPU-s of the cluster wherever it runs (submit, scheduler, task
+# engine, the server recording its states): more than a probe or the store of a file. So the
+# steps of one file share a task (validate + probe; the decode pass + the store; commit + verify)
+# and the flow's own steps (audit, finalize) are plain calls in its process, retried by tenacity
+# where Prefect retried them: on a machine whose cores the control plane shares with the workers,
+# task runs were about a fifth of a run's CPU (docs/scaling.md, "Where the time goes").
 @task(name="intake", cache_policy=NO_CACHE)
 def intake_task(path: str, inbox: str, settings: Settings) -> Outcome:
     """Validate one file, then probe and hash it (the cheap barrier's work for one file)."""
@@ -214,10 +217,9 @@ def _preserve(out: Outcome, session_id: str | None, settings: Settings, run: str
             )
             _note_problems(out, done)
             fault("preserve.after_decode")
-            storing = store_copies_task.with_options(
-                retries=settings.ingest.store_retries, retry_delay_seconds=settings.ingest.retry_delays_s)
+            storing = retrying(f"store of {out.file}", settings.ingest.store_retries, settings.ingest.retry_delays_s)
             try:
-                out = storing(out, done.archive, settings, run)
+                out = storing(store_copies, out, done.archive, settings, run)
             except Exception as exc:  # noqa: BLE001 (the store, after its retries: reported per file)
                 return Preserved(out=_failed(out, "store", exc))
     finally:
@@ -236,9 +238,21 @@ def _note_problems(out: Outcome, done: Processed) -> None:
         out.recording.events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": done.archive_error}))
 
 
-@task(name="store", cache_policy=NO_CACHE)
-def store_copies_task(out: Outcome, archive: ArchiveOutputs | None, settings: Settings, run: str) -> Outcome:
+def retrying(step: str, retries: int, delays: list[float]) -> Retrying:
+    """Retries of a step that runs inside another task run rather than in one of its own (its own
+    would cost more than the step): ``retries`` more attempts, waiting ``delays`` seconds (the last
+    one repeated, as Prefect's ``retry_delay_seconds``), each retry logged; then the error."""
+    def logged(state: RetryCallState) -> None:
+        get_run_logger().warning("%s failed (%s); retry %d of %d in %.0f s", step, state.outcome.exception(),
+                                 state.attempt_number, retries, state.next_action.sleep if state.next_action else 0)
+
+    return Retrying(stop=stop_after_attempt(retries + 1), wait=wait_chain(*(wait_fixed(d) for d in delays or [0])),
+                    before_sleep=logged, reraise=True)
+
+
+def store_copies(out: Outcome, archive: ArchiveOutputs | None, settings: Settings, run: str) -> Outcome:
     """Store the original and its derivatives (not yet the manifest: see :func:`commit_task`).
+    Part of the ``preserve`` task, with its own retries (:func:`retrying`).
 
     An intent in the record's history comes first and names the original's key: a rerun after a
     crash reuses that key even when a sidecar that appeared since names another device. Every put
@@ -368,16 +382,19 @@ def verify_copies(out: Outcome, settings: Settings) -> Outcome:
     return out.set(Status.INGESTED) if out.status == Status.STORED else out
 
 
-@task(name="finalize", cache_policy=NO_CACHE)
-def finalize_task(outs: list[Outcome], settings: Settings, run_day: str) -> list[Outcome]:
-    """Move verified files (ingested or duplicate), audited together, out of the inbox; a file
-    that cannot be moved says so (``finalize_failed``) and the others go on."""
+def finalize(outs: list[Outcome], settings: Settings, run_day: str) -> list[Outcome]:
+    """Move verified files (ingested or duplicate), audited together, out of the inbox, in this
+    process; a file that cannot be moved says so (``finalize_failed``) and the others go on. The
+    run's log names the files moved."""
     moved = []
     for out in outs:
         try:
             moved.append(move_out(out, settings, run_day))
         except Exception as exc:  # noqa: BLE001 (that file stays in the inbox, and the run says why)
             moved.append(_failed(out, "finalize", exc))
+    gone = [o.file for o in moved if o.status != Status.FAILED]
+    if gone:
+        get_run_logger().info("moved out of the inbox: %s", ", ".join(gone))
     return moved
 
 
@@ -400,12 +417,15 @@ def quarantine_task(out: Outcome, settings: Settings) -> Outcome:
     return out
 
 
-@task(name="audit", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def audit_task(outcomes: list[Outcome], settings: Settings, user: str) -> int:
+def audit(outcomes: list[Outcome], settings: Settings, user: str) -> int:
     """Append outcome events to the tamper-evident audit log, one segment, before the files leave
     the inbox; then mark each record audited in its history (a rerun after a crash between the
-    two writes the events again rather than never). Called, not submitted: it runs in the flow's
-    own process, the one appender of the run (records/audit.py)."""
+    two writes the events again rather than never). Runs in the flow's own process, the one
+    appender of the run (records/audit.py), with two retries (:data:`AUDIT_RETRIES`)."""
+    return retrying("audit", len(AUDIT_RETRIES), AUDIT_RETRIES)(_append_outcomes, outcomes, settings, user)
+
+
+def _append_outcomes(outcomes: list[Outcome], settings: Settings, user: str) -> int:
     events = [e for out in outcomes for e in _audit_events(out, user)]
     if not events:
         return 0
@@ -565,11 +585,12 @@ def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str
     """
     committing = commit_task.with_options(retries=settings.ingest.store_retries,
                                           retry_delay_seconds=settings.ingest.retry_delays_s)
-    chains, docs = [], {}
-    # session by session, and a session's rules and commits with a higher Dask priority than any
-    # decode pass: a session is stored and verified while the next one is decoded (pipelining)
-    for s, files in _by_session(new, sessions):
-        preserved = {}
+    groups = _by_session(new, sessions)
+    # every decode pass first, session by session: a submission costs the flow process tens of
+    # milliseconds (Prefect serialises its context for each), and the workers start on the first
+    # pass while the rest are submitted, not after the whole run's chains
+    preserved: dict[str, Any] = {}
+    for s, files in groups:
         # where the session's rules read speech: there, and only there, the speech detector listens
         listen = listening_windows(s.recordings, s.gaps, settings.gaps) if s is not None else {}
         for out in files:
@@ -577,12 +598,16 @@ def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str
                                                        listen.get(out.recording.path))
             progress.step(out.file, "qc")
             _on_done(preserved[out.file], lambda f=out.file: progress.step(f, "archive"))
-        doc = None
-        # once ready, the session's rules and commits go before any decode pass not yet started
-        with dask.annotate(priority=FINISH_FIRST):
+    chains, docs = [], {}
+    # then each session's rules and commits, with a higher Dask priority than any decode pass:
+    # once ready, they go before any pass not yet started, so a session is stored and verified
+    # while the next one is decoded (pipelining)
+    with dask.annotate(priority=FINISH_FIRST):
+        for s, files in groups:
+            doc = None
             if s is not None:
                 paths = {r.path for r in s.recordings}
-                doc = docs[s.id] = gaps_task.submit(s, list(preserved.values()),
+                doc = docs[s.id] = gaps_task.submit(s, [preserved[o.file] for o in files],
                                                     {p: q for p, q in earlier.items() if p in paths}, settings)
             for out in files:
                 committed = committing.submit(preserved[out.file], doc, s, settings, run)  # and verified
@@ -623,8 +648,8 @@ def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, us
         moving = [o for o in outs + ready_twins if o.status in (Status.INGESTED, Status.DUPLICATE)]
         staying += [o for o in outs + ready_twins if o not in moving]
         if moving:
-            audit_task(moving, settings, user)  # before any of them leaves the inbox
-            for out in finalize_task(moving, settings, day):
+            audit(moving, settings, user)  # before any of them leaves the inbox
+            for out in finalize(moving, settings, day):
                 if out.status == Status.FAILED:
                     get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
                 finished.append(out)
@@ -728,7 +753,7 @@ def ingest_files(ready: list[Path], box: Path, settings: Settings, store: Object
     finished, staying = finish_as_verified(chains, batch, settings, user, after_batch=reports.write_ready)
     for out in batch.bad:
         intake.plan_quarantine(out, settings.quarantine)
-    audit_task(staying + batch.bad + batch.failed, settings, user)  # before bad input leaves the inbox
+    audit(staying + batch.bad + batch.failed, settings, user)  # before bad input leaves the inbox
     quarantined = [quarantine_task(out, settings) for out in batch.bad]
 
     gap_doc = reports.document()
