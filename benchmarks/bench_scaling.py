@@ -58,14 +58,19 @@ RESULTS = kit.CACHE / "scaling_results.json"
 BARE = Path(__file__).with_name("bare_passes.py")
 
 
-def run_bare(sources: list[Path], processes: int, work: Path) -> float:
-    """Wall time of ``bare_passes.py run`` on ``sources`` split over ``processes`` processes side
-    by side (their sessions and listening windows planned first, untimed, from all of them)."""
-    env = kit.footage_env(work / "home")
-    plan = work / "plan.json"
+def plan_bare(sources: list[Path], work: Path) -> Path:
+    """``bare_passes.py plan``: the sessions and listening windows of all ``sources`` (untimed, once)."""
     work.mkdir(parents=True, exist_ok=True)
+    plan = work / "plan.json"
     subprocess.run([sys.executable, str(BARE), "plan", "--plan", str(plan), *map(str, sources)],
-                   env=env, check=True, capture_output=True)
+                   env=kit.footage_env(work / "home"), check=True, capture_output=True)
+    return plan
+
+
+def run_bare(sources: list[Path], processes: int, work: Path, plan: Path) -> float:
+    """Wall time of ``bare_passes.py run`` on ``sources`` split over ``processes`` processes side
+    by side, with the sessions and listening windows of ``plan``."""
+    env = kit.footage_env(work / "home")
     shares = [sources[i::processes] for i in range(processes)]
     t = time.perf_counter()
     running = [subprocess.Popen([sys.executable, str(BARE), "run", "--plan", str(plan), "--work", str(work / f"p{i}"),
@@ -85,6 +90,7 @@ def test_ingest_on_1_vs_2_dask_workers(benchmark, tmp_path):
     sources = kit.clips("720p", CLIPS, SECONDS)
     best: dict[int, float] = {}
     bare: dict[int, float] = {}
+    plan = plan_bare(sources, tmp_path / "bare-plan")
     findings: dict[int, dict] = {}
     for r in range(ROUNDS):
         for n in WORKERS:
@@ -100,7 +106,7 @@ def test_ingest_on_1_vs_2_dask_workers(benchmark, tmp_path):
             shutil.rmtree(work, ignore_errors=True)
         for n in WORKERS:
             work = tmp_path / f"round{r}-bare{n}"
-            bare[n] = min(bare.get(n, float("inf")), run_bare(sources, n, work))
+            bare[n] = min(bare.get(n, float("inf")), run_bare(sources, n, work, plan))
             shutil.rmtree(work, ignore_errors=True)
     same = kit.compare(findings[2], findings[1])
     row = {
