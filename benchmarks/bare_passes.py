@@ -65,7 +65,7 @@ def run(files: list[Path], planned: dict[str, dict], work: Path, settings: Setti
                                      session_id=mine.get("session"), threads=settings.runner.threads,
                                      listen=[Window(**w) for w in mine["listen"]] if "listen" in mine else None)
             copies = [(f"originals/{rec.sha256}", path, rec.sha256)]
-            copies += [(f"derivatives/{d['sha256']}", d["path"], d["sha256"]) for d in done.archive.derivatives()]
+            copies += [(f"derivatives/{d.sha256}", d.path, d.sha256) for d in done.archive.derivatives()]
             for key, source, sha in copies:
                 store.put(key, source, sha256=sha)
             if not all(store.verify(key, sha).ok for key, _, sha in copies):

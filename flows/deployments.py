@@ -12,7 +12,6 @@ from flows.compliance import compliance_flow
 from flows.disclose import DEPLOYMENT_NAME, disclose_flow
 from flows.fixity import fixity_audit
 from flows.ingest import ingest_flow
-from flows.runner import dask_runner
 from records.settings import Settings, load_settings
 
 
@@ -40,7 +39,9 @@ def build_deployments(settings: Settings | None = None) -> list[Any]:
         return [Cron(expression, timezone=sched.timezone)]
 
     return [
-        ingest_flow.with_options(task_runner=dask_runner(settings)).to_deployment(
+        # its task runner is the one the flow is defined with (flows.runner.FootageTaskRunner): a
+        # served run loads the flow from its entrypoint, so a runner given here would not be used
+        ingest_flow.to_deployment(
             name="nightly-ingest",
             schedules=cron(sched.ingest_cron),
             description="Ingest the inbox every night.",

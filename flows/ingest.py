@@ -1,44 +1,55 @@
-"""The nightly ingest flow: a pipeline of per-file chains with one commit point each.
+"""The nightly ingest flow: a pipeline of per-file units with one commit point each.
 
-Reads top to bottom as the night's work::
+The flow body reads as the night's work (:func:`ingest_flow`)::
 
-    discover -> lease -> validate + probe + SHA-256 (per file)         \\  the cheap barrier:
-      -> sort: new / already stored / twins / bad                      /  every file, then on
-      -> sessions (with recordings stored by earlier runs)
-    per new file, on its own, as soon as its turn comes:
-      preserve: ONE decode pass (gap checks, access copy, master) in local scratch,
-                then store the original and its derivatives
-      -> session rules (joins the files of its session only) -> commit the manifest
-      -> verify every stored copy -> audit (this process) -> move out of the inbox
-    -> quarantine bad input -> ingest report and gap reports (the join for the report)
+    look at the inbox -> lease the settled files
+    -> take in: validate + probe + SHA-256 (an ``intake`` task per file); sort new / stored / twins / bad
+    -> sessions (with recordings stored by earlier runs)
+    -> submit, per new file: preserve (ONE decode pass: gap checks, master, access copy; then the
+       store of the original and its derivatives) -> its session's rules -> commit (the manifest)
+       + verify; per file stored by an earlier run: verify
+    -> as each file's unit completes: audit it, move it out of the inbox; as each session's rules
+       complete: its gap report
+    -> quarantine bad input -> the ingest report
 
-Tasks run on a Dask cluster through prefect-dask (:mod:`flows.runner`): an embedded one of one
-process per core, or an existing cluster named by ``runner.address``; only configuration
-differs. The flow submits every file's chain at once and passes futures, not results, so the
-first files are stored and verified while later ones are still being decoded. Each file's
-scratch copies are made, stored and removed inside one task (``preserve``), so they never have
-to follow a file to another machine; the space they take on a machine is bounded
-(``runner.scratch_limit_gb``). The audit log is appended by the flow's own process only: one
-appender per store (records/audit.py). Every step is idempotent, so a task Dask recomputes after
-a worker died stores nothing twice (docs/scaling.md). Nothing leaves the inbox before its stored
-copies were streamed back and verified and its outcome is in the audit log.
+Each task returns a typed, frozen result and never raises past its retries: its last attempt
+turns an error into a failed :class:`~records.intake.Outcome` that says which step failed
+(:func:`last_attempt`), so the flow reads outcomes from futures with Prefect's own
+:func:`~prefect.futures.as_completed` and ``.result()``, whatever the task runner. The only
+failure a task cannot report itself is its worker's death; :func:`settled` reports that.
+
+Tasks run on :class:`flows.runner.FootageTaskRunner`, given here, where the flow is defined, so
+``footage ingest``, ``footage demo`` and a served deployment run on the same runner: an embedded
+Dask cluster of one process per core, or an existing cluster named by ``runner.address``. Each
+file's scratch copies are made, stored and removed inside one task (``preserve``), so they never
+have to follow a file to another machine (``runner.scratch_limit_gb`` bounds them). The audit log
+is appended by the flow's own process only: one appender per store (records/audit.py). Every step
+is idempotent, so a task Dask recomputes after a worker died stores nothing twice
+(docs/scaling.md). Nothing leaves the inbox before its stored copies were streamed back and
+verified and its outcome is in the audit log.
+
+Why three task runs per file, and no more: a task run costs about 0.3 CPU-s of the cluster (the
+submit, the scheduler, the task engine, the server recording its states; docs/scaling.md, "Few
+task runs"), more than a probe or the store of a file. So the steps of one file share a task
+(validate + probe; decode + store; commit + verify), and the flow's own steps (audit, moving
+files) are plain calls in its process, retried by tenacity (:func:`retrying`).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from datetime import datetime, timedelta, timezone
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import dask
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import BaseModel, ConfigDict
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_chain, wait_fixed
@@ -53,27 +64,26 @@ from storage.faults import fault
 
 from flows import progress
 from flows.looks import discover, forget, look_early
-from flows.runner import live_workers, task_runner, worker_identity
-from flows.runtime import forget_temporary_server, note_temporary_server, stop_orphaned_servers
+from flows.runner import Cluster, FootageTaskRunner, live_workers, temporary_api_server, worker_identity
 from records import intake
 from records.audit import open_audit
 from records.deadlines import deadline_report
-from records.derivatives import ArchiveOutputs, Processed, machine_fault, process_recording, scratch_estimate
+from records.derivatives import ArchiveOutputs, Processed, WorkCopy, machine_fault, process_recording, scratch_estimate
 from records.explanations import load_explanations
 from records.findings import document as gaps_document
 from records.findings import findings_of
 from records.history import events_of_kind, has_event, note_event
 from records.intake import Batch, Outcome, Status
 from records.lease import InboxLeases
-from records.scratch import ScratchBudget, claim_scratch, clean_scratch, release_scratch
+from records.scratch import ScratchBudget, claim_scratch, release_scratch
 from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
-from records.manifest import build_manifest, find_manifest
+from records.manifest import StoredObject, build_manifest, find_manifest
 from records.retention import retain_until
 from records.roles import acting_user, require_action
 from records.settings import Settings, load_settings, today
 from records.store import open_store
 from reports.gaps import write_session_reports
-from reports.ingest import build_summary, error_summary, write_ingest_report
+from reports.ingest import IngestSummary, LeasedFile, RunnerInfo, build_summary, error_summary, write_ingest_report
 
 #: Dask priority of the steps that finish a session (higher runs first; decode passes have 0)
 FINISH_FIRST = 1
@@ -94,11 +104,22 @@ class Preserved(BaseModel):
     A pydantic model, not a dataclass: Dask unpacks dataclasses found in a task's arguments.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     out: Outcome
     qc: QCResult | None = None
     archive: ArchiveOutputs | None = None
+
+
+class SessionRules(BaseModel):
+    """A session's rules (articles 20 and 21) over its files: the session's gap document, or why
+    there is none (the store down after the retries: its files then fail with ``gaps_failed``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session: str
+    document: dict[str, Any] | None = None
+    error: str | None = None
 
 
 def dask_setup(service: Any) -> None:
@@ -111,25 +132,55 @@ def dask_setup(service: Any) -> None:
         importlib.import_module(name)
 
 
+# -- how a task reports its own failure ------------------------------------------------------
+def last_attempt() -> bool:
+    """Whether the running task is on its last try (Prefect's retries included): before it, a
+    task raises so that Prefect retries it; on it, the task returns a failed outcome instead."""
+    ctx = TaskRunContext.get()
+    return ctx is None or ctx.task_run.run_count > ctx.task.retries
+
+
+def failed(out: Outcome, step: str, exc: BaseException | Any) -> Outcome:
+    """``out`` failed at ``step``: the file stays in the inbox, and the reason says which step."""
+    if type(exc).__name__ == "KilledWorker":  # Dask gave up on a task whose workers kept dying
+        return out.set(Status.FAILED, "worker_lost", f"{step} of {out.file} failed: the worker running it died "
+                       f"({exc}); the file stays in the inbox")
+    why = str(exc) if isinstance(exc, (StorageError, OSError)) else type(exc).__name__ + (f": {exc}" if str(exc) else "")
+    return out.set(Status.FAILED, f"{step}_failed", f"{step} of {out.file} failed: {why}; the file stays in the inbox")
+
+
+def settled(future: PrefectFuture, out: Outcome, step: str) -> Outcome:
+    """The outcome a task returned; a task run that returned none (its worker died and Dask gave
+    up, or the run crashed) fails the file at ``step``."""
+    try:
+        result = future.result(raise_on_failure=False)
+    except Exception as exc:  # noqa: BLE001 (KilledWorker and the like: infrastructure, per file)
+        return failed(out, step, exc)
+    return result if isinstance(result, Outcome) else failed(out, step, result)
+
+
+def retrying(step: str, retries: int, delays: list[float]) -> Retrying:
+    """Retries of a step that runs inside another task run rather than in one of its own (its own
+    would cost more than the step): ``retries`` more attempts, waiting ``delays`` seconds (the last
+    one repeated, as Prefect's ``retry_delay_seconds``), each retry logged; then the error."""
+    def logged(state: RetryCallState) -> None:
+        get_run_logger().warning("%s failed (%s); retry %d of %d in %.0f s", step, state.outcome.exception(),
+                                 state.attempt_number, retries, state.next_action.sleep if state.next_action else 0)
+
+    return Retrying(stop=stop_after_attempt(retries + 1), wait=wait_chain(*(wait_fixed(d) for d in delays or [0])),
+                    before_sleep=logged, reraise=True)
+
+
 # -- per-file tasks --------------------------------------------------------------------------
-# A task run costs about 0.3 CPU-s of the cluster wherever it runs (submit, scheduler, task
-# engine, the server recording its states): more than a probe or the store of a file. So the
-# steps of one file share a task (validate + probe; the decode pass + the store; commit + verify)
-# and the flow's own steps (audit, finalize) are plain calls in its process, retried by tenacity
-# where Prefect retried them: on a machine whose cores the control plane shares with the workers,
-# task runs were about a fifth of a run's CPU (docs/scaling.md, "Where the time goes").
 @task(name="intake", cache_policy=NO_CACHE)
 def intake_task(path: str, inbox: str, settings: Settings) -> Outcome:
-    """Validate one file, then probe and hash it (the cheap barrier's work for one file)."""
-    return intake.identify(intake.validate(Path(path), Path(inbox)), settings)
-
-
-class StepFailed(Exception):
-    """A step of a task that runs two steps (commit, then verify) failed: which one, and why."""
-
-    def __init__(self, step: str, error: BaseException):
-        super().__init__(step, error)  # the args rebuild it when Dask or Prefect unpickle it
-        self.step, self.error = step, error
+    """Validate one file, then probe and hash it (the cheap barrier's work for one file). A
+    failure that is not the file's (it vanished, the machine) is the file's outcome, never raised."""
+    p = Path(path)
+    try:
+        return intake.identify(intake.validate(p, Path(inbox)), settings)
+    except Exception as exc:  # noqa: BLE001 (reported per file; the run goes on)
+        return failed(Outcome(file=p.relative_to(inbox).as_posix(), path=path), "probe", exc)
 
 
 @task(name="earlier", cache_policy=NO_CACHE)
@@ -187,21 +238,20 @@ def preserve_task(out: Outcome, session_id: str | None, settings: Settings, run:
     the next run. It never raises, so that its session's rules still run for the other files.
     ``listen``: where the speech detector listens (None: the whole file).
     """
-    out.worker = worker_identity()
+    out = out.model_copy(update={"worker": worker_identity()})
     try:
         return _preserve(out, session_id, settings, run, listen)
     except Exception as exc:  # noqa: BLE001 (one file's failure, reported per file)
         if machine_fault(exc):
             return Preserved(out=out.set(Status.FAILED, "archive_failed", f"making the archive copies of {out.file} "
                                          f"failed: {exc}; the file stays in the inbox"))
-        return Preserved(out=_failed(out, "store" if isinstance(exc, StorageError) else "preserve", exc))
+        return Preserved(out=failed(out, "store" if isinstance(exc, StorageError) else "preserve", exc))
 
 
 def _preserve(out: Outcome, session_id: str | None, settings: Settings, run: str,
               listen: list[Window] | None) -> Preserved:
     rec = out.recording
     root = settings.scratch_root
-    clean_scratch(root)  # of killed tasks on this host
     folder = claim_scratch(root, f"{run}-{rec.sha256[:16]}")
     budget = ScratchBudget(root, int(settings.runner.scratch_limit_gb * 1e9))
     archive = settings.archive if settings.ingest.archive else None
@@ -215,39 +265,32 @@ def _preserve(out: Outcome, session_id: str | None, settings: Settings, run: str
                 rec, out.path, folder, gaps=settings.gaps if settings.ingest.qc else None, archive=archive,
                 session_id=session_id, threads=settings.runner.threads, listen=listen,
             )
-            _note_problems(out, done)
+            out = _with_problems(out, done)
             fault("preserve.after_decode")
             storing = retrying(f"store of {out.file}", settings.ingest.store_retries, settings.ingest.retry_delays_s)
             try:
                 out = storing(store_copies, out, done.archive, settings, run)
             except Exception as exc:  # noqa: BLE001 (the store, after its retries: reported per file)
-                return Preserved(out=_failed(out, "store", exc))
+                return Preserved(out=failed(out, "store", exc))
     finally:
         release_scratch(folder)
     return Preserved(out=out, qc=done.qc, archive=done.archive)
 
 
-def _note_problems(out: Outcome, done: Processed) -> None:
+def _with_problems(out: Outcome, done: Processed) -> Outcome:
     """A file that decodes badly is still kept: its record says which check or copy is missing."""
     log = get_run_logger()
+    events = []
     if done.qc_error:
         log.warning("%s: decode check failed (%s); stored without it", out.file, done.qc_error)
-        out.recording.events.append(Event(kind="qc_failed", file=out.recording.name, detail={"error": done.qc_error}))
+        events.append(Event(kind="qc_failed", file=out.recording.name, detail={"error": done.qc_error}))
     if done.archive_error:
         log.warning("%s: archive formats failed (%s); the original is stored without them", out.file, done.archive_error)
-        out.recording.events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": done.archive_error}))
-
-
-def retrying(step: str, retries: int, delays: list[float]) -> Retrying:
-    """Retries of a step that runs inside another task run rather than in one of its own (its own
-    would cost more than the step): ``retries`` more attempts, waiting ``delays`` seconds (the last
-    one repeated, as Prefect's ``retry_delay_seconds``), each retry logged; then the error."""
-    def logged(state: RetryCallState) -> None:
-        get_run_logger().warning("%s failed (%s); retry %d of %d in %.0f s", step, state.outcome.exception(),
-                                 state.attempt_number, retries, state.next_action.sleep if state.next_action else 0)
-
-    return Retrying(stop=stop_after_attempt(retries + 1), wait=wait_chain(*(wait_fixed(d) for d in delays or [0])),
-                    before_sleep=logged, reraise=True)
+        events.append(Event(kind="archive_failed", file=out.recording.name, detail={"error": done.archive_error}))
+    if not events:
+        return out
+    recording = out.recording.model_copy(update={"events": [*out.recording.events, *events]})
+    return out.model_copy(update={"recording": recording})
 
 
 def store_copies(out: Outcome, archive: ArchiveOutputs | None, settings: Settings, run: str) -> Outcome:
@@ -280,84 +323,88 @@ def store_copies(out: Outcome, archive: ArchiveOutputs | None, settings: Setting
     }
     info = store.put(key, Path(out.path), sha256=rec.sha256, metadata=metadata, retain_until=until, mode=mode)
     fault("store.after_original")
-    out.stored = {
-        "key": key, "sha256": rec.sha256, "size": info.size, "retain_until": until.isoformat(), "mode": mode,
-        "version_id": info.version_id, "backend": store.name,
-    }
-    out.derivatives = [_store_derivative(store, rec.sha256, d, until, mode) for d in (archive.derivatives() if archive else [])]
+    stored = StoredObject(key=key, sha256=rec.sha256, size=info.size, retain_until=until, mode=mode,
+                          version_id=info.version_id, backend=store.name)
+    derivatives = [_store_derivative(store, rec.sha256, d, until, mode) for d in (archive.derivatives() if archive else [])]
     fault("store.after_derivatives")
-    return out
+    return out.model_copy(update={"stored": stored, "derivatives": derivatives})
 
 
-def _store_derivative(store: ObjectStore, sha256: str, d: dict[str, Any], until: datetime, mode: str) -> dict[str, Any]:
-    key = derivative_key(sha256, d["kind"], d["sha256"], d["suffix"])
-    info = store.put(
-        key, Path(d["path"]), sha256=d["sha256"], metadata={"source-sha256": sha256, "kind": d["kind"]},
-        retain_until=until, mode=mode, content_type=d["content_type"],
-    )
-    return {"kind": d["kind"], "key": key, "sha256": d["sha256"], "size": d["size"], "action": d["action"],
-            "version_id": info.version_id, "work_path": d["path"]}
-
-
-def _public(derivative: dict[str, Any]) -> dict[str, Any]:
-    """A stored derivative as the manifest lists it (the local work path is not a fact of the record)."""
-    return {k: v for k, v in derivative.items() if k != "work_path"}
+def _store_derivative(store: ObjectStore, sha256: str, d: WorkCopy, until: datetime, mode: str) -> StoredObject:
+    key = derivative_key(sha256, d.kind, d.sha256, d.suffix)
+    info = store.put(key, Path(d.path), sha256=d.sha256, metadata={"source-sha256": sha256, "kind": d.kind},
+                     retain_until=until, mode=mode, content_type=d.content_type)
+    return StoredObject(kind=d.kind, key=key, sha256=d.sha256, size=d.size, action=d.action, version_id=info.version_id,
+                        retain_until=until, mode=mode)
 
 
 @task(name="gaps", cache_policy=NO_CACHE)
-def gaps_task(session: Session, preserved: list[Preserved], earlier: dict[str, QCResult], settings: Settings) -> dict[str, Any]:
+def gaps_task(session: Session, preserved: list[Preserved], earlier: dict[str, QCResult],
+              settings: Settings) -> SessionRules:
     """The session rules (articles 20 and 21) over one session, once its new files are decoded.
 
     ``preserved`` holds the session's new files (one that failed has no checks: the rules run on
-    the rest). Returns the session's gap document; the
-    flow writes the reports.
+    the rest). Returns the session's gap document; the flow writes the reports. Retried like the
+    store; after the last attempt the error is the result (the session's files then fail).
     """
     qc = dict(earlier)
     qc.update({p.out.recording.path: p.qc for p in preserved if p.qc is not None})
-    store = open_store(settings)
-    return gaps_document([session], qc, settings.gaps, load_explanations(store, [session.id]))
+    try:
+        store = open_store(settings)
+        doc = gaps_document([session], qc, settings.gaps, load_explanations(store, [session.id]))
+    except Exception as exc:  # noqa: BLE001 (retried by Prefect, then the session's files say gaps_failed)
+        if not last_attempt():
+            raise
+        return SessionRules(session=session.id, error=f"{type(exc).__name__}: {exc}")
+    return SessionRules(session=session.id, document=doc)
 
 
 @task(name="commit", cache_policy=NO_CACHE)
-def commit_task(preserved: Preserved, gap_doc: dict[str, Any] | None, session: Session | None, settings: Settings,
+def commit_task(preserved: Preserved, rules: SessionRules | None, session: Session | None, settings: Settings,
                 run: str) -> Outcome:
     """Write the manifest, the record's commit point, with the findings of its session; then
     stream every stored copy back and re-hash it (:func:`verify_copies`).
 
     Idempotent: a manifest already there (an earlier attempt, or Dask recomputing this task after
-    a worker died) is kept as it is; it is never written twice. A failure of the verification is
-    raised as :class:`StepFailed` ``("verify", ...)``, so the file's reason says which step failed.
+    a worker died) is kept as it is; it is never written twice. Retried (``ingest.store_retries``);
+    after the last attempt the file's outcome names the step that failed (``store_failed``,
+    ``verify_failed``).
     """
-    out = commit_manifest(preserved, gap_doc, session, settings, run)
+    out = preserved.out
+    if out.status != Status.PENDING:  # its decode pass or store failed: it says why
+        return out
+    if rules is not None and rules.error is not None:
+        return failed(out, "gaps", RuntimeError(rules.error))
+    step = "store"
     try:
+        out = commit_manifest(preserved, rules.document if rules else None, session, settings, run)
+        step = "verify"
         return verify_copies(out, settings)
-    except Exception as exc:  # noqa: BLE001 (retried with the task; then the file says "verify_failed")
-        raise StepFailed("verify", exc) from exc
+    except Exception as exc:  # noqa: BLE001 (retried by Prefect, then reported per file)
+        if not last_attempt():
+            raise
+        return failed(preserved.out, step, exc)
 
 
 def commit_manifest(preserved: Preserved, gap_doc: dict[str, Any] | None, session: Session | None,
                     settings: Settings, run: str) -> Outcome:
     """The commit point: the manifest written (or found), the outcome ``stored`` or ``duplicate``."""
     out, qc, archive = preserved.out, preserved.qc, preserved.archive
-    if out.status != Status.PENDING:
-        return out
     rec = out.recording
-    progress.step(out.file, "store")
     store = open_store(settings)
     existing = find_manifest(store, rec.sha256)
     if existing is not None:  # committed by an earlier attempt of this run, or by a parallel run
-        out.stored = existing.stored.model_dump(mode="json")
+        out = out.model_copy(update={"stored": existing.stored})
         intents = events_of_kind(store, rec.sha256, INTENT)
         mine = bool(intents) and intents[0]["detail"].get("run") == run
         return out.set(Status.STORED) if mine else out.set(Status.DUPLICATE, "already stored")
-    until = datetime.fromisoformat(out.stored["retain_until"])
     manifest = build_manifest(
         rec, out.stored, session=session, qc=qc, categories=out.categories, case=out.case,
         findings=findings_of(gap_doc, rec.path) if gap_doc else [],
-        archive={**archive.manifest(), "stored": [_public(d) for d in out.derivatives]} if archive else None,
+        archive=archive.manifest(out.derivatives) if archive else None,
     )
-    store.put(manifest_key(rec.sha256), manifest.to_json(), retain_until=until, mode=out.stored["mode"],
-              content_type="application/json")
+    store.put(manifest_key(rec.sha256), manifest.to_json(), retain_until=out.stored.retain_until,
+              mode=out.stored.mode, content_type="application/json")
     fault("store.after_manifest")
     return out.set(Status.STORED)
 
@@ -365,54 +412,53 @@ def commit_manifest(preserved: Preserved, gap_doc: dict[str, Any] | None, sessio
 @task(name="verify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
 def verify_task(out: Outcome, settings: Settings) -> Outcome:
     """:func:`verify_copies` of a record an earlier run stored (its file still in the inbox)."""
-    return verify_copies(out, settings)
+    try:
+        return verify_copies(out, settings)
+    except Exception as exc:  # noqa: BLE001 (retried by Prefect, then reported per file)
+        if not last_attempt():
+            raise
+        return failed(out, "verify", exc)
 
 
 def verify_copies(out: Outcome, settings: Settings) -> Outcome:
     """Stream the stored copies back and re-hash them; only a verified record may leave the inbox."""
     if out.status not in (Status.STORED, Status.DUPLICATE):
         return out
-    progress.step(out.file, "verify")
     store = open_store(settings)
-    copies = [("original", out.stored), *((d["kind"], d) for d in out.derivatives)]
-    bad = [kind for kind, c in copies if not store.verify(c["key"], c["sha256"], version_id=c.get("version_id")).ok]
+    copies = [("original", out.stored), *((d.kind, d) for d in out.derivatives)]
+    bad = [kind for kind, c in copies if not store.verify(c.key, c.sha256, version_id=c.version_id).ok]
     if bad:
         return out.set(Status.FAILED, "verify_failed",
                        f"stored copy of {out.file} ({', '.join(bad)}) is missing or does not match its SHA-256")
     return out.set(Status.INGESTED) if out.status == Status.STORED else out
 
 
-def finalize(outs: list[Outcome], settings: Settings, run_day: str) -> list[Outcome]:
-    """Move verified files (ingested or duplicate), audited together, out of the inbox, in this
-    process; a file that cannot be moved says so (``finalize_failed``) and the others go on. The
-    run's log names the files moved."""
+# -- the flow's own steps (its process) -------------------------------------------------------
+def move_out(outs: list[Outcome], settings: Settings, run_day: str) -> list[Outcome]:
+    """Move verified files (ingested or duplicate), audited, out of the inbox (to
+    ``processed/<day>``); a file that cannot be moved says so (``finalize_failed``) and the others
+    go on. The run's log names the files moved."""
     moved = []
     for out in outs:
         try:
-            moved.append(move_out(out, settings, run_day))
+            out = intake.move_out(out, settings.processed / run_day)
+            fault("finalize.after_move")
+            progress.done(out.file, out.status.value)
         except Exception as exc:  # noqa: BLE001 (that file stays in the inbox, and the run says why)
-            moved.append(_failed(out, "finalize", exc))
+            out = failed(out, "finalize", exc)
+        moved.append(out)
     gone = [o.file for o in moved if o.status != Status.FAILED]
     if gone:
         get_run_logger().info("moved out of the inbox: %s", ", ".join(gone))
     return moved
 
 
-def move_out(out: Outcome, settings: Settings, run_day: str) -> Outcome:
-    """Move one verified file out of the inbox (to ``processed/<day>``)."""
-    if out.status not in (Status.INGESTED, Status.DUPLICATE):
-        return out
-    progress.step(out.file, "finalize")
-    intake.move_out(out, settings.processed / run_day)
-    fault("finalize.after_move")
-    progress.done(out.file, out.status.value)
-    return out
-
-
-@task(name="quarantine", cache_policy=NO_CACHE)
-def quarantine_task(out: Outcome, settings: Settings) -> Outcome:
+def quarantine(out: Outcome, settings: Settings) -> Outcome:
     """Move a bad file to quarantine with a JSON reason; never delete it."""
-    intake.quarantine(out, settings.quarantine)
+    try:
+        out = intake.quarantine(out, settings.quarantine)
+    except Exception as exc:  # noqa: BLE001 (it stays in the inbox; the run says why)
+        return failed(out, "quarantine", exc)
     progress.done(out.file, Status.QUARANTINED.value)
     return out
 
@@ -434,24 +480,21 @@ def _append_outcomes(outcomes: list[Outcome], settings: Settings, user: str) -> 
     for out in outcomes:
         if out.status == Status.INGESTED:
             note_event(store, out.sha256, DONE, user=user, detail={"file": out.file},
-                       retain_until=_parse_time(out.stored["retain_until"]))
+                       retain_until=out.stored.retain_until)
     fault("ingest.after_outcome")
     return len(events)
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 def _audit_events(out: Outcome, user: str) -> list[dict[str, Any]]:
     sha = out.sha256
     if out.status == Status.INGESTED and out.stored:
         stored = out.stored
+        until = stored.retain_until.isoformat() if stored.retain_until else None
         return [
             {"kind": "ingested", "user": user, "record": sha, "detail": {"file": out.file}},
             {"kind": "stored", "user": user, "record": sha,
-             "detail": {"key": stored["key"], "version_id": stored.get("version_id"), "retain_until": stored["retain_until"]}},
-            {"kind": "verified", "user": user, "record": sha, "detail": {"ok": True, "key": stored["key"]}},
+             "detail": {"key": stored.key, "version_id": stored.version_id, "retain_until": until}},
+            {"kind": "verified", "user": user, "record": sha, "detail": {"ok": True, "key": stored.key}},
         ]
     if out.status == Status.DUPLICATE:
         return [{"kind": "duplicate", "user": user, "record": sha, "detail": {"file": out.file}}]
@@ -464,47 +507,87 @@ def _audit_events(out: Outcome, user: str) -> list[dict[str, Any]]:
     return []
 
 
-# -- the steps of the flow ---------------------------------------------------------------------
-def _failed(out: Outcome, step: str, exc: Any) -> Outcome:
-    if isinstance(exc, StepFailed):  # the second step of a two-step task: name it, say its error
-        step, exc = exc.step, exc.error
-    if type(exc).__name__ == "KilledWorker":  # Dask gave up on a task whose workers kept dying
-        return out.model_copy().set(Status.FAILED, "worker_lost", f"{step} of {out.file} failed: the worker "
-                                    f"running it died ({exc}); the file stays in the inbox")
-    why = str(exc) if isinstance(exc, (StorageError, OSError)) else type(exc).__name__ + (f": {exc}" if str(exc) else "")
-    return out.model_copy().set(Status.FAILED, f"{step}_failed", f"{step} of {out.file} failed: {why}; the file stays in the inbox")
+# -- the flow ----------------------------------------------------------------------------------
+@flow(name="footage-ingest", task_runner=FootageTaskRunner(), log_prints=False)
+def ingest_flow(inbox: str | None = None) -> IngestSummary:
+    """Ingest every settled file in the inbox (default: the configured one); returns the run's
+    summary (the ``footage ingest --json`` document, docs/cli.md)."""
+    settings = load_settings()
+    settings.ensure_layout()
+    store = open_store(settings)
+    user = acting_user(None)
+    require_action(settings, user, "ingest", store)
+    box = Path(inbox) if inbox else settings.inbox
+    if not box.is_dir():
+        raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
+
+    ready, busy = discover(box, settings.ingest.settle_seconds)
+    get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
+    leases = InboxLeases(box, settings.ingest.lease_ttl_s)
+    try:
+        mine, leased = lease_files(leases, ready, box)
+        batch = take_in(mine, box, settings, store)
+        sessions, earlier = group_sessions(batch.new, settings)
+        units = submit_units(batch, sessions, earlier, settings, leases.run)
+        reports = SessionReports(sessions, settings)
+        finished, staying = finish_as_completed(units, batch, settings, user, reports)
+        bad = [intake.plan_quarantine(o, settings.quarantine) for o in batch.bad]
+        audit(staying + bad + batch.failed, settings, user)  # before bad input leaves the inbox
+        quarantined = [quarantine(o, settings) for o in bad]
+    finally:
+        leases.release_all()
+    for out in batch.waiting:
+        get_run_logger().warning("%s: %s", out.file, out.message)
+    summary = build_summary(finished + staying + quarantined + batch.failed, sessions,
+                            busy=[p.relative_to(box).as_posix() for p in busy] + [o.file for o in batch.waiting],
+                            gap_doc=reports.document())
+    summary.leased = leased
+    summary.hidden = intake.hidden_files(box)
+    summary.flow_run = str(current_flow_run.id) if current_flow_run.id else None
+    summary.runner = runner_info(settings, summary)
+    return publish_report(settings, store, summary)
 
 
-def validate_and_probe(ready: list[Path], inbox: Path, settings: Settings) -> list[Outcome]:
-    """Validate, then probe and hash, every file (one ``intake`` task each). A file whose task
-    still fails (an error, not bad input; or its worker died) gets the outcome ``probe_failed``
-    (or ``worker_lost``), stays in the inbox, and the others go on."""
-    if not ready:
-        return []
-    results = intake_task.map([str(p) for p in ready], inbox=unmapped(str(inbox)),
-                              settings=unmapped(settings)).result(raise_on_failure=False)
-    return [r if isinstance(r, Outcome) else _failed(Outcome(file=p.relative_to(inbox).as_posix(), path=str(p)), "probe", r)
-            for p, r in zip(ready, results)]
+def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list[Path], list[LeasedFile]]:
+    """The ready files this run may take; those another run holds are left to it, and said so."""
+    mine, theirs, gone = [], [], []
+    for path in ready:
+        rel = path.relative_to(box).as_posix()
+        holder = leases.acquire(rel)
+        if holder is not None:
+            theirs.append(LeasedFile(file=rel, run=holder.get("run"), host=holder.get("host")))
+        elif os.path.lexists(path):
+            mine.append(path)
+        else:  # gone since the look (it started with the command): another run finished it first
+            leases.release(rel)
+            gone.append(rel)
+    if theirs:
+        get_run_logger().warning("%d file(s) are being ingested by another run; left to it", len(theirs))
+    if gone:
+        get_run_logger().info("%d file(s) left the inbox before this run took them: %s", len(gone), ", ".join(gone))
+    return mine, theirs
 
 
 def take_in(ready: list[Path], inbox: Path, settings: Settings, store: ObjectStore) -> Batch:
-    """Validate, probe and hash every ready file (the cheap barrier), then sort them into new
-    records, duplicates and bad input."""
+    """Validate, probe and hash every ready file (an ``intake`` task each: the cheap barrier),
+    then sort them into new records, records stored before, twins and bad input."""
     for p in ready:
         progress.started(p.relative_to(inbox).as_posix(), len(STEPS))
-    probed = validate_and_probe(ready, inbox, settings)
+    futures = intake_task.map([str(p) for p in ready], inbox=unmapped(str(inbox)), settings=unmapped(settings))
+    probed = [settled(f, Outcome(file=p.relative_to(inbox).as_posix(), path=str(p)), "probe")
+              for p, f in zip(ready, futures)]
     for out in probed:
         progress.step(out.file, "probe")
 
-    def stored_copy(sha256: str) -> dict[str, Any] | None:
+    def stored_copy(sha256: str) -> StoredObject | None:
         manifest = find_manifest(store, sha256)
-        return manifest.stored.model_dump(mode="json") if manifest else None
+        return manifest.stored if manifest else None
 
     batch = intake.sort_batch(probed, stored_copy)
-    for out in batch.stored:
-        if not has_event(store, out.sha256, DONE):
-            # committed by a run that died before its audit events: finish it as this run's own
-            out.set(Status.STORED, "completed", "stored by an interrupted run; its outcome is recorded now")
+    # committed by a run that died before its audit events: finished as this run's own
+    batch.stored = [o if has_event(store, o.sha256, DONE) else
+                    o.set(Status.STORED, "completed", "stored by an interrupted run; its outcome is recorded now")
+                    for o in batch.stored]
     return batch
 
 
@@ -521,75 +604,36 @@ def group_sessions(new: list[Outcome], settings: Settings) -> tuple[list[Session
     return mine, {r.path: q for r, q in earlier if q is not None}
 
 
-def _on_done(future: Any, action: Callable[[], None]) -> None:
-    """Run ``action`` in this process when ``future`` finishes (progress bars; never fails the run)."""
-    try:
-        future.add_done_callback(lambda _f: action())
-    except Exception:  # noqa: BLE001 (a runner without callbacks: no progress, same result)
-        pass
+class Units:
+    """The submitted work of a run: each file's last future (its outcome), each session's rules."""
+
+    def __init__(self) -> None:
+        self.files: dict[PrefectFuture, tuple[Outcome, str]] = {}  # future -> (the file as submitted, step)
+        self.rules: dict[PrefectFuture, Session] = {}
+
+    def futures(self) -> list[PrefectFuture]:
+        return [*self.files, *self.rules]
 
 
-@dataclass
-class Chain:
-    """The futures of one file's chain, in order: a failure is explained by the first that failed."""
+def submit_units(batch: Batch, sessions: list[Session], earlier: dict[str, QCResult], settings: Settings,
+                 run: str) -> Units:
+    """Submit every file's unit at once: new files preserve -> their session's rules -> commit +
+    verify; files an earlier run stored, verify.
 
-    out: Outcome
-    steps: list[tuple[str, Any]]  # (step name, future)
-
-    @property
-    def last(self) -> Any:
-        return self.steps[-1][1]
-
-    def outcome(self) -> Outcome:
-        """The file's outcome: the last step's, else the failure of the first step that failed."""
-        for name, future in self.steps:
-            try:
-                state = future.state
-            except Exception as exc:  # noqa: BLE001 (its worker died and Dask gave up: KilledWorker)
-                return _failed(self.out, name, exc)
-            if state.is_failed() or state.is_crashed():
-                return _failed(self.out, name, _exception(future))
-            early = _value(future) if state.is_completed() else None
-            early = early.out if isinstance(early, Preserved) else early
-            if isinstance(early, Outcome) and early.status == Status.FAILED:
-                return early  # the first step that failed says why (a later one only followed it)
-        result = _value(self.last)
-        if isinstance(result, Preserved):
-            return result.out
-        return result if isinstance(result, Outcome) else _failed(self.out, self.steps[-1][0], result)
-
-
-def _exception(future: Any) -> BaseException:
-    try:
-        result = future.result(raise_on_failure=False)
-    except Exception as exc:  # noqa: BLE001
-        return exc
-    return result if isinstance(result, BaseException) else RuntimeError(str(result))
-
-
-def _value(future: Any) -> Any:
-    try:
-        return future.result(raise_on_failure=False)
-    except Exception as exc:  # noqa: BLE001 (an unfinished upstream: the chain's earlier step says why)
-        return exc
-
-
-def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str, QCResult],
-                  settings: Settings, run: str) -> tuple[list[Chain], dict[str, Any]]:
-    """Submit every new file's chain at once: preserve -> (its session's rules) -> commit -> verify.
-
-    Futures, not results, go from step to step, so each file moves on as soon as what it needs is
+    Futures, not results, go from task to task, so each file moves on as soon as what it needs is
     done; the only join is a session's rules, which wait for the decode passes of that session's
-    files (``preserve`` never fails, so one bad file does not hold back its session). Returns the
-    chains and the gap-document futures by session id.
+    files. Every decode pass is submitted first (a submission costs the flow process tens of
+    milliseconds, and the workers start on the first pass while the rest are submitted); then the
+    rules and commits, with a higher Dask priority than any decode pass, so that a session is
+    stored and verified while the next one is decoded (pipelining).
     """
+    units = Units()
     committing = commit_task.with_options(retries=settings.ingest.store_retries,
                                           retry_delay_seconds=settings.ingest.retry_delays_s)
-    groups = _by_session(new, sessions)
-    # every decode pass first, session by session: a submission costs the flow process tens of
-    # milliseconds (Prefect serialises its context for each), and the workers start on the first
-    # pass while the rest are submitted, not after the whole run's chains
-    preserved: dict[str, Any] = {}
+    ruling = gaps_task.with_options(retries=settings.ingest.store_retries,
+                                    retry_delay_seconds=settings.ingest.retry_delays_s)
+    groups = _by_session(batch.new, sessions)
+    preserved: dict[str, PrefectFuture] = {}
     for s, files in groups:
         # where the session's rules read speech: there, and only there, the speech detector listens
         listen = listening_windows(s.recordings, s.gaps, settings.gaps) if s is not None else {}
@@ -598,22 +642,19 @@ def submit_chains(new: list[Outcome], sessions: list[Session], earlier: dict[str
                                                        listen.get(out.recording.path))
             progress.step(out.file, "qc")
             _on_done(preserved[out.file], lambda f=out.file: progress.step(f, "archive"))
-    chains, docs = [], {}
-    # then each session's rules and commits, with a higher Dask priority than any decode pass:
-    # once ready, they go before any pass not yet started, so a session is stored and verified
-    # while the next one is decoded (pipelining)
     with dask.annotate(priority=FINISH_FIRST):
         for s, files in groups:
-            doc = None
+            rules = None
             if s is not None:
                 paths = {r.path for r in s.recordings}
-                doc = docs[s.id] = gaps_task.submit(s, [preserved[o.file] for o in files],
-                                                    {p: q for p, q in earlier.items() if p in paths}, settings)
+                rules = ruling.submit(s, [preserved[o.file] for o in files],
+                                      {p: q for p, q in earlier.items() if p in paths}, settings)
+                units.rules[rules] = s
             for out in files:
-                committed = committing.submit(preserved[out.file], doc, s, settings, run)  # and verified
-                steps = [("preserve", preserved[out.file]), *([("gaps", doc)] if doc else []), ("store", committed)]
-                chains.append(Chain(out, steps))
-    return chains, docs
+                units.files[committing.submit(preserved[out.file], rules, s, settings, run)] = (out, "store")
+    for out in batch.stored:  # stored by an earlier run: verified again before they leave
+        units.files[verify_task.submit(out, settings)] = (out, "verify")
+    return units
 
 
 def _by_session(new: list[Outcome], sessions: list[Session]) -> list[tuple[Session | None, list[Outcome]]]:
@@ -622,179 +663,87 @@ def _by_session(new: list[Outcome], sessions: list[Session]) -> list[tuple[Sessi
     left = list(new)
     for s in sorted(sessions, key=lambda s: (s.start, s.id)):
         names = {r.name for r in s.recordings}
-        mine = [o for o in left if o.recording.name in names]
+        groups.append((s, [o for o in left if o.recording.name in names]))
         left = [o for o in left if o.recording.name not in names]
-        groups.append((s, mine))
     if left:
         groups.append((None, left))
     return groups
 
 
-def finish_as_verified(chains: list[Chain], batch: Batch, settings: Settings, user: str,
-                       after_batch: Callable[[], None] | None = None) -> tuple[list[Outcome], list[Outcome]]:
-    """As files are verified (in the order they finish): audit them, in this process, then move
-    them, and their in-run twins, out of the inbox. Outcomes that stay in the inbox (failed) are
-    returned to be audited once, at the end, with the bad input: only a file that leaves the inbox
-    must be audited first. ``after_batch`` runs after each group (the session reports that are
-    ready). Returns (finished, staying)."""
+def _on_done(future: PrefectFuture, action: Callable[[], None]) -> None:
+    """Run ``action`` in this process when ``future`` finishes (progress bars; never fails the run)."""
+    try:
+        future.add_done_callback(lambda _f: action())
+    except Exception:  # noqa: BLE001 (a runner without callbacks: no progress, same result)
+        pass
+
+
+def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: str,
+                        reports: "SessionReports") -> tuple[list[Outcome], list[Outcome]]:
+    """As each unit completes (Prefect's :func:`~prefect.futures.as_completed`): a session's rules,
+    its gap report; a file, its audit events, then its move out of the inbox with its in-run
+    twins. A file that failed stays in the inbox; it is audited once, at the end, with the bad
+    input (only a file that leaves the inbox must be audited first). Returns (finished: audited
+    and moved, or failed to move; staying: not audited yet)."""
     finished: list[Outcome] = []
     staying: list[Outcome] = []
-    twins = list(batch.twins)
+    twins = {t.sha256: [] for t in batch.twins}
+    for t in batch.twins:
+        twins[t.sha256].append(t)
     day = today(settings)
-    for done in completed_batches([c.last for c in chains]):
-        outs = [c.outcome() for c in chains if c.last in done]
-        ready_twins = pair_twins(outs, twins)
-        twins = [t for t in twins if t not in ready_twins]
-        moving = [o for o in outs + ready_twins if o.status in (Status.INGESTED, Status.DUPLICATE)]
-        staying += [o for o in outs + ready_twins if o not in moving]
-        if moving:
-            audit(moving, settings, user)  # before any of them leaves the inbox
-            for out in finalize(moving, settings, day):
-                if out.status == Status.FAILED:
-                    get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
-                finished.append(out)
-        if after_batch is not None:
-            after_batch()
-    for out in staying:
-        get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
-    return finished, staying + twins
-
-
-def completed_batches(futures: list[Any]) -> Iterator[set[Any]]:
-    """The futures as they finish, in groups: all that are done whenever one more is."""
-    import distributed
-
-    if not futures:
-        return
-    wrapped = {getattr(f, "wrapped_future", None): f for f in futures}
-    if None in wrapped:  # not on Dask (a test calling the flow with another runner)
-        yield set(futures)
-        return
-    first = next(iter(wrapped))
-    for group in distributed.as_completed(list(wrapped), loop=first.client.loop).batches():
-        yield {wrapped[w] for w in group}
-
-
-def pair_twins(verified: list[Outcome], twins: list[Outcome]) -> list[Outcome]:
-    """In-run twins whose first file was verified: they leave the inbox with it."""
-    done = {o.sha256: o for o in verified if o.status in (Status.INGESTED, Status.DUPLICATE)}
-    ready = []
-    for twin in twins:
-        if twin.sha256 in done:
-            twin.stored = done[twin.sha256].stored
-            ready.append(twin)
-    return ready
-
-
-# -- the flow ----------------------------------------------------------------------------------
-@flow(name="footage-ingest", log_prints=False)
-def ingest_flow(inbox: str | None = None, runner: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Ingest every settled file in the inbox; returns the run's summary (the ``--json`` document).
-
-    ``runner`` describes the cluster the tasks run on (:meth:`flows.runner.Cluster.describe`), for
-    the report; a scheduled run without it describes its task runner itself.
-    """
-    settings = load_settings()
-    settings.ensure_layout()
-    store = open_store(settings)
-    user = acting_user(None)
-    require_action(settings, user, "ingest", store)
-    box = Path(inbox) if inbox else settings.inbox
-    if not box.is_dir():
-        raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
-
-    ready, busy = discover(box, settings.ingest.settle_seconds)
-    get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
-    leases = InboxLeases(box, settings.ingest.lease_ttl_s)
-    try:
-        ready, leased = lease_files(leases, ready, box)
-        summary = ingest_files(ready, box, settings, store, user, leases.run)
-    finally:
-        leases.release_all()
-    summary["still_writing"] = [p.relative_to(box).as_posix() for p in busy] + summary["still_writing"]
-    summary["leased"] = leased
-    summary["hidden"] = intake.hidden_files(box)
-    summary["flow_run"] = str(current_flow_run.id) if current_flow_run.id else None
-    summary["runner"] = runner_summary(runner or {"mode": "dask" if settings.runner.address else "embedded",
-                                                  "address": settings.runner.address, "workers": None, "at_start": []},
-                                       settings, summary)
-    return publish_report(settings, store, summary)
-
-
-def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list[Path], list[dict[str, Any]]]:
-    """The ready files this run may take; those another run holds are left to it, and said so."""
-    mine, theirs, gone = [], [], []
-    for path in ready:
-        rel = path.relative_to(box).as_posix()
-        holder = leases.acquire(rel)
-        if holder is not None:
-            theirs.append({"file": rel, "run": holder.get("run"), "host": holder.get("host")})
-        elif os.path.lexists(path):
-            mine.append(path)
-        else:  # gone since the look (it started with the command): another run finished it first
-            leases.release(rel)
-            gone.append(rel)
-    if theirs:
-        get_run_logger().warning("%d file(s) are being ingested by another run; left to it", len(theirs))
-    if gone:
-        get_run_logger().info("%d file(s) left the inbox before this run took them: %s", len(gone), ", ".join(gone))
-    return mine, theirs
-
-
-def ingest_files(ready: list[Path], box: Path, settings: Settings, store: ObjectStore, user: str, run: str) -> dict[str, Any]:
-    """Every step after discovery, for the files this run holds; returns the run's summary."""
-    batch = take_in(ready, box, settings, store)
-    sessions, earlier = group_sessions(batch.new, settings)
-
-    chains, docs = submit_chains(batch.new, sessions, earlier, settings, run)
-    for out in batch.stored:  # stored by an earlier run: verified again before they leave
-        chains.append(Chain(out, [("verify", verify_task.submit(out, settings))]))
-    reports = SessionReports(sessions, docs, settings)
-    finished, staying = finish_as_verified(chains, batch, settings, user, after_batch=reports.write_ready)
-    for out in batch.bad:
-        intake.plan_quarantine(out, settings.quarantine)
-    audit(staying + batch.bad + batch.failed, settings, user)  # before bad input leaves the inbox
-    quarantined = [quarantine_task(out, settings) for out in batch.bad]
-
-    gap_doc = reports.document()
-    for out in batch.waiting:
-        get_run_logger().warning("%s: %s", out.file, out.message)
-    outcomes = finished + staying + quarantined + batch.failed
-    return build_summary(outcomes, sessions, busy=[o.file for o in batch.waiting], gap_doc=gap_doc)
+    for future in as_completed(units.futures()):
+        if future in units.rules:
+            reports.add(units.rules[future], future.result(raise_on_failure=False))
+            continue
+        out = settled(future, *units.files[future])
+        if out.status not in (Status.INGESTED, Status.DUPLICATE):
+            get_run_logger().error("%s: %s (left in the inbox)", out.file, out.message)
+            staying.append(out)
+            continue
+        group = [out, *(t.model_copy(update={"stored": out.stored}) for t in twins.pop(out.sha256, []))]
+        audit(group, settings, user)  # before any of them leaves the inbox
+        for o in move_out(group, settings, day):
+            if o.status == Status.FAILED:
+                get_run_logger().error("%s: %s (left in the inbox)", o.file, o.message)
+            finished.append(o)
+    return finished, staying + [t for left in twins.values() for t in left]  # their first file failed: they stay
 
 
 class SessionReports:
-    """Each session's gap report, written here as soon as its rules are done (while the files of
-    later sessions are still decoded), and the run's gap document, joined at the end.
+    """Each session's gap report, written as soon as its rules are done (while the files of later
+    sessions are still decoded), and the run's gap document, joined at the end.
 
     The drawing library is loaded in a thread meanwhile, so that neither costs the run's tail.
     A report that cannot be written early is written again at the end, where its error fails
     the run as before (after every file was finished).
     """
 
-    def __init__(self, sessions: list[Session], docs: dict[str, Any], settings: Settings):
-        self.sessions, self.docs, self.settings = sessions, docs, settings
-        self.parts: dict[str, Any] = {}  # session id -> its gap document (or why it has none)
+    def __init__(self, sessions: list[Session], settings: Settings):
+        self.sessions, self.settings = sessions, settings
+        self.rules: dict[str, SessionRules] = {}
+        self.written: set[str] = set()
         self.warm = threading.Thread(target=_load_drawing, name="footage-draw", daemon=True) if sessions else None
         if self.warm is not None:
             self.warm.start()
 
-    def write_ready(self) -> None:
-        """Write the reports of the sessions whose rules are done (never fails the run here)."""
-        for s in self.sessions:
-            if s.id not in self.parts and _done(self.docs[s.id]):
-                try:
-                    self._write(s)
-                except Exception:  # noqa: BLE001 (written again, and failing, in document())
-                    self.parts.pop(s.id, None)
+    def add(self, session: Session, rules: SessionRules | Any) -> None:
+        """A session's rules are done: write its report (never fails the run here)."""
+        if not isinstance(rules, SessionRules):  # the task run returned nothing (its worker died)
+            rules = SessionRules(session=session.id, error=f"{type(rules).__name__}: {rules}")
+        self.rules[session.id] = rules
+        try:
+            self._write(session)
+        except Exception:  # noqa: BLE001 (written again, and failing, in document())
+            pass
 
     def _write(self, s: Session) -> None:
-        part = self.parts[s.id] = _value(self.docs[s.id])
-        if isinstance(part, dict):
+        rules = self.rules[s.id]
+        if rules.document is not None and s.id not in self.written:
             if self.warm is not None:
                 self.warm.join()
-            write_session_reports(self.settings.reports / today(self.settings) / "gaps", [s], part,
+            write_session_reports(self.settings.reports / today(self.settings) / "gaps", [s], rules.document,
                                   tz=self.settings.time.timezone)
+            self.written.add(s.id)
 
     def document(self) -> dict[str, Any] | None:
         """The sessions' gap documents joined into the run's (their reports written)."""
@@ -802,14 +751,13 @@ class SessionReports:
             return None
         doc: dict[str, Any] = {"sessions": [], "events": [], "errors": []}
         for s in self.sessions:
-            if s.id not in self.parts:
-                self._write(s)
-            part = self.parts[s.id]
-            if not isinstance(part, dict):  # its rules failed (the store down): its files say so
-                doc["errors"].append({"session": s.id, "error": f"{type(part).__name__}: {part}"})
+            rules = self.rules.get(s.id) or SessionRules(session=s.id, error="its rules never ran")
+            if rules.document is None:  # its rules failed (the store down): its files say so
+                doc["errors"].append({"session": s.id, "error": rules.error})
                 continue
+            self._write(s)
             for k in doc:
-                doc[k] += part.get(k, [])
+                doc[k] += rules.document.get(k, [])
         return doc
 
 
@@ -825,66 +773,52 @@ def _load_drawing() -> None:
         pass
 
 
-def _done(future: Any) -> bool:
-    """Whether a task's future has finished, without asking Prefect's API."""
-    wrapped = getattr(future, "wrapped_future", None)
-    if wrapped is not None and hasattr(wrapped, "done"):
-        return wrapped.done()
-    try:
-        return future.state.is_final()
-    except Exception:  # noqa: BLE001
-        return False
+def runner_info(settings: Settings, summary: IngestSummary) -> RunnerInfo:
+    """Where the run's tasks ran (the flow's task runner says), and the workers it lost on the way."""
+    ctx = FlowRunContext.get()
+    runner = ctx.task_runner if ctx else None
+    cluster = runner.cluster if isinstance(runner, FootageTaskRunner) else None
+    if cluster is None:  # nothing was submitted (an empty inbox): no cluster was started
+        address = settings.runner.address
+        cluster = Cluster("dask" if address else "embedded", address, [])
+    info = RunnerInfo(mode=cluster.mode, address=cluster.address, workers=len(cluster.workers),
+                      processes=sorted({s.worker for s in summary.stored if s.worker}))
+    now = live_workers(settings) if cluster.lost_checkable else None
+    if now is not None:
+        info.workers_lost = sorted(set(cluster.workers) - set(now))
+    if info.workers_lost:
+        get_run_logger().warning("workers lost during the run: %s (Dask ran their tasks again elsewhere)",
+                                 ", ".join(info.workers_lost))
+    return info
 
 
-def publish_report(settings: Settings, store: ObjectStore, summary: dict[str, Any]) -> dict[str, Any]:
+def publish_report(settings: Settings, store: ObjectStore, summary: IngestSummary) -> IngestSummary:
     """The run's summary with the deadlines, written as the day's report and shown in the UI."""
     deadlines = deadline_report(settings, store)
-    summary["deadlines"] = deadlines.to_dict()
+    summary.deadlines = deadlines.to_dict()
     md = write_ingest_report(settings, summary, deadlines)
     create_markdown_artifact(key="footage-ingest-report", markdown=md, description="Footage ingest report")
     return summary
 
 
 # -- running it once ---------------------------------------------------------------------------
-def run_ingest(inbox: Path | None = None, concurrency: int | None = None) -> dict[str, Any]:
-    """Run the flow once on the configured runner (``[runner]``); ``concurrency`` overrides the
-    embedded cluster's worker processes."""
+def run_ingest(inbox: Path | None = None) -> IngestSummary:
+    """Run the flow once, as ``footage ingest`` does: with a temporary Prefect server of its own
+    when none is configured. A run that fails as a whole (the store down before any file, a
+    cluster that cannot be used) returns a summary that says why, every file left in the inbox."""
     settings = load_settings()
-    if concurrency:
-        settings.runner.workers = concurrency
-    look = look_early(inbox or settings.inbox, settings.ingest.settle_seconds)  # settles while the cluster starts
-    run_dir = settings.home / "run"
-    for pid in stop_orphaned_servers(run_dir):
-        print(f"stopped the temporary Prefect server (pid {pid}) of a run that was killed", file=sys.stderr)
-    for left in clean_scratch(settings.scratch_root):
-        print(f"removed scratch left by a killed run: {left}", file=sys.stderr)
-    note = None
+    look = look_early(inbox or settings.inbox, settings.ingest.settle_seconds)  # settles while Prefect starts
     os.environ["FOOTAGE_RUN_PID"] = str(os.getpid())  # a crash point in a worker kills the run (storage/faults.py)
     try:
-        with task_runner(settings) as cluster:
-            runner = ingest_flow.with_options(task_runner=cluster.runner)
-            note = note_temporary_server(run_dir)
-            summary = runner(inbox=str(inbox) if inbox else None, runner=cluster.describe())
-    except Exception as exc:  # the run as a whole failed (storage down before any file): say so, keep going
+        with temporary_api_server(settings.home / "run"):
+            return ingest_flow(inbox=str(inbox) if inbox else None)
+    except Exception as exc:  # the run as a whole failed: say so, keep going
         summary = error_summary(exc)
         try:
             write_ingest_report(settings, summary)
         except OSError:
             pass  # the report folder itself is unwritable: the JSON still says what happened
+        return summary
     finally:
         os.environ.pop("FOOTAGE_RUN_PID", None)
         forget(look)  # not taken: the run failed before its flow looked
-    forget_temporary_server(note)
-    return summary
-
-
-def runner_summary(described: dict[str, Any], settings: Settings, summary: dict[str, Any]) -> dict[str, Any]:
-    """Where the run's tasks ran, and the workers it lost on the way (distributed mode)."""
-    out = {k: described.get(k) for k in ("mode", "address", "workers")}
-    out["processes"] = sorted({s["worker"] for s in summary.get("stored", []) if s.get("worker")})
-    now = live_workers(settings) if described.get("at_start") else None
-    out["workers_lost"] = sorted(set(described["at_start"]) - set(now)) if now is not None else []
-    if out["workers_lost"]:
-        get_run_logger().warning("workers lost during the run: %s (Dask ran their tasks again elsewhere)",
-                                 ", ".join(out["workers_lost"]))
-    return out

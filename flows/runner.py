@@ -20,14 +20,19 @@ import hashlib
 import logging
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from records.settings import Settings
+from distributed import get_worker
+from prefect_dask import DaskTaskRunner
+
+from flows.runtime import TemporaryServer, forget_temporary_server, note_temporary_server, stop_orphaned_servers
+from records.scratch import clean_scratch
+from records.settings import Settings, load_settings
 
 #: our packages: their sources make up the code fingerprint every worker must share
 PACKAGES = ("flows", "media", "records", "reports", "storage")
@@ -93,17 +98,16 @@ def security(settings: Settings) -> Any:
 
 @dataclass
 class Cluster:
-    """What the run knows of its cluster: the task runner and the workers at the start."""
+    """What a run knows of its cluster: the mode, the scheduler, the workers at the start."""
 
-    runner: Any
     mode: str  # "embedded" | "dask"
     address: str | None
     workers: list[str] = field(default_factory=list)  # worker addresses when the run started
 
-    def describe(self) -> dict[str, Any]:
-        """For the run's summary: mode, address, number of workers, the workers at the start."""
-        return {"mode": self.mode, "address": self.address, "workers": len(self.workers),
-                "at_start": self.workers if self.mode == "dask" else []}
+    @property
+    def lost_checkable(self) -> bool:
+        """Whether workers lost during the run can be told (a cluster that outlives the run)."""
+        return self.mode == "dask"
 
 
 def check_cluster(settings: Settings) -> list[str]:
@@ -153,54 +157,97 @@ def require_api_server() -> str:
     return url
 
 
-def dask_runner(settings: Settings) -> Any:
-    """prefect-dask's task runner for the configured cluster (no checks: see :func:`task_runner`)."""
-    from prefect_dask import DaskTaskRunner
+class FootageTaskRunner(DaskTaskRunner):
+    """The ingest flow's one task runner, whoever starts the flow run: ``footage ingest``,
+    ``footage demo``, or a served deployment (the nightly cron, the UI's "Run").
 
-    if settings.runner.address:
-        sec = security(settings)
-        return DaskTaskRunner(address=settings.runner.address,
-                              client_kwargs={"security": sec} if sec is not None else {})
-    return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={
-            "n_workers": embedded_workers(settings),
-            "threads_per_worker": settings.runner.threads,
-            "processes": True,
-            "dashboard_address": None,  # no web server nobody asked for
-        },
-    )
+    It is given to the flow where the flow is defined (``@flow(task_runner=...)``), so a served
+    run, which loads the flow from its entrypoint, runs on it too. It reads ``[runner]`` when the
+    flow run starts, not when the module is imported: the same object serves whatever the
+    configuration of the process that runs the flow says.
+
+    At the first task submitted it does the run's housekeeping (:func:`housekeeping`), then
+
+    * **embedded** (no ``runner.address``): starts :func:`local_cluster` (our Dask settings, the
+      preload) and stops it when the flow run ends;
+    * **distributed**: checks the Prefect server and the workers (:func:`require_api_server`,
+      :func:`check_cluster`) and connects to ``runner.address``.
+
+    :attr:`cluster` says which, for the run's summary.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cluster: Cluster | None = None
+        self._starting: Future | None = None
+
+    def duplicate(self) -> "FootageTaskRunner":
+        return type(self)()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FootageTaskRunner)
+
+    __hash__ = object.__hash__
+
+    def __enter__(self) -> "FootageTaskRunner":
+        """The flow run starts: the cluster starts too, in a thread, while the flow looks at its
+        inbox (a night's run pays the workers' start once, beside the settle wait). Prefect also
+        enters the flow's task runner around each task run on a Dask worker: nothing starts there."""
+        super().__enter__()
+        if not _in_dask_worker():
+            self._starting = ThreadPoolExecutor(1, thread_name_prefix="footage-cluster").submit(
+                self._start, load_settings())
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        if self._starting is not None:  # a cluster still starting is stopped once it has
+            wait([self._starting])
+        super().__exit__(*args)
+
+    @property
+    def client(self) -> Any:
+        """The Dask client, once the cluster has started (or was checked): its error, if it
+        could not, is raised here, at the first task submitted."""
+        if self._client is None and self._starting is not None:
+            self._starting.result()
+        return super().client
+
+    def _start(self, settings: Settings) -> None:
+        for line in housekeeping(settings):
+            self.logger.warning(line)
+        if settings.runner.address:
+            require_api_server()
+            workers = check_cluster(settings)
+            self.address = settings.runner.address
+            sec = security(settings)
+            if sec is not None:
+                self.client_kwargs["security"] = sec
+            self.cluster = Cluster("dask", self.address, workers)
+            return
+        # the embedded scheduler and nannies live in this process: their start/stop chatter is not
+        # the operator's business (warnings still show)
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+        n = embedded_workers(settings)
+        self._cluster = self._exit_stack.enter_context(local_cluster(settings, n))
+        self.cluster = Cluster("embedded", None, [f"local:{i}" for i in range(n)])
 
 
-@contextmanager
-def task_runner(settings: Settings) -> Iterator[Cluster]:
-    """The run's task runner, checked, with what it needs around it (a temporary Prefect server)."""
-    if settings.runner.address:
-        require_api_server()
-        workers = check_cluster(settings)
-        yield Cluster(dask_runner(settings), "dask", settings.runner.address, workers)
-        return
-    # the embedded scheduler and nannies live in this process: their start/stop chatter is not
-    # the operator's business (warnings still show)
-    logging.getLogger("distributed").setLevel(logging.WARNING)
-    n = embedded_workers(settings)
-    # the worker processes start (and import Footage) while the Prefect server starts: both take
-    # seconds, and a night's run pays them once
-    from prefect_dask import DaskTaskRunner
+def _in_dask_worker() -> bool:
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
 
-    with ThreadPoolExecutor(1) as pool:
-        starting = pool.submit(local_cluster, settings, n)
-        cluster = None
-        try:
-            with temporary_api_server():
-                cluster = starting.result()
-                yield Cluster(DaskTaskRunner(address=cluster.scheduler_address), "embedded", None,
-                              [f"local:{i}" for i in range(n)])
-        finally:
-            if cluster is None and starting.exception() is None:
-                cluster = starting.result()  # the server failed to start: the workers still must go
-            if cluster is not None:
-                cluster.close()
+
+def housekeeping(settings: Settings) -> list[str]:
+    """What a killed run left on this machine, cleared before a run starts: the temporary Prefect
+    servers of runs that are gone (:func:`flows.runtime.stop_orphaned_servers`) and scratch folders
+    of killed tasks (:func:`records.scratch.clean_scratch`). Returns what was done, for the log."""
+    done = [f"stopped the temporary Prefect server (pid {pid}) of a run that was killed"
+            for pid in stop_orphaned_servers(settings.home / "run")]
+    done += [f"removed scratch left by a killed run: {left}" for left in clean_scratch(settings.scratch_root)]
+    return done
 
 
 def local_cluster(settings: Settings, n: int) -> Any:
@@ -219,18 +266,19 @@ def local_cluster(settings: Settings, n: int) -> Any:
 
 
 @contextmanager
-def temporary_api_server() -> Iterator[str | None]:
+def temporary_api_server(run_dir: Path) -> Iterator[str | None]:
     """With no ``PREFECT_API_URL``: one temporary Prefect server for this run and its worker
-    processes (Prefect's own, started here rather than lazily in every process), stopped at the end."""
+    processes (Prefect's own, started here rather than lazily in every process), noted under
+    ``run_dir`` so that the next run stops it if this one is killed (:mod:`flows.runtime`), and
+    stopped at the end."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if PREFECT_API_URL.value():
         yield PREFECT_API_URL.value()
         return
-    from flows.runtime import TemporaryServer
-
     server = TemporaryServer()
     server.start()
+    note = note_temporary_server(run_dir)
     before = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the worker processes
     try:
@@ -242,6 +290,7 @@ def temporary_api_server() -> Iterator[str | None]:
         else:
             os.environ["PREFECT_API_URL"] = before
         server.stop()
+        forget_temporary_server(note)
 
 
 def live_workers(settings: Settings) -> list[str] | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from media.archive import (
     AccessJob,
@@ -33,6 +33,8 @@ from media.gaps.settings import GapSettings
 from media.gaps.speech import Window
 from media.model import Recording
 
+from records.manifest import ArchiveRecord, StoredObject
+
 CONTENT_TYPES = {"master": "video/x-matroska", "access": "video/mp4"}
 
 
@@ -45,32 +47,39 @@ class ArchiveOutputs(BaseModel):
     access: ArchiveResult | None = None
     note: str | None = None
 
-    def derivatives(self) -> list[dict[str, Any]]:
-        """One entry per output, ready for the store step (kind, path, sha256, size, suffix, content type)."""
-        out = []
-        for kind, result in (("master", self.master), ("access", self.access)):
-            if result is not None:
-                out.append(
-                    {
-                        "kind": kind,
-                        "path": result.path,
-                        "sha256": result.sha256,
-                        "size": result.size,
-                        "suffix": Path(result.path).suffix,
-                        "content_type": CONTENT_TYPES[kind],
-                        "action": result.action,
-                    }
-                )
-        return out
+    def derivatives(self) -> list[WorkCopy]:
+        """One entry per output, ready for the store step."""
+        return [
+            WorkCopy(kind=kind, path=result.path, sha256=result.sha256, size=result.size,
+                     suffix=Path(result.path).suffix, content_type=CONTENT_TYPES[kind], action=result.action)
+            for kind, result in (("master", self.master), ("access", self.access))
+            if result is not None
+        ]
 
-    def manifest(self) -> dict[str, Any]:
-        """The manifest section: outputs, checksums, and the proof per stream."""
-        return {
-            "action": self.action,
-            "note": self.note,
-            "master": self.master.model_dump(mode="json", exclude={"source", "path"}) if self.master else None,
-            "access": self.access.model_dump(mode="json", exclude={"source", "path"}) if self.access else None,
-        }
+    def manifest(self, stored: Sequence[StoredObject] = ()) -> ArchiveRecord:
+        """The manifest section: outputs, checksums, the proof per stream, and where the copies
+        were ``stored``."""
+        return ArchiveRecord(
+            action=self.action,
+            note=self.note,
+            master=self.master.model_dump(mode="json", exclude={"source", "path"}) if self.master else None,
+            access=self.access.model_dump(mode="json", exclude={"source", "path"}) if self.access else None,
+            stored=list(stored),
+        )
+
+
+class WorkCopy(BaseModel):
+    """A derivative in the work folder, before it is stored: what the store step needs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # master | access
+    path: str
+    sha256: str
+    size: int
+    suffix: str
+    content_type: str
+    action: str | None = None
 
 
 def archive_recording(

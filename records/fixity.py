@@ -85,19 +85,19 @@ def _check_derivatives(store: ObjectStore, record: Manifest, row: dict[str, Any]
     """The master and the access copy the manifest lists, each re-hashed like the original; the
     first problem found sets the row's status when the original itself was fine."""
     row["derivatives"] = []
-    for d in (record.archive or {}).get("stored") or []:
+    for d in record.archive.stored if record.archive else []:
         try:
-            result = store.verify(d["key"], d["sha256"], version_id=d.get("version_id"))
+            result = store.verify(d.key, d.sha256, version_id=d.version_id)
             status = "missing" if result.missing else "ok" if result.ok else "mismatch"
         except StorageError as e:
             result, status = None, "error"
             row.setdefault("errors", []).append(str(e))
-        row["derivatives"].append({"kind": d.get("kind"), "key": d["key"], "status": status})
+        row["derivatives"].append({"kind": d.kind, "key": d.key, "status": status})
         row["size"] = (row["size"] or 0) + (result.size or 0 if result else 0)
         if status != "ok" and row["status"] == "ok":
             what = {"missing": "is gone", "mismatch": f"content hashes to {result.actual if result else None}",
                     "error": "could not be read"}[status]
-            row.update(status=status, detail=f"{d.get('kind')} {d['key']} {what}")
+            row.update(status=status, detail=f"{d.kind} {d.key} {what}")
 
 
 def summarize(rows: list[dict[str, Any]], total: int, sample_pct: float, store: ObjectStore,

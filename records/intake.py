@@ -26,13 +26,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from media.model import CameraKind, Recording
 from media.probe import Limits, MediaError, check_name, probe
 from media.timeinfo import identify as identify_time
 
 from records.keys import safe_part
+from records.manifest import StoredObject
 
 
 class Status(str, Enum):
@@ -48,7 +49,13 @@ class Status(str, Enum):
 
 
 class Outcome(BaseModel):
-    """What happened to one inbox file."""
+    """What happened to one inbox file.
+
+    Frozen: each step returns a new outcome (:meth:`set`, ``model_copy(update=...)``), so that a
+    task never changes what it was given (a retried or recomputed task starts from the same input).
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     file: str  # path relative to the inbox
     path: str
@@ -58,8 +65,8 @@ class Outcome(BaseModel):
     recording: Recording | None = None
     categories: list[str] = Field(default_factory=list)
     case: str | None = None
-    stored: dict[str, Any] | None = None
-    derivatives: list[dict[str, Any]] = Field(default_factory=list)  # archive master, access copy
+    stored: StoredObject | None = None  # where the original is
+    derivatives: list[StoredObject] = Field(default_factory=list)  # archive master, access copy
     moved_to: str | None = None
     worker: str | None = None  # host:pid of the process that decoded and stored it
 
@@ -68,8 +75,8 @@ class Outcome(BaseModel):
         return self.recording.sha256 if self.recording else None
 
     def set(self, status: Status, reason: str | None = None, message: str | None = None) -> "Outcome":
-        self.status, self.reason, self.message = status, reason, message
-        return self
+        """A copy with this status, reason and message."""
+        return self.model_copy(update={"status": status, "reason": reason, "message": message})
 
 
 # -- discovery -------------------------------------------------------------------------------
@@ -141,9 +148,9 @@ def validate(path: Path, inbox: Path) -> Outcome:
         if st.st_size == 0:
             raise MediaError("empty", f"{path.name} is empty (0 bytes)")
     except MediaError as exc:
-        out.set(Status.QUARANTINED, exc.reason, exc.message)
+        return out.set(Status.QUARANTINED, exc.reason, exc.message)
     except OSError as exc:
-        out.set(*_os_failure(exc, rel))
+        return out.set(*_os_failure(exc, rel))
     return out
 
 
@@ -173,8 +180,8 @@ def wait_if_incomplete(out: Outcome, wait_s: float, now: float | None = None) ->
     except OSError:
         return out
     if age < wait_s:
-        out.set(Status.WAITING, out.reason,
-                f"{out.message} - it may be an upload that stalled; it waits {wait_s - age:.0f} s more for the rest")
+        return out.set(Status.WAITING, out.reason,
+                       f"{out.message} - it may be an upload that stalled; it waits {wait_s - age:.0f} s more for the rest")
     return out
 
 
@@ -233,17 +240,17 @@ def identify(out: Outcome, settings) -> Outcome:
     if out.status != Status.PENDING:
         return wait_if_incomplete(out, settings.ingest.incomplete_wait_s)
     try:
-        out.recording, who = probe_file(Path(out.path), settings, name=out.file)
-        out.categories, out.case = list(who.categories), who.case_id
+        recording, who = probe_file(Path(out.path), settings, name=out.file)
+        out = out.model_copy(update={"recording": recording, "categories": list(who.categories), "case": who.case_id})
     except MediaError as exc:
         if exc.reason == "unreadable":  # permission denied: not the file's fault, keep it
-            out.set(Status.FAILED, exc.reason, f"{exc.message}; it stays in the inbox")
+            out = out.set(Status.FAILED, exc.reason, f"{exc.message}; it stays in the inbox")
         else:
-            out.set(Status.QUARANTINED, exc.reason, exc.message)
+            out = out.set(Status.QUARANTINED, exc.reason, exc.message)
     except ValueError as exc:  # a broken sidecar
-        out.set(Status.QUARANTINED, "bad_sidecar", str(exc))
+        out = out.set(Status.QUARANTINED, "bad_sidecar", str(exc))
     except OSError as exc:
-        out.set(*_os_failure(exc, out.file))
+        out = out.set(*_os_failure(exc, out.file))
     return wait_if_incomplete(out, settings.ingest.incomplete_wait_s)
 
 
@@ -267,8 +274,8 @@ class Batch:
     waiting: list[Outcome] = field(default_factory=list)
 
 
-def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], dict[str, Any] | None]) -> Batch:
-    """Sort probed outcomes; ``stored_copy(sha256)`` is a stored record's ``stored`` section, or None."""
+def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], StoredObject | None]) -> Batch:
+    """Sort probed outcomes; ``stored_copy(sha256)`` is where a stored record's original is, or None."""
     batch = Batch()
     first: dict[str, str] = {}
     for out in outcomes:
@@ -287,8 +294,7 @@ def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], dict[str, A
             continue
         copy = stored_copy(out.sha256)
         if copy is not None:
-            out.stored = copy
-            batch.stored.append(out.set(Status.DUPLICATE, "already stored"))
+            batch.stored.append(out.model_copy(update={"stored": copy}).set(Status.DUPLICATE, "already stored"))
         else:
             batch.new.append(out)
     return batch
@@ -324,18 +330,14 @@ def move_out(out: Outcome, processed_day: Path) -> Outcome:
     """Move a verified file (ingested or duplicate) to ``processed/<day>/``, sidecars with it."""
     name = safe_part(out.file.replace("/", "_"))
     dest = _move_with_sidecars(Path(out.path), _free_name(processed_day, name))
-    for d in out.derivatives:  # stored and verified: the work copies are no longer needed
-        Path(d["work_path"]).unlink(missing_ok=True)
-    out.moved_to = str(dest)
-    return out
+    return out.model_copy(update={"moved_to": str(dest)})
 
 
 def plan_quarantine(out: Outcome, folder: Path) -> Outcome:
     """Choose where a bad file will go (``moved_to``), so the audit log can say so before it moves."""
     src = Path(out.path)
     name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{safe_part(src.name, 'unnamed')}"
-    out.moved_to = str(_free_name(folder, name)) if os.path.lexists(src) else None
-    return out
+    return out.model_copy(update={"moved_to": str(_free_name(folder, name)) if os.path.lexists(src) else None})
 
 
 def quarantine(out: Outcome, folder: Path) -> Outcome:
@@ -343,7 +345,7 @@ def quarantine(out: Outcome, folder: Path) -> Outcome:
     never delete it."""
     src = Path(out.path)
     if out.moved_to is None and os.path.lexists(src):
-        plan_quarantine(out, folder)
+        out = plan_quarantine(out, folder)
     dest = _move_with_sidecars(src, Path(out.moved_to)) if out.moved_to and os.path.lexists(src) else None
     record = {
         "file": out.file,
@@ -357,5 +359,4 @@ def quarantine(out: Outcome, folder: Path) -> Outcome:
     stand_in = folder / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{safe_part(src.name, 'unnamed')}"
     reason_path = (dest or stand_in).with_name((dest or stand_in).name + ".reason.json")
     reason_path.write_text(json.dumps(record, ensure_ascii=False, indent=1))
-    out.moved_to = str(dest) if dest else None
-    return out
+    return out.model_copy(update={"moved_to": str(dest) if dest else None})

@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr
 
 from media.model import Event, Recording
 from storage import ObjectNotFound, ObjectStore, StorageError
@@ -34,18 +34,53 @@ SCHEMAS = ("footage.manifest/1", SCHEMA)
 _V1_FINDINGS = ("unexplained_interruption", "missing_opening_statement")
 
 
-class StoredObject(BaseModel):
-    """Where one stored copy is, and under which lock."""
+#: a datetime written as ``isoformat()`` ("+00:00", as the stored records and the CLI's JSON always
+#: had it), not as pydantic's default ("Z")
+IsoTime = Annotated[datetime, PlainSerializer(lambda t: t.isoformat(), return_type=str, when_used="json")]
 
-    model_config = ConfigDict(extra="allow")
+
+class StoredObject(BaseModel):
+    """Where one stored copy is, and under which lock: an original (``Manifest.stored``,
+    ``Outcome.stored``) or a derivative (``kind`` master or access, ``action`` how it was made;
+    ``Manifest.archive.stored``, ``Outcome.derivatives``).
+
+    Frozen: a copy, once stored, is a fact. Serialised with :meth:`to_json_dict`, which leaves out
+    the fields nobody set, so that records written before a field existed read and write back the
+    same.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     key: str
     sha256: str | None = None
     size: int | None = None
-    retain_until: str | None = None
+    retain_until: IsoTime | None = None
     mode: str | None = None
     version_id: str | None = None
     backend: str | None = None
+    kind: str | None = None
+    action: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class ArchiveRecord(BaseModel):
+    """A manifest's ``archive`` section: how the master and the access copy were made (the proof
+    per stream, as :meth:`records.derivatives.ArchiveOutputs.manifest` wrote it) and where they are."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    action: str | None = None
+    note: str | None = None
+    master: dict[str, Any] | None = None
+    access: dict[str, Any] | None = None
+    stored: list[StoredObject] = Field(default_factory=list)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        body = self.model_dump(mode="json", exclude={"stored"})
+        body["stored"] = [s.to_json_dict() for s in self.stored]
+        return body
 
 
 class Manifest(BaseModel):
@@ -70,7 +105,7 @@ class Manifest(BaseModel):
     findings: list[dict[str, Any]] = Field(default_factory=list)
     stored: StoredObject
     ingested_at: datetime | None = None
-    archive: dict[str, Any] | None = None
+    archive: ArchiveRecord | None = None
     # the manifest object's time in the store (set by iter_manifests): when ``ingested_at`` is absent
     _object_time: datetime | None = PrivateAttr(None)
 
@@ -128,11 +163,11 @@ class Manifest(BaseModel):
             "categories": self.categories,
             "case": self.case,
             "findings": self.findings,
-            "stored": self.stored.model_dump(mode="json"),
+            "stored": self.stored.to_json_dict(),
             "ingested_at": self.ingested_at.isoformat() if self.ingested_at else None,
         }
         if self.archive is not None:
-            body["archive"] = self.archive
+            body["archive"] = self.archive.to_json_dict()
         body.update(self.model_extra or {})
         return json.dumps(body, ensure_ascii=False, indent=1).encode()
 
@@ -177,14 +212,14 @@ def iter_manifests(store: ObjectStore) -> Iterator[Manifest]:
 
 def build_manifest(
     recording: Recording,
-    stored: dict[str, Any],
+    stored: StoredObject,
     *,
     session: Any = None,
     qc: Any = None,
     categories: list[str] | None = None,
     case: str | None = None,
     findings: list[dict[str, Any]] | None = None,
-    archive: dict[str, Any] | None = None,
+    archive: ArchiveRecord | None = None,
     ingested_at: datetime | None = None,
 ) -> Manifest:
     """The manifest of a record being stored.
@@ -192,8 +227,8 @@ def build_manifest(
     Parameters
     ----------
     recording : Recording
-    stored : dict
-        Where the original went (:class:`StoredObject` fields).
+    stored : StoredObject
+        Where the original went.
     session : media.model.Session, optional
         Its session: the id, the segment events and the gaps that touch this recording are kept.
     qc : media.gaps.qc.QCResult, optional
@@ -217,7 +252,7 @@ def build_manifest(
         categories=list(categories or []),
         case=case,
         findings=list(findings or []),
-        stored=StoredObject.model_validate(stored),
+        stored=stored,
         ingested_at=ingested_at or datetime.now(timezone.utc),
         archive=archive,
     )

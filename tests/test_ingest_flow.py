@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 def run(inbox: Path | None = None) -> dict:
     from flows.ingest import run_ingest
 
-    return run_ingest(inbox)
+    return run_ingest(inbox).to_json_dict()
 
 
 def sha(path: Path) -> str:
@@ -140,8 +140,8 @@ def test_demo_inbox_end_to_end(footage_home):
     # one task run per file per task (intake: validate + probe; preserve: decode pass + store;
     # commit: commit + verify), the session rules once per session, read back from Prefect's API;
     # audit and finalize run in the flow's own process, not as task runs
-    counts = task_run_counts(26)
-    assert counts == {"intake": 8, "earlier": 1, "segment": 1, "preserve": 6, "gaps": 2, "commit": 6, "quarantine": 2}
+    counts = task_run_counts(24)
+    assert counts == {"intake": 8, "earlier": 1, "segment": 1, "preserve": 6, "gaps": 2, "commit": 6}
     # the run's log names every file it moved out of the inbox (that each group was audited
     # first is the crash-point suite's: tests/reliability, audit.before_append)
     assert sorted(f for _, f in moved_out(6)) == sorted(s["file"] for s in summary["stored"])
@@ -384,20 +384,35 @@ def test_a_stalled_upload_waits_for_the_rest_before_quarantine(footage_home, mon
     assert second["still_writing"] == [] and not part.exists()
 
 
-def test_a_verify_that_fails_inside_commit_says_verify_failed():
-    """commit + verify run as one task: an error of the verify (after the task's retries, and
-    after Dask or Prefect pickled it back) still names the verify step, with its own message."""
-    import pickle
+def test_a_task_reports_its_own_failure_after_prefects_retries():
+    """A task raises while Prefect has retries left for it, and on its last attempt returns a
+    failed outcome naming the step (``last_attempt``): Prefect's retries, a typed result, and
+    the flow reads it with ``.result()`` as any other outcome."""
+    from prefect import flow, task
 
-    from flows.ingest import StepFailed, _failed
+    from flows.ingest import failed, last_attempt
     from records.intake import Outcome
 
-    raised = pickle.loads(pickle.dumps(StepFailed("verify", OSError("the bucket did not answer"))))
-    out = _failed(Outcome(file="cam.mp4", path="/inbox/cam.mp4"), "store", raised)
+    attempts: list[int] = []
+
+    @task(retries=2, retry_delay_seconds=0)
+    def flaky_verify(out: Outcome) -> Outcome:
+        try:
+            attempts.append(1)
+            raise OSError("the bucket did not answer")
+        except OSError as exc:
+            if not last_attempt():
+                raise
+            return failed(out, "verify", exc)
+
+    @flow
+    def one() -> Outcome:
+        return flaky_verify.submit(Outcome(file="cam.mp4", path="/inbox/cam.mp4")).result()
+
+    out = one()
+    assert len(attempts) == 3  # the first attempt and Prefect's two retries
     assert (out.status.value, out.reason) == ("failed", "verify_failed")
     assert out.message == "verify of cam.mp4 failed: the bucket did not answer; the file stays in the inbox"
-    plain = _failed(Outcome(file="cam.mp4", path="/inbox/cam.mp4"), "store", OSError("disk full"))
-    assert plain.reason == "store_failed"
 
 
 def test_a_step_without_a_task_run_of_its_own_keeps_its_retries():
@@ -421,7 +436,7 @@ def test_a_step_without_a_task_run_of_its_own_keeps_its_retries():
 
     assert step(3, 2) == "stored" and len(calls) == 3
     waits = [b - a for a, b in zip(calls, calls[1:])]
-    assert 0.2 <= waits[0] < 0.4 and 0.4 <= waits[1] < 0.8, waits  # the delays, in order
+    assert waits[0] >= 0.2 and waits[1] >= 0.4, waits  # the delays, in order (no upper limit: a busy machine)
     calls.clear()
     with pytest.raises(OSError, match="attempt 3 failed"):  # the last error itself, not tenacity's
         step(2, 5)

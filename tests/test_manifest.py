@@ -9,7 +9,7 @@ import pytest
 
 from media.model import Recording
 from records.intake import Outcome, Status, sort_batch
-from records.manifest import Manifest, build_manifest
+from records.manifest import Manifest, StoredObject, build_manifest
 
 SHA = "ab" * 32
 MADE = datetime(2026, 11, 3, 1, 15, tzinfo=timezone.utc)
@@ -81,8 +81,8 @@ def test_sort_batch_separates_new_stored_twins_and_bad():
         return Outcome(file=name, path=f"/inbox/{name}", recording=rec, status=status)
 
     probed = [out("a", "1" * 64), out("b", "1" * 64), out("c", "2" * 64), out("d", None, Status.QUARANTINED)]
-    batch = sort_batch(probed, lambda sha: {"key": "k"} if sha == "2" * 64 else None)
+    batch = sort_batch(probed, lambda sha: StoredObject(key="k") if sha == "2" * 64 else None)
     assert [o.file for o in batch.new] == ["a"]
     assert [(o.file, o.reason) for o in batch.twins] == [("b", "same content as a")]
-    assert [(o.file, o.stored) for o in batch.stored] == [("c", {"key": "k"})]
+    assert [(o.file, o.stored.key) for o in batch.stored] == [("c", "k")]
     assert [o.file for o in batch.bad] == ["d"]

@@ -35,7 +35,7 @@ def demo_run(tmp_path_factory):
         settings = load_settings()
         settings.ensure_layout()
         build_demo_inbox(settings.inbox)
-        summary = run_ingest()
+        summary = run_ingest().to_json_dict()
         yield settings, summary
     finally:
         for key in [k for k in os.environ if k.startswith("FOOTAGE_")]:

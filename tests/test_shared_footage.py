@@ -54,6 +54,6 @@ def test_real_clips_ingest(shared_video: Path, footage_home: Path):
     names = ["opencv-doc__box.mp4", "opencv-doc__tree.avi", "intel-sample-videos__asl_again.mkv", "mmaction2__test.avi"]
     for n in names:
         shutil.copy(shared_video / n, settings.inbox / n)
-    summary = run_ingest()
+    summary = run_ingest().to_json_dict()
     assert summary["ingested"] == 4 and summary["quarantined"] == []
     assert {s["file"] for s in summary["stored"]} == set(names)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
@@ -19,36 +19,39 @@ from flows import progress
 from flows.looks import look_early
 from flows.cli.common import PROBLEM_EXIT, Bars, err, fail, load_settings, out, print_json
 
+if TYPE_CHECKING:
+    from reports.ingest import IngestSummary
 
-def summary_table(summary: dict[str, Any]) -> Table:
+
+def summary_table(summary: "IngestSummary") -> Table:
     """The ingest summary as a table: counts, with the files or reasons behind them."""
     table = Table(title="Footage ingest", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_column("detail")
-    table.add_row("seen", str(summary["seen"]), "")
-    table.add_row("ingested", str(summary["ingested"]), "")
-    table.add_row("duplicates", str(summary["duplicates"]), "")
+    table.add_row("seen", str(summary.seen), "")
+    table.add_row("ingested", str(summary.ingested), "")
+    table.add_row("duplicates", str(summary.duplicates), "")
     table.add_row(
         "quarantined",
-        str(len(summary["quarantined"])),
-        "\n".join(f"{q['file']!r}: {q['reason']}" for q in summary["quarantined"]),
+        str(len(summary.quarantined)),
+        "\n".join(f"{q.file!r}: {q.reason}" for q in summary.quarantined),
     )
-    if summary["failed"]:
-        table.add_row("[red]failed[/]", str(len(summary["failed"])), "\n".join(f["message"] for f in summary["failed"]))
-    if summary["still_writing"]:
-        table.add_row("still being written", str(len(summary["still_writing"])), "\n".join(summary["still_writing"]))
-    table.add_row("sessions", str(len(summary["sessions"])), "\n".join(s["id"] for s in summary["sessions"]))
+    if summary.failed:
+        table.add_row("[red]failed[/]", str(len(summary.failed)), "\n".join(f.message or "" for f in summary.failed))
+    if summary.still_writing:
+        table.add_row("still being written", str(len(summary.still_writing)), "\n".join(summary.still_writing))
+    table.add_row("sessions", str(len(summary.sessions)), "\n".join(s.id for s in summary.sessions))
     table.add_row(
         "gaps",
-        str(len(summary["gaps"])),
-        "\n".join(f"{g['device']} {g['start']} +{g['seconds']:.0f}s" for g in summary["gaps"]),
+        str(len(summary.gaps)),
+        "\n".join(f"{g.device} {g.start} +{g.seconds:.0f}s" for g in summary.gaps),
     )
-    table.add_row("report", "", summary.get("report", ""))
+    table.add_row("report", "", summary.report or "")
     return table
 
 
-def run_with_progress(inbox: Optional[Path], quiet: bool) -> dict[str, Any]:
+def run_with_progress(inbox: Optional[Path], quiet: bool) -> "IngestSummary":
     """Run the ingest flow once; unless ``quiet``, one bar per file on standard error."""
     # Prefect's per-task log lines would interleave with the bars; the table says it better.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -73,13 +76,13 @@ def ingest(
         fail(f"inbox {inbox} does not exist or is not a folder")
     summary = run_with_progress(inbox, quiet=as_json or not err.is_terminal)
     if as_json:
-        print_json(summary)
+        print_json(summary.to_json_dict())
     else:
         out.print(summary_table(summary))
-    if summary.get("error"):
-        err.print(f"[bold red]the run failed:[/] {summary['error']['reason']}: {summary['error']['message']} "
+    if summary.error:
+        err.print(f"[bold red]the run failed:[/] {summary.error.reason}: {summary.error.message} "
                   "(every file stays in the inbox)", highlight=False)
-    if summary["failed"] or summary.get("error"):
+    if summary.failed or summary.error:
         raise typer.Exit(PROBLEM_EXIT)
 
 
@@ -99,7 +102,7 @@ def demo(
     err.print(f"demo: wrote {len(made)} files into {settings.inbox}")
     summary = run_with_progress(None, quiet=as_json or not err.is_terminal)
     if as_json:
-        print_json(summary)
+        print_json(summary.to_json_dict())
         return
     out.print(summary_table(summary))
-    err.print(f"report: {summary.get('report')}")
+    err.print(f"report: {summary.report}")

@@ -34,17 +34,17 @@ def test_archive_recording_makes_master_and_access(clips, tmp_path):
     rec = recording_of(src)
     out = archive_task.fn(rec, str(src), str(tmp_path), ArchiveSettings(), "CAM-7-20261127T090000")
     assert out.action == "ffv1"
-    kinds = {d["kind"]: d for d in out.derivatives()}
+    kinds = {d.kind: d for d in out.derivatives()}
     assert set(kinds) == {"master", "access"}
     for d in kinds.values():
-        assert d["sha256"] == hashlib.sha256(open(d["path"], "rb").read()).hexdigest()
-    assert kinds["master"]["path"].endswith(f"{rec.sha256}.master.mkv")
-    with av.open(kinds["master"]["path"]) as c:
+        assert d.sha256 == hashlib.sha256(open(d.path, "rb").read()).hexdigest()
+    assert kinds["master"].path.endswith(f"{rec.sha256}.master.mkv")
+    with av.open(kinds["master"].path) as c:
         tags = {k.upper(): v for k, v in c.metadata.items()}
     assert tags["SOURCE_SHA256"] == rec.sha256 and tags["DEVICE"] == "CAM-7" and tags["OFFICER"] == "0815"
     assert tags["SESSION_ID"] == "CAM-7-20261127T090000" and tags["START_TIME"] == "2026-11-27T09:00:00+08:00"
-    json.dumps(out.manifest())  # the manifest section is plain JSON
-    assert [c["method"] for c in out.manifest()["master"]["checks"]] == ["frames", "samples"]
+    json.dumps(out.manifest().to_json_dict())  # the manifest section is plain JSON
+    assert [c["method"] for c in out.manifest().master["checks"]] == ["frames", "samples"]
 
 
 def test_policy_from_settings_and_no_access_copy(clips, tmp_path):
@@ -52,7 +52,7 @@ def test_policy_from_settings_and_no_access_copy(clips, tmp_path):
     settings = ArchiveSettings.model_validate({"policy": {"access_copy": False}})
     out = archive_recording(recording_of(src), src, tmp_path, settings=settings)
     assert out.action == "remux" and out.access is None
-    assert [d["kind"] for d in out.derivatives()] == ["master"]
+    assert [d.kind for d in out.derivatives()] == ["master"]
 
 
 def test_retry_only_for_transient_errors():

@@ -109,7 +109,7 @@ def test_fixity_audit_covers_the_master_and_the_access_copy(footage_home, prefec
     settings.ensure_layout()
     make_clip(settings.inbox / "CAM-2_7002_20261120090000_0001.MP4", 2, width=160, height=120, fps=10,
               creation_time=datetime(2026, 11, 20, 1, tzinfo=timezone.utc))
-    (stored,) = run_ingest()["stored"]
+    (stored,) = run_ingest().to_json_dict()["stored"]
     store = open_store(settings)
     derivatives = {d["kind"]: d for d in load_manifest(store, stored["sha256"]).archive["stored"]}
     assert set(derivatives) == {"master", "access"}

@@ -22,7 +22,7 @@ def test_demo_ingest_on_s3_object_lock(footage_home, monkeypatch, s3_store, s3_c
     monkeypatch.setenv("FOOTAGE_STORAGE__EVIDENCE_UNTIL", "2100-12-31")
     settings = load_settings()
     build_demo_inbox(settings.inbox)
-    summary = run_ingest()
+    summary = run_ingest().to_json_dict()
     assert summary["ingested"] == 6 and len(summary["quarantined"]) == 2
     for item in summary["stored"]:
         assert item["version_id"]
@@ -33,7 +33,7 @@ def test_demo_ingest_on_s3_object_lock(footage_home, monkeypatch, s3_store, s3_c
     # the same files again: duplicates, and no second version of any original
     for p in sorted(settings.processed.rglob("*.MP4"))[:2]:
         (settings.inbox / p.name).write_bytes(p.read_bytes())
-    again = run_ingest()
+    again = run_ingest().to_json_dict()
     assert again["duplicates"] == 2 and again["ingested"] == 0
     for item in summary["stored"]:
         versions = s3_client.list_object_versions(Bucket=bucket_name, Prefix=item["key"]).get("Versions", [])
