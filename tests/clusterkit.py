@@ -40,7 +40,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(check, what: str, timeout: float, procs: list[subprocess.Popen]) -> None:
+def wait_until(check, what: str, timeout: float, procs: list[subprocess.Popen]) -> None:
+    """Return once ``check()`` is true; fail at once if one of ``procs`` exited meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for p in procs:
@@ -66,14 +67,16 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+def start_process(cmd: list[str], log: Path, env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
+    """Start ``cmd`` in a session of its own (so that :func:`stop_process` stops what it starts),
+    its output appended to ``log``."""
     fh = open(log, "ab")
-    p = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+    p = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
     p.log = log  # type: ignore[attr-defined]
     return p
 
 
-def _stop(p: subprocess.Popen) -> None:
+def stop_process(p: subprocess.Popen) -> None:
     """Stop a process and everything it started (its own session)."""
     if p.poll() is None:
         try:
@@ -111,7 +114,7 @@ class Cluster:
     def add_workers(self, n: int, extra_env: dict[str, str] | None = None) -> None:
         for i in range(n):
             name = f"w{len(self.workers)}"
-            self.workers.append(_start(
+            self.workers.append(start_process(
                 [str(BIN / "dask"), "worker", self.address, "--nworkers", "1", "--nthreads", str(self.nthreads), "--name", name,
                  "--local-directory", str(self.tmp / name), "--no-dashboard", "--host", "127.0.0.1", *PRELOAD],
                 self.tmp / f"{name}.log", {**self.worker_env, **(extra_env or {})},
@@ -126,28 +129,28 @@ class Cluster:
 
     def stop_workers(self) -> None:
         for w in self.workers:
-            _stop(w)
+            stop_process(w)
         self.workers = []
 
 
 @contextmanager
-def prefect_server(tmp: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A Prefect server process on a free port, SQLite in ``tmp``."""
+def prefect_server(tmp: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A Prefect server process on a free port, SQLite in ``tmp``; ``env``: more settings of its own."""
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp / 'prefect.db'}",
-           "PREFECT_SERVER_LOGGING_LEVEL": "WARNING", "PREFECT_UI_ENABLED": "false"}
+           "PREFECT_SERVER_LOGGING_LEVEL": "WARNING", "PREFECT_UI_ENABLED": "false", **(env or {})}
     env.pop("PREFECT_API_URL", None)
-    server = _start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                    tmp / "prefect-server.log", env)
+    server = start_process([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                           tmp / "prefect-server.log", env)
     try:
-        _wait(lambda: _healthy(f"http://127.0.0.1:{port}/api/health"), "Prefect server", 180, [server])
+        wait_until(lambda: _healthy(f"http://127.0.0.1:{port}/api/health"), "Prefect server", 180, [server])
         # its first request that reads the database takes 0.6 s more (a server that has been up
         # answers in milliseconds): paid here, not by the first run the tests time
         _healthy(f"http://127.0.0.1:{port}/api/hello")
         yield f"http://127.0.0.1:{port}/api", server
     finally:
-        _stop(server)
+        stop_process(server)
 
 
 @contextmanager
@@ -163,17 +166,17 @@ def cluster(n_workers: int, tmp: Path, nthreads: int = 1, worker_env: dict[str, 
         base = {k: v for k, v in os.environ.items() if not k.startswith("FOOTAGE_FAULT")}
         wenv = {**base, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": url, "PREFECT_LOGGING_LEVEL": "WARNING",
                 **DASK_ENV, **(worker_env or {})}
-        scheduler = _start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                            "--no-dashboard", *PRELOAD], tmp / "scheduler.log", wenv)
+        scheduler = start_process([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                   "--no-dashboard", *PRELOAD], tmp / "scheduler.log", wenv)
         c = Cluster(env={"PREFECT_API_URL": url, "FOOTAGE_RUNNER__ADDRESS": address}, api_url=url,
                     address=address, tmp=tmp, worker_env=wenv, server=server, scheduler=scheduler, nthreads=nthreads)
         try:
-            _wait(lambda: _port_open(port), "Dask scheduler", 120, [scheduler])
+            wait_until(lambda: _port_open(port), "Dask scheduler", 120, [scheduler])
             c.add_workers(n_workers)
             yield c
         finally:
             c.stop_workers()
-            _stop(scheduler)
+            stop_process(scheduler)
 
 
 @contextmanager
