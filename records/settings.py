@@ -139,6 +139,39 @@ class IdentitySettings(BaseModel):
     clock_skew_s: float = 300.0
 
 
+#: the default message of a failed or crashed run (``[notify]``): Jinja templates that Prefect's server
+#: renders for each run (``flow_run``, ``flow``, ``deployment``, ``event``; ``run_url`` is added by
+#: flows/notify.py: the run's page in the Prefect UI)
+NOTIFY_SUBJECT = "Footage: {{ deployment.name }} run {{ flow_run.name }} {{ flow_run.state.name }}"
+NOTIFY_BODY = (
+    "{{ flow.name }}/{{ deployment.name }}: flow run {{ flow_run.name }} is {{ flow_run.state.name }}"
+    " ({{ flow_run.state.timestamp }}).\n"
+    "{{ flow_run.state.message }}\n"
+    "{{ run_url }}"
+)
+
+
+class NotifySettings(BaseModel):
+    """Failed or crashed runs of the served deployments, posted to a webhook by a Prefect
+    automation that ``footage serve`` keeps (flows/notify.py, docs/operations.md)."""
+
+    # where the notifications go; None: no notifications (footage serve removes its automation)
+    webhook_url: str | None = None
+    # the JSON posted: every string may hold {{subject}} and {{body}} (the rendered message)
+    payload: dict[str, Any] = Field(default_factory=lambda: {"subject": "{{subject}}", "text": "{{body}}"})
+    subject: str = NOTIFY_SUBJECT
+    body: str = NOTIFY_BODY
+    block: str = "footage-failures"  # the Prefect block (Custom Webhook) that holds the URL
+    automation: str = "footage-failed-runs"  # the Prefect automation's name
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"https?://[^/\s]+", v):
+            raise ValueError(f"webhook_url must be an http:// or https:// URL, not {v!r}")
+        return v or None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FOOTAGE_",
@@ -157,6 +190,7 @@ class Settings(BaseSettings):
     disclosure: DisclosureSettings = DisclosureSettings()
     runner: RunnerSettings = RunnerSettings()
     identity: IdentitySettings = IdentitySettings()
+    notify: NotifySettings = NotifySettings()
     # user -> roles and public key; empty means single-user mode (the acting user holds every role)
     users: dict[str, UserSettings] = Field(default_factory=dict)
 
@@ -234,7 +268,8 @@ def load_settings(config: Path | str | None = None, **overrides: Any) -> Setting
     return Settings(**overrides)
 
 
-SECRET_WORDS = ("secret", "password", "token", "key_id", "access_key", "credential")
+# a webhook URL is a bearer secret (Slack, Teams, WeCom and DingTalk put the token in it)
+SECRET_WORDS = ("secret", "password", "token", "key_id", "access_key", "credential", "webhook")
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 

@@ -125,7 +125,7 @@ def test_demo_runs_on_the_ephemeral_server_without_tracebacks(tmp_path):
 def _leaf_keys(data: dict, prefix: str = "") -> list[str]:
     keys = []
     for k, v in data.items():
-        if isinstance(v, dict) and v and k not in ("categories", "device_priority", "users", "rules"):
+        if isinstance(v, dict) and v and k not in ("categories", "device_priority", "users", "rules", "payload"):
             keys += _leaf_keys(v, f"{prefix}{k}.")
         else:
             keys.append(f"{prefix}{k}")

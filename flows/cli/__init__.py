@@ -6,6 +6,7 @@ module                      commands
 :mod:`flows.cli.config`     ``config show``
 :mod:`flows.cli.ingest`     ``ingest``, ``demo``
 :mod:`flows.cli.serve`      ``serve``
+:mod:`flows.cli.notify`     ``notify setup|test``
 :mod:`flows.cli.ops`        ``audit verify|show``, ``deadline stored``, ``case close``,
                             ``report compliance|deadlines``, ``status``
 :mod:`flows.cli.storage`    ``storage init|extend|hold|audit``
@@ -29,7 +30,7 @@ from typing import Optional
 import typer
 
 from flows import prefect_env  # noqa: F401  (sets Prefect defaults before Prefect is imported)
-from flows.cli import archive, config, disclose, gaps, ingest, ops, redact, serve, storage
+from flows.cli import archive, config, disclose, gaps, ingest, notify, ops, redact, serve, storage
 from flows.cli import user
 
 app = typer.Typer(
@@ -56,6 +57,7 @@ def main(
 app.add_typer(config.config_app, name="config")
 app.command("ingest")(ingest.ingest)
 app.command("serve")(serve.serve)
+app.add_typer(notify.notify_app, name="notify")
 app.command("demo")(ingest.demo)
 app.add_typer(ops.audit_app, name="audit")
 app.add_typer(ops.deadline_app, name="deadline")

@@ -2,7 +2,9 @@
 
 It serves the scheduled flows (nightly ingest, monthly compliance, weekly fixity audit) and the
 disclosure flow, which is started on demand and, after each wait for people, resumed by
-whichever ``footage serve`` is up. Beside them a watch thread
+whichever ``footage serve`` is up. Before serving it creates or updates the Prefect automation
+that posts their failed or crashed runs to ``[notify] webhook_url`` (:mod:`flows.notify`; without
+one, it removes it). Beside them a watch thread
 
 * expires disclosures that waited past ``disclosure.pause_timeout_hours``
   (:func:`flows.disclose.expire_overdue`), every ``disclosure.expiry_check_s`` seconds;
@@ -24,6 +26,7 @@ import time
 from datetime import datetime, timezone
 
 from flows.cli.common import err, load_settings, require_server
+from flows.cli.notify import setup_notifications
 
 STALE_MIN_S = 30.0  # never call the runner stalled before its last poll is this old
 
@@ -81,6 +84,7 @@ def serve() -> None:
     for d in deployments:
         when = f"on {d.schedules[0].schedule}" if d.schedules else "on demand"
         err.print(f"serving [bold]{d.name}[/] {when}", highlight=False)
+    setup_notifications(settings, deployments)  # the automation that posts failed runs ([notify])
     stop = threading.Event()
     stale = max(STALE_MIN_S, 5.0 * float(PREFECT_RUNNER_POLL_FREQUENCY.value()))
     threading.Thread(target=_watch, args=(settings.disclosure.expiry_check_s, stale, stop), daemon=True,
