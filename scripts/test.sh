@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test.sh - the whole test suite: set up, start the throwaway S3 server (Ceph RGW with Object
+# test.sh - the whole test suite: set up, lint (ruff, the rules in pyproject.toml [tool.ruff]; a
+# violation fails the run before any test), start the throwaway S3 server (Ceph RGW with Object
 # Lock) for the S3 tests, run pytest, stop the server again, also on failure. Idempotent.
 # Extra arguments go to pytest (for example: scripts/test.sh -k ingest).
 # FOOTAGE_TEST_NO_S3=1 skips the server (the S3 tests then skip with a reason).
@@ -10,6 +11,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$REPO"
 bash scripts/setup.sh
+.venv/bin/ruff check --no-cache .
 
 if [[ ${FOOTAGE_TEST_NO_S3:-0} != 1 ]]; then
   trap 'bash scripts/s3-test-server stop || true' EXIT

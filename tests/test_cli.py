@@ -44,6 +44,7 @@ def test_config_file_that_does_not_exist_is_a_clear_error(footage_home):
     assert result.exit_code != 0 and "is not a file" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_ingest_json_contract(footage_home):
     inbox = footage_home / "elsewhere"

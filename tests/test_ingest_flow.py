@@ -15,6 +15,7 @@ import pytest
 from media.demo import build_demo_inbox
 from media.synth import make_clip
 
+# every ingest run below starts the embedded Dask cluster (worker processes): those tests are marked slow
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
@@ -89,6 +90,7 @@ def moved_out(expected: int) -> list[tuple]:
     return found
 
 
+@pytest.mark.slow
 def test_files_are_verified_while_others_are_still_decoded(footage_home):
     """Pipelining: a short session's files are verified, audited and moved out before the decode
     pass of a long recording of another camera, submitted after them, has ended."""
@@ -116,6 +118,7 @@ def test_files_are_verified_while_others_are_still_decoded(footage_home):
     assert any(t < long_pass for t, _ in moves), (moves, long_pass)
 
 
+@pytest.mark.slow
 def test_demo_inbox_end_to_end(footage_home):
     from records.settings import load_settings
     from storage import LocalStore
@@ -207,6 +210,7 @@ def test_demo_inbox_end_to_end(footage_home):
     assert list(settings.inbox.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_session_split_across_two_runs_is_checked_as_one(footage_home):
     """A camera docked twice: the second run joins its files to the session stored by the first."""
     from records.settings import load_settings
@@ -279,6 +283,7 @@ def _bad_inputs(inbox: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_every_bad_input_is_quarantined_and_the_run_goes_on(footage_home, monkeypatch):
     from records.settings import load_settings
 
@@ -299,6 +304,7 @@ def test_every_bad_input_is_quarantined_and_the_run_goes_on(footage_home, monkey
     assert os.path.realpath(Path([q for q in summary["quarantined"] if q["file"] == "link.mp4"][0]["moved_to"])) == "/etc/hostname"
 
 
+@pytest.mark.slow
 def test_a_store_failure_leaves_the_file_in_the_inbox(footage_home, monkeypatch):
     from records.settings import load_settings
 
@@ -317,6 +323,7 @@ def test_a_store_failure_leaves_the_file_in_the_inbox(footage_home, monkeypatch)
     assert clip.exists() and list(settings.processed.rglob("*.mp4")) == []
 
 
+@pytest.mark.slow
 def test_files_still_being_written_are_left_for_the_next_run(footage_home, monkeypatch):
     from records.intake import discover
 
@@ -346,6 +353,7 @@ def test_files_still_being_written_are_left_for_the_next_run(footage_home, monke
     assert ready == [done] and busy == [growing]
 
 
+@pytest.mark.slow
 def test_identical_files_in_one_run_are_stored_once(footage_home):
     from records.settings import load_settings
 
@@ -363,6 +371,7 @@ def test_identical_files_in_one_run_are_stored_once(footage_home):
     assert again["ingested"] == 0 and again["duplicates"] == 2 and list(settings.inbox.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_stalled_upload_waits_for_the_rest_before_quarantine(footage_home, monkeypatch):
     """A camera upload that stopped half-way: kept in the inbox for the next run, quarantined
     only once it is older than ingest.incomplete_wait_s; a text file is no upload and goes."""
@@ -384,6 +393,7 @@ def test_a_stalled_upload_waits_for_the_rest_before_quarantine(footage_home, mon
     assert second["still_writing"] == [] and not part.exists()
 
 
+@pytest.mark.slow
 def test_a_task_reports_its_own_failure_after_prefects_retries():
     """A task raises while Prefect has retries left for it, and on its last attempt returns a
     failed outcome naming the step (``last_attempt``): Prefect's retries, a typed result, and
@@ -415,6 +425,7 @@ def test_a_task_reports_its_own_failure_after_prefects_retries():
     assert out.message == "verify of cam.mp4 failed: the bucket did not answer; the file stays in the inbox"
 
 
+@pytest.mark.slow
 def test_a_step_without_a_task_run_of_its_own_keeps_its_retries():
     """The store and the audit append run inside other task runs; their retries (tenacity) try
     again after the configured delays, log each retry, and raise the error after the last."""
@@ -422,26 +433,29 @@ def test_a_step_without_a_task_run_of_its_own_keeps_its_retries():
 
     from flows.ingest import retrying
 
-    calls: list[float] = []
+    calls: list[object] = []  # "attempt", and the seconds each wait between attempts asked for
 
     def flaky(fails: int) -> str:
-        calls.append(time.monotonic())
-        if len(calls) <= fails:
-            raise OSError(f"attempt {len(calls)} failed")
+        calls.append("attempt")
+        attempts = calls.count("attempt")
+        if attempts <= fails:
+            raise OSError(f"attempt {attempts} failed")
         return "stored"
 
     @flow
     def step(retries: int, fails: int) -> str:
-        return retrying("store of cam.mp4", retries, [0.2, 0.4])(flaky, fails)
+        attempts = retrying("store of cam.mp4", retries, [0.2, 0.4])
+        # the waits recorded, not slept: the delays are checked without reading a clock
+        attempts.sleep = lambda seconds: calls.append(float(seconds))
+        return attempts(flaky, fails)
 
-    assert step(3, 2) == "stored" and len(calls) == 3
-    waits = [b - a for a, b in zip(calls, calls[1:])]
-    assert waits[0] >= 0.2 and waits[1] >= 0.4, waits  # the delays, in order (no upper limit: a busy machine)
+    assert step(3, 2) == "stored"
+    assert calls == ["attempt", 0.2, "attempt", 0.4, "attempt"]  # the delays, in order, between the attempts
     calls.clear()
     with pytest.raises(OSError, match="attempt 3 failed"):  # the last error itself, not tenacity's
         step(2, 5)
-    assert len(calls) == 3  # two retries, then the error
+    assert calls == ["attempt", 0.2, "attempt", 0.4, "attempt"]  # two retries, then the error
     calls.clear()
     with pytest.raises(OSError, match="attempt 1 failed"):
         step(0, 1)  # FOOTAGE_INGEST__STORE_RETRIES=0: one attempt
-    assert len(calls) == 1
+    assert calls == ["attempt"]

@@ -193,6 +193,7 @@ def _peak_rss(path: Path) -> dict:
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_file_size(long_and_short):
     short, long = long_and_short
     assert long.stat().st_size > 10 * short.stat().st_size

@@ -43,6 +43,7 @@ def test_real_clip_probes(shared_video: Path, name: str):
         assert video.color_range == "pc"  # full-range yuvj420p
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 @pytest.mark.usefixtures("prefect_harness")
 def test_real_clips_ingest(shared_video: Path, footage_home: Path):

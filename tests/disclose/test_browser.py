@@ -28,6 +28,7 @@ DOC_SCREENSHOTS = os.environ.get("FOOTAGE_DOC_SCREENSHOTS") == "1"
 
 pytestmark = [
     pytest.mark.timeout(600),
+    pytest.mark.slow,
     pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
                        reason="no Chromium: install Debian's chromium and chromium-driver (scripts/setup.sh does)"),
 ]

@@ -13,7 +13,7 @@ import pytest
 
 from .conftest import cli, history, request, run_state, task_states, wait_for
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 
 def _awaits(step: str):

@@ -19,7 +19,7 @@ from records.store import open_store
 
 from .conftest import cli, history, request, run_state
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def _as(site, user: str) -> list[str]:

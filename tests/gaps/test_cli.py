@@ -42,6 +42,7 @@ def run(*args):
     return result
 
 
+@pytest.mark.slow
 def test_check_explain_check(footage):
     first, second = footage
     doc = json.loads(run("check", str(first), str(second), "--json").stdout)

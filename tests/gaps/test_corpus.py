@@ -7,6 +7,9 @@ import pytest
 
 from .conftest import SPEECH_CLIPS, TOLERANCE
 
+# the corpus is made and analysed once per session, a dozen clips: some 10-30 s before the first test
+pytestmark = pytest.mark.slow
+
 #: kinds judged against the labels; speech is judged separately (it is what the model hears)
 FAULT_KINDS = ("black", "freeze", "silence", "audio_dropout", "dropped_frames")
 

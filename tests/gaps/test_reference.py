@@ -16,6 +16,7 @@ def same(ours, ref) -> bool:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["clean", "faults", "full_range_black", "late_faults", "noise_after_silence"])
 def test_corpus_matches_ffmpeg_filters(corpus, analysed, name):
     result, _ = analysed[name]

@@ -206,6 +206,7 @@ def test_mosaic_style_hides_faces(two_faces_clip, tracks, tmp_path):
     assert qa_pass(out, tracks).passed
 
 
+@pytest.mark.slow
 def test_qa_finds_a_planted_unmasked_face(two_faces_clip, tracks, tmp_path):
     path, faces, n = two_faces_clip
     # Plant a miss: render with the second face's track dropped, as if never detected.
@@ -226,6 +227,7 @@ def test_qa_finds_a_planted_unmasked_face(two_faces_clip, tracks, tmp_path):
     assert len(legacy.residual_frames) >= 0.9 * len(visible)
 
 
+@pytest.mark.slow
 def test_qa_catches_every_planted_miss_the_legacy_pass_catches(two_faces_clip, tracks, tmp_path):
     """Recall on planted misses (each face's track dropped from the render in turn): the default
     pass must catch every one that the legacy pass (every frame, 2x) catches; here, both faces."""

@@ -4,29 +4,42 @@ settle wait runs while the cluster is checked; the preload hook loads what tasks
 from __future__ import annotations
 
 import sys
-import time
+import threading
+
+import pytest
 
 
-def test_the_flow_takes_the_inbox_look_started_before_it(tmp_path):
+def test_the_flow_takes_the_inbox_look_started_before_it(tmp_path, monkeypatch):
     from flows import looks
+    from records import intake
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "a.MP4").write_bytes(b"x")
-    t = time.monotonic()
+    # every look at the inbox counted, and the early one held until the test lets it go: what is
+    # checked is which look answers, not how long anything took (no clock: a busy machine is slow)
+    looked, go = [], threading.Event()
+    real = intake.discover
+
+    def counted(box, settle_seconds):
+        looked.append(box)
+        assert go.wait(60), "the early look was never let go"
+        return real(box, settle_seconds)
+
+    monkeypatch.setattr(intake, "discover", counted)
     key = looks.look_early(inbox, 0.5)
-    assert key in looks._looks and time.monotonic() - t < 0.4  # it did not wait here
+    assert key in looks._looks and not looks._looks[key].done()  # it did not wait here: the look is in its thread
     assert looks.look_early(inbox, 0.5) == key and len(looks._looks) == 1  # started once (CLI, then run_ingest)
-    time.sleep(0.5)  # the cluster check, the flow run's creation ...
+    go.set()
+    looks._looks[key].result(timeout=60)  # its settle wait passes meanwhile (the cluster check, the flow run ...)
     (inbox / "late.MP4").write_bytes(b"y")  # after both looks: the next run's
-    t = time.monotonic()
     ready, busy = looks.discover(inbox, 0.5)
-    assert time.monotonic() - t < 0.4, "the settle wait was paid again"
+    assert len(looked) == 1, "the inbox was looked at again (the settle wait paid again)"
     assert ready == [inbox / "a.MP4"] and busy == []
     assert key not in looks._looks
     # no look started: the flow looks itself, as before
     ready, busy = looks.discover(inbox, 0.1)
-    assert ready == [inbox / "a.MP4", inbox / "late.MP4"]
+    assert ready == [inbox / "a.MP4", inbox / "late.MP4"] and len(looked) == 2
     assert looks.look_early(tmp_path / "missing", 0.1) is None
 
 
@@ -45,6 +58,7 @@ def test_preload_hook_imports_what_tasks_import():
     assert all(name in sys.modules for name in ingest.TASK_IMPORTS)
 
 
+@pytest.mark.slow
 def test_embedded_cluster_takes_the_documented_dask_settings():
     """The embedded cluster runs with the Dask settings docs/scaling.md asks operators for: the
     scheduler holds no task in reserve for a one-thread worker, the workers run no profiler."""

@@ -95,6 +95,7 @@ def test_sampling_checks_a_share(tmp_path, prefect_harness, put_record):
         choose_sample(["a"], 0)
 
 
+@pytest.mark.slow
 def test_fixity_audit_covers_the_master_and_the_access_copy(footage_home, prefect_harness):
     """A flipped byte in a stored access copy is found, named, and the record reported."""
     from datetime import datetime, timezone

@@ -6,7 +6,7 @@ import pytest
 
 from media.demo import build_demo_inbox
 
-pytestmark = [pytest.mark.s3, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.s3, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 
 def test_demo_ingest_on_s3_object_lock(footage_home, monkeypatch, s3_store, s3_client, bucket_name, s3_endpoint):

@@ -21,6 +21,8 @@ from media.text.osd import OsdSample, read_osd, read_osd_frames
 from media.text.settings import OsdSettings
 from tests.text.conftest import DEVICE, JUMP, JUMP_AT, OFFICER, SECONDS, recording_of
 
+# the tests that take ``readings`` are marked slow: that fixture reads the display of all six clips
+# (OCR of every sampled frame), tens of seconds before the first of them runs
 CLEAN = ("dashed", "compact", "midnight")
 STAMPING = OsdSettings(stamping_devices=["DSJ-*"])
 
@@ -33,6 +35,7 @@ def kinds(events: list[Event]) -> list[str]:
     return sorted(e.kind for e in events)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLEAN)
 def test_display_found_in_both_layouts(readings, clips, name):
     r = readings[name]
@@ -52,6 +55,7 @@ def test_every_clock_sample_reads_as_planted(clips):
         assert [s.stamp for s in r.samples] == [planted(spec.start, s.t) for s in r.samples]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLEAN)
 def test_no_event_on_clean_clips(readings, clips, name):
     rec = recording_of(clips[name].path)
@@ -59,6 +63,7 @@ def test_no_event_on_clean_clips(readings, clips, name):
     assert osd_events(readings[name], rec, STAMPING) == []
 
 
+@pytest.mark.slow
 def test_seven_minute_jump_in_the_stamp(readings, clips):
     spec = clips["jump"].spec
     events = osd_events(readings["jump"], recording_of(clips["jump"].path), STAMPING)
@@ -71,6 +76,7 @@ def test_seven_minute_jump_in_the_stamp(readings, clips):
     assert e.rule == "第二十一条"
 
 
+@pytest.mark.slow
 def test_camera_clock_on_utc_is_eight_hours_off(readings, clips):
     rec = recording_of(clips["utc"].path)
     events = osd_events(readings["utc"], rec, STAMPING)
@@ -81,6 +87,7 @@ def test_camera_clock_on_utc_is_eight_hours_off(readings, clips):
     assert d["osd_start"].startswith("2026-11-03T01:40:00")
 
 
+@pytest.mark.slow
 def test_wrong_officer_on_screen(readings, clips):
     events = osd_events(readings["officer"], recording_of(clips["officer"].path), STAMPING)
     assert kinds(events) == ["osd_id_mismatch"]
@@ -97,11 +104,13 @@ def test_unreadable_only_on_cameras_known_to_stamp(tmp_path):
     assert osd_events(reading, rec, OsdSettings()) == []  # not known to stamp: nothing to say
 
 
+@pytest.mark.slow
 def test_gap_between_files_on_the_cameras_clock(readings, clips):
     # "dashed" shows 09:15:00 for 10 s, "officer" starts at 09:16:00: 50 s between them
     assert osd_gap_seconds(readings["dashed"], SECONDS, readings["officer"]) == pytest.approx(50, abs=1)
 
 
+@pytest.mark.slow
 def test_frames_fed_by_another_decode_pass(readings, clips):
     """RGB pictures from a plain PyAV decode read the same as the reader's own pass."""
     with av.open(str(clips["jump"].path)) as c:
@@ -139,6 +148,7 @@ def test_a_lone_misread_is_not_a_jump():
     assert [len(r.samples) for r in runs] == [4, 6] and misreads == 0
 
 
+@pytest.mark.slow
 def test_session_gap_measured_on_the_cameras_clock(readings, clips):
     from media.segment import segment
     from media.text.checks import session_osd_gaps

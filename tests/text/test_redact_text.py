@@ -182,6 +182,7 @@ def _overlaps(box, target) -> bool:
     return box[0] < target[2] and target[0] < box[2] and box[1] < target[3] and target[1] < box[3]
 
 
+@pytest.mark.slow
 def test_no_text_leaves_text_and_qa_finds_it(text_clip, tmp_path):
     """The switch, and the QA pass's own text check on a copy that left the text visible (a
     planted miss): it reports the plate and the document, and nothing on the kept display."""
@@ -205,6 +206,7 @@ def test_no_text_leaves_text_and_qa_finds_it(text_clip, tmp_path):
     assert {e.kind for e in report.events()} == {"residual_text"}
 
 
+@pytest.mark.slow
 def test_tracks_sheet_and_keep_a_text_track(text_clip, tmp_path):
     """``footage redact tracks`` lists text tracks as T1, T2 ...; --keep T<n> leaves that one visible."""
     runner = CliRunner()
@@ -232,6 +234,7 @@ def test_keep_ids_and_guesses():
     assert guess_what("STOP") == "text"
 
 
+@pytest.mark.slow
 def test_mask_osd_masks_the_display_too(text_clip, tmp_path):
     """``--mask-osd``: the camera's display is masked like any text (nothing left to read)."""
     from media.text.osd import read_osd
