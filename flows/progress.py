@@ -38,12 +38,12 @@ def _call(fn: Callable[[Listener], None]) -> None:
 
 
 def started(name: str, steps: int) -> None:
-    _call(lambda l: l.file_started(name, steps))
+    _call(lambda who: who.file_started(name, steps))
 
 
 def step(name: str, step_name: str) -> None:
-    _call(lambda l: l.file_step(name, step_name))
+    _call(lambda who: who.file_step(name, step_name))
 
 
 def done(name: str, status: str) -> None:
-    _call(lambda l: l.file_done(name, status))
+    _call(lambda who: who.file_done(name, status))
