@@ -24,21 +24,10 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from storage.base import process_alive  # records.scratch and flows.runtime import it from here too
+
 FOLDER = ".footage-leases"
 TMP = ".tmp-"  # <lease>.tmp-<host>-<pid>-<random>: a body not yet linked
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host still runs."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 class InboxLeases:

@@ -8,6 +8,7 @@ streaming them back and re-hashing.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -177,3 +178,16 @@ def sha256_stream(stream: BinaryIO) -> tuple[str, int]:
 def sha256_file(path: Path | str) -> str:
     with open(path, "rb") as f:
         return sha256_stream(f)[0]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

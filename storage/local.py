@@ -6,6 +6,11 @@ put cut short leaves either nothing visible or a whole object: never data withou
 Retention and legal holds are recorded beside each object and enforced by this code, so anybody
 with write access to the folder can still remove files: this backend is NOT WORM-grade. Use the
 S3 backend with Object Lock for real records.
+
+Temporary files (``.tmp/<host>~<pid>~...``) name the process writing them; a process killed
+mid-put (``kill -9``) leaves its file behind, and the next store opened on the folder removes it
+when that process is gone from this host, or when it has not been written to for
+:data:`STALE_TEMP_S` (a writer on another host, or a name from an older version).
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import stat
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -31,10 +38,15 @@ from .base import (
     StorageError,
     VerifyResult,
     check_key,
+    process_alive,
     sha256_file,
     sha256_stream,
 )
 from .faults import fault
+
+
+#: a temporary file untouched this long is a leftover whoever wrote it (a put writes as it reads)
+STALE_TEMP_S = 3600.0
 
 
 def _now() -> datetime:
@@ -52,6 +64,26 @@ class LocalStore:
         self.tmp = self.root / ".tmp"
         for d in (self.objects, self.meta, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
+        self._clear_temp()
+
+    @staticmethod
+    def temp_prefix(pid: int | None = None) -> str:
+        """How this host's process ``pid`` (default: this one) begins the names of its temporary files."""
+        return f"{socket.gethostname()}~{pid or os.getpid()}~"
+
+    def _clear_temp(self) -> None:
+        """Remove the temporary files of writers that are gone (see the module docstring)."""
+        host = socket.gethostname()
+        now = time.time()
+        for entry in os.scandir(self.tmp):
+            owner, _, rest = entry.name.partition("~")
+            pid = rest.partition("~")[0]
+            dead = owner == host and pid.isdigit() and not process_alive(int(pid))
+            try:
+                if dead or now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
 
     # -- paths -------------------------------------------------------------------------------
     def _obj(self, key: str) -> Path:
@@ -75,7 +107,7 @@ class LocalStore:
     def _write_meta(self, key: str, meta: dict) -> None:
         path = self._meta(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp, suffix=".json")
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix=self.temp_prefix(), suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump(meta, f, indent=1, sort_keys=True)
             f.flush()
@@ -125,7 +157,7 @@ class LocalStore:
         if retain_until is not None and retain_until.tzinfo is None:
             raise StorageError("retain_until must be timezone-aware")
         dest = self._obj(key)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix=self.temp_prefix())
         h = hashlib.sha256()
         size = 0
         try:

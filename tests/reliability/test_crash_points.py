@@ -245,3 +245,32 @@ def test_a_full_scratch_disk_leaves_every_file_for_the_next_run(tmp_path):
         "lost": [], "bit_for_bit": True, "duplicated": [], "stuck": [], "audit_ok": True, "missing_events": [],
         "quarantine_event": True, "scratch": [],
     }
+
+
+def test_a_put_killed_half_way_leaves_no_temporary_file_in_the_store(tmp_path):
+    """Killed between the metadata and the data of a put (`local.after_meta`): the data's temporary
+    file in `store/.tmp` belongs to a process that is gone; the next run's store clears it
+    (issue 23, item 6b). A temporary file of a live writer stays."""
+    from storage import LocalStore
+
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    assert ingest(home, "local.after_meta:kill").returncode == -signal.SIGKILL
+    left = list((home / "store" / ".tmp").iterdir())
+    assert left  # what the kill leaves behind
+    assert ingest(home).returncode == 0
+    assert [p.name for p in left if p.exists()] == []
+    c = count(home, planted)
+    assert (c["lost"], c["duplicated"], c["stuck"]) == ([], [], [])
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        busy = home / "store" / ".tmp" / f"{LocalStore.temp_prefix(live.pid)}busy"
+        busy.write_bytes(b"being written")
+        LocalStore(home / "store")
+        assert busy.exists()
+    finally:
+        live.kill()
+        live.wait()
+    LocalStore(home / "store")
+    assert not busy.exists()
