@@ -47,8 +47,9 @@ def fixity_audit(sample_pct: float = 100, settings: Settings | None = None, seed
     _audit_event(settings, store, report)
     c = report["counts"]
     (logger.info if report["ok"] else logger.error)(
-        "fixity: %d checked, %d mismatched, %d missing, %d bad manifests, %d errors",
-        report["checked"], c["mismatch"], c["missing"], c["bad-manifest"], c["error"],
+        "fixity: %d checked, %d mismatched, %d missing, %d overwritten, %d locked shorter, %d bad manifests, %d errors",
+        report["checked"], c["mismatch"], c["missing"], c["overwritten"], c["retention-short"], c["bad-manifest"],
+        c["error"],
     )
     return report
 

@@ -4,7 +4,10 @@ Each record's manifest (``manifests/<sha256>.json``, written by the ingest flow)
 original (``stored.key`` and, on S3, ``stored.version_id``) and its SHA-256. The audit streams
 that exact version back and recomputes the SHA-256; a multipart ETag or composite checksum is
 never trusted. Findings: ``mismatch`` (the bytes changed), ``missing`` (the object or version is
-gone) and ``bad-manifest`` (a manifest that cannot be read or names no object). Reports go to
+gone), ``overwritten`` (a newer version or a delete marker on the key above the pinned version),
+``retention-short`` (the lock read back ends before the retain-until the manifest records) and
+``bad-manifest`` (a manifest that cannot be read or names no object). The master and the access
+copy the manifest lists are checked the same way. Reports go to
 ``<reports>/<date>/fixity.md`` and ``fixity.json`` and to a Prefect markdown artifact. A store
 that is not write-once says so in the first line of every report.
 """
@@ -14,16 +17,18 @@ from __future__ import annotations
 import math
 import random
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from storage import ObjectStore, StorageError
 
 from records.keys import MANIFESTS
-from records.manifest import Manifest
+from records.manifest import Manifest, StoredObject
 from records.pinned import read_first
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+#: a record's status in the report, each counted in ``counts``
+STATUSES = ("ok", "mismatch", "missing", "overwritten", "retention-short", "bad-manifest", "error")
 
 
 def store_warning(store: ObjectStore) -> str | None:
@@ -50,7 +55,7 @@ def choose_sample(keys: list[str], sample_pct: float, seed: int | None = None) -
 
 
 def check_manifest(store: ObjectStore, manifest: str) -> dict[str, Any]:
-    """Audit one record: read its manifest, stream the stored original, compare SHA-256."""
+    """Audit one record: read its manifest, then check every stored copy it lists (:func:`check_copy`)."""
     name = manifest[len(MANIFESTS) :].removesuffix(".json")
     row: dict[str, Any] = {"manifest": manifest, "sha256": name, "key": None, "version_id": None,
                            "status": "ok", "actual": None, "size": None, "detail": ""}
@@ -68,41 +73,80 @@ def check_manifest(store: ObjectStore, manifest: str) -> dict[str, Any]:
         row.update(status="bad-manifest", detail=f"manifest {manifest} describes record {expected}")
         return row
     try:
-        result = store.verify(row["key"], expected, version_id=row["version_id"])
+        original = check_copy(store, record.stored, expected)
     except StorageError as e:
         row.update(status="error", detail=str(e))
         return row
-    row.update(actual=result.actual, size=result.size)
-    if result.missing:
-        row.update(status="missing", detail="the stored object (or its version) is gone")
-    elif not result.ok:
-        row.update(status="mismatch", detail=f"content hashes to {result.actual}")
+    row.update(actual=original["actual"], size=original["size"], status=original["status"])
+    row["detail"] = {"missing": "the stored object (or its version) is gone",
+                     "mismatch": f"content hashes to {original['actual']}"}.get(original["status"], original["detail"])
     _check_derivatives(store, record, row)
     return row
 
 
+def check_copy(store: ObjectStore, copy: StoredObject, expected: str) -> dict[str, Any]:
+    """One stored copy (an original or a derivative) as its manifest lists it: its version streamed
+    back and re-hashed (``missing``, ``mismatch``); then newer versions on its key (``overwritten``:
+    a plain GET would return them, issue 23) and its lock read back against the retain-until the
+    manifest records (``retention-short``). Returns ``status``, ``detail``, ``actual``, ``size``."""
+    result = store.verify(copy.key, expected, version_id=copy.version_id)
+    out: dict[str, Any] = {"status": "ok", "detail": "", "actual": result.actual, "size": result.size}
+    if result.missing:
+        return dict(out, status="missing", detail="is gone")
+    if not result.ok:
+        return dict(out, status="mismatch", detail=f"content hashes to {result.actual}")
+    problems = [(status, text) for status, text in (("overwritten", _newer_versions(store, copy)),
+                                                     ("retention-short", _short_lock(store, copy))) if text]
+    if problems:
+        out.update(status=problems[0][0], detail="; ".join(text for _, text in problems))
+    return out
+
+
+def _newer_versions(store: ObjectStore, copy: StoredObject) -> str | None:
+    """What stands on the copy's key above the version its manifest pins (the oldest when it
+    names none): new versions or delete markers, which a plain read would meet instead."""
+    versions = store.versions(copy.key)
+    ids = [v["version_id"] for v in versions]
+    pinned = copy.version_id if copy.version_id in ids else next(
+        (v["version_id"] for v in reversed(versions) if not v.get("delete_marker")), None)
+    newer = versions[: ids.index(pinned)] if pinned in ids else []
+    if not newer:
+        return None
+    names = ", ".join(f"{v['version_id']}{' (delete marker)' if v.get('delete_marker') else ''}" for v in newer)
+    return f"{len(newer)} newer version(s) on its key above the one its manifest pins: {names}"
+
+
+def _short_lock(store: ObjectStore, copy: StoredObject) -> str | None:
+    """How the copy's lock, read back from the store, falls short of the manifest's retain-until."""
+    lock_enabled = getattr(store, "lock_enabled", None)
+    if copy.retain_until is None or (lock_enabled is not None and not lock_enabled()):
+        return None  # nothing asked, or a bucket without Object Lock (its reports say so first)
+    got = store.head(copy.key, copy.version_id).retain_until
+    if got is not None and got >= copy.retain_until - timedelta(seconds=1):
+        return None
+    return (f"retained until {got.isoformat() if got else 'no date'}, shorter than the "
+            f"{copy.retain_until.isoformat()} its manifest records")
+
+
 def _check_derivatives(store: ObjectStore, record: Manifest, row: dict[str, Any]) -> None:
-    """The master and the access copy the manifest lists, each re-hashed like the original; the
+    """The master and the access copy the manifest lists, each checked like the original; the
     first problem found sets the row's status when the original itself was fine."""
     row["derivatives"] = []
     for d in record.archive.stored if record.archive else []:
         try:
-            result = store.verify(d.key, d.sha256, version_id=d.version_id)
-            status = "missing" if result.missing else "ok" if result.ok else "mismatch"
+            result = check_copy(store, d, d.sha256)
         except StorageError as e:
-            result, status = None, "error"
+            result = {"status": "error", "detail": "could not be read", "size": None}
             row.setdefault("errors", []).append(str(e))
-        row["derivatives"].append({"kind": d.kind, "key": d.key, "status": status})
-        row["size"] = (row["size"] or 0) + (result.size or 0 if result else 0)
-        if status != "ok" and row["status"] == "ok":
-            what = {"missing": "is gone", "mismatch": f"content hashes to {result.actual if result else None}",
-                    "error": "could not be read"}[status]
-            row.update(status=status, detail=f"{d.kind} {d.key} {what}")
+        row["derivatives"].append({"kind": d.kind, "key": d.key, "status": result["status"]})
+        row["size"] = (row["size"] or 0) + (result["size"] or 0)
+        if result["status"] != "ok" and row["status"] == "ok":
+            row.update(status=result["status"], detail=f"{d.kind} {d.key} {result['detail']}")
 
 
 def summarize(rows: list[dict[str, Any]], total: int, sample_pct: float, store: ObjectStore,
               started: datetime) -> dict[str, Any]:
-    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("ok", "mismatch", "missing", "bad-manifest", "error")}
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in STATUSES}
     return {
         "schema": "footage.fixity/1",
         "warning": store_warning(store),
@@ -114,7 +158,7 @@ def summarize(rows: list[dict[str, Any]], total: int, sample_pct: float, store: 
         "checked": len(rows),
         "counts": counts,
         "bytes_read": sum(r["size"] or 0 for r in rows),
-        "ok": counts["mismatch"] == counts["missing"] == counts["bad-manifest"] == counts["error"] == 0,
+        "ok": counts["ok"] == len(rows),
         "problems": [r for r in rows if r["status"] != "ok"],
         "results": rows,
     }

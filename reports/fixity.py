@@ -24,9 +24,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"- manifests: {report['manifests']}, sampled {report['sample_pct']:g}%: {report['checked']} checked, "
         f"{report['bytes_read'] / 2**20:.1f} MiB re-hashed",
         f"- ok {c['ok']}, **mismatched {c['mismatch']}**, **missing {c['missing']}**, "
+        f"**overwritten {c.get('overwritten', 0)}**, **locked shorter {c.get('retention-short', 0)}**, "
         f"bad manifests {c['bad-manifest']}, errors {c['error']}",
         "",
-        "Result: " + ("every checked object matches its manifest." if report["ok"] else "**problems found.**"),
+        "Result: " + ("every checked object matches its manifest, locked as it records." if report["ok"] else "**problems found.**"),
     ]
     if report["problems"]:
         lines += ["", markdown_table(

@@ -196,7 +196,7 @@ class LocalStore:
                         self._write_meta(key, meta)
                         return self._info(key, meta)
                 elif old.get("sha256") == digest and dest.stat().st_size == old.get("size"):
-                    return self._info(key, old)
+                    return self._info(key, self._raise_lock(key, old, retain_until, mode, legal_hold))
                 else:
                     why = self._locked(old)
                     if why:
@@ -215,6 +215,20 @@ class LocalStore:
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
         return self._info(key, meta)
+
+    def _raise_lock(self, key: str, meta: dict, retain_until: datetime | None, mode: str, legal_hold: bool) -> dict:
+        """The metadata of an object put again, its lock raised to what this put asks: a later
+        retain-until, a legal hold; never lowered (a rerun whose record now needs more)."""
+        raised = dict(meta)
+        current = meta.get("retain_until")
+        if retain_until is not None and (not current or datetime.fromisoformat(current) < retain_until):
+            raised["retain_until"] = retain_until.isoformat()
+            raised["mode"] = COMPLIANCE if meta.get("mode") == COMPLIANCE else mode
+        if legal_hold and not meta.get("legal_hold"):
+            raised["legal_hold"] = True
+        if raised != meta:
+            self._write_meta(key, raised)
+        return raised
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
         meta = self._read_meta(key)

@@ -481,6 +481,11 @@ class S3Store:
         existing = self._head_or_none(key)
         if existing is not None:
             if existing.sha256 == digest:
+                # a rerun whose record now needs more (a sidecar since, a setting fixed): the
+                # lock is read back and raised to what this put asks, never lowered
+                if locked:
+                    existing = self._ensure_lock(key, existing, retain_until, mode, legal_hold)
+                    self._check_retention(key, existing, retain_until)
                 return existing
             if existing.legal_hold or (existing.retain_until and existing.retain_until > _now()):
                 raise RetentionLocked(
@@ -631,16 +636,7 @@ class S3Store:
         if retain_until is not None and (info.retain_until is None or info.retain_until < retain_until - timedelta(seconds=1)):
             # a COMPLIANCE default stays COMPLIANCE (it cannot be weakened); GOVERNANCE -> COMPLIANCE needs bypass
             new_mode = COMPLIANCE if info.mode == COMPLIANCE else mode
-            extra = {"BypassGovernanceRetention": True} if info.mode == GOVERNANCE and new_mode == COMPLIANCE else {}
-            self._call(
-                "put_object_retention",
-                f"set retention of {key!r}",
-                denied_is_lock=True,
-                Key=self._k(key),
-                VersionId=info.version_id,
-                Retention={"Mode": new_mode, "RetainUntilDate": retain_until},
-                **extra,
-            )
+            self._set_retention(key, info, retain_until, new_mode, "set retention")
             changed = True
         if legal_hold and not info.legal_hold:
             self._call(
@@ -665,15 +661,29 @@ class S3Store:
                 f"retention of {key!r} is until {info.retain_until.isoformat()}; it can only be extended, "
                 f"not shortened to {until.isoformat()}"
             )
-        self._call(
-            "put_object_retention",
-            f"extend retention of {key!r}",
-            denied_is_lock=True,
-            Key=self._k(key),
-            VersionId=info.version_id,
-            Retention={"Mode": info.mode or COMPLIANCE, "RetainUntilDate": until},
-        )
-        return self.head(key, info.version_id)
+        return self._set_retention(key, info, until, info.mode or COMPLIANCE, "extend retention")
+
+    def _set_retention(self, key: str, info: ObjectInfo, until: datetime, mode: str, what: str) -> ObjectInfo:
+        """PutObjectRetention on the version ``info`` names, read back; a retention the server
+        then holds SHORTER than before is put back and refused.
+
+        Ceph RGW 16 accepts a retain-until it cannot hold and keeps it modulo 2**32 seconds, even
+        on a COMPLIANCE version: "extending" 2100-12-31 to 2199-12-31 leaves 2063-11-24
+        (measured), a shorter lock its own rule would have refused. The earlier date is set again
+        at once (an extension from the wrapped one, which the server allows) and
+        :class:`RetentionShort` raised.
+        """
+        extra = {"BypassGovernanceRetention": True} if info.mode == GOVERNANCE and mode == COMPLIANCE else {}
+        self._call("put_object_retention", f"{what} of {key!r}", denied_is_lock=True, Key=self._k(key),
+                   VersionId=info.version_id, Retention={"Mode": mode, "RetainUntilDate": until}, **extra)
+        after = self.head(key, info.version_id)
+        before = info.retain_until
+        if before is not None and (after.retain_until is None or after.retain_until < before):
+            self._call("put_object_retention", f"restore retention of {key!r}", denied_is_lock=True,
+                       Key=self._k(key), VersionId=info.version_id,
+                       Retention={"Mode": after.mode or mode, "RetainUntilDate": before})
+            self._check_retention(key, after, until)  # raises, naming the 32-bit limit where it applies
+        return after
 
     def set_legal_hold(self, key: str, on: bool, version_id: str | None = None) -> ObjectInfo:
         if not self._check_bucket():

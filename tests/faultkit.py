@@ -27,6 +27,15 @@ def make_inbox(inbox: Path) -> dict[str, str]:
     return {p.name: sha(p) for p in inbox.iterdir()}
 
 
+def add_sidecars(inbox: Path, planted: dict[str, str], body: dict) -> None:
+    """A sidecar JSON ``body`` beside every planted media file (as an operator adds one after a crash)."""
+    import json
+
+    for name in planted:
+        if name.endswith(".MP4"):
+            (inbox / f"{name}.json").write_text(json.dumps(body))
+
+
 def record_counts(store, home: Path, planted: dict[str, str]) -> dict[str, object]:
     """Lost, duplicated and audited, counted over ``store`` and ``home``'s quarantine: what every
     fault test asserts, whatever the backend."""
@@ -58,3 +67,17 @@ def wait_held(held: Path, run, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not held.exists() and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.2)
+
+
+def locks_shorter_than_manifest(store) -> list[str]:
+    """Every stored copy (original, master, access copy) whose lock, read from the store, ends
+    before the date its manifest records."""
+    from records.manifest import iter_manifests
+
+    short = []
+    for m in iter_manifests(store):
+        for copy in [m.stored, *(m.archive.stored if m.archive else [])]:
+            got = store.head(copy.key, copy.version_id).retain_until
+            if copy.retain_until is not None and (got is None or got < copy.retain_until - timedelta(seconds=1)):
+                short.append(f"{copy.kind or 'original'} {copy.key}: {got} < {copy.retain_until}")
+    return short

@@ -182,7 +182,7 @@ def audit(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     as_user: Optional[str] = as_option(),
 ) -> None:
-    """Fixity audit: re-hash stored originals and compare with their manifests (exit 1 on problems)."""
+    """Fixity audit: re-hash stored copies, check their versions and locks against their manifests (exit 1 on problems)."""
     from flows.fixity import fixity_audit  # Prefect, see the module docstring
 
     settings, store, user = context(as_user, "storage.audit")
@@ -195,8 +195,8 @@ def audit(
         c = report["counts"]
         out.print(
             f"fixity: {report['checked']} of {report['manifests']} records checked: ok {c['ok']}, "
-            f"mismatched {c['mismatch']}, missing {c['missing']}, bad manifests {c['bad-manifest']}, "
-            f"errors {c['error']}",
+            f"mismatched {c['mismatch']}, missing {c['missing']}, overwritten {c['overwritten']}, "
+            f"locked shorter {c['retention-short']}, bad manifests {c['bad-manifest']}, errors {c['error']}",
             highlight=False,
         )
         if report["problems"]:

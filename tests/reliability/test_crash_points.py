@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from media.synth import make_clip
-from faultkit import T0, make_inbox, record_counts, sha
+from faultkit import T0, add_sidecars, locks_shorter_than_manifest, make_inbox, record_counts, sha
 from storage.faults import POINTS
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
@@ -72,9 +72,7 @@ def test_a_new_sidecar_after_a_crash_does_not_store_the_original_twice(tmp_path)
     home = tmp_path / "home"
     planted = make_inbox(home / "inbox")
     assert ingest(home, "store.after_original:kill").returncode == -signal.SIGKILL
-    for name in planted:
-        if name.endswith(".MP4"):
-            (home / "inbox" / f"{name}.json").write_text(json.dumps({"device": "CAM-9"}))
+    add_sidecars(home / "inbox", planted, {"device": "CAM-9"})
     assert ingest(home).returncode == 0
     c = count(home, planted)
     assert c["duplicated"] == [] and c["lost"] == [] and c["stuck"] == []
@@ -274,3 +272,22 @@ def test_a_put_killed_half_way_leaves_no_temporary_file_in_the_store(tmp_path):
         live.wait()
     LocalStore(home / "store")
     assert not busy.exists()
+
+
+def test_a_category_sidecar_after_a_crash_raises_the_lock_of_what_was_stored(tmp_path):
+    """Killed after the originals are stored (locked to the routine date); a sidecar then says
+    `evidence`: the rerun's put of the same bytes extends the stored lock to the permanent date the
+    manifest records (issue 23, item 2), and the fixity audit finds nothing wrong."""
+    from storage import LocalStore
+
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    assert ingest(home, "store.after_original:kill").returncode == -signal.SIGKILL
+    add_sidecars(home / "inbox", planted, {"category": "evidence"})
+    assert ingest(home).returncode == 0
+    store = LocalStore(home / "store")
+    assert locks_shorter_than_manifest(store) == []
+    c = count(home, planted)
+    assert (c["lost"], c["duplicated"], c["stuck"]) == ([], [], [])
+    audit = ingest(home, command=[sys.executable, "-m", "flows", "storage", "audit", "--json"])
+    assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]

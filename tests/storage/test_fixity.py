@@ -112,7 +112,7 @@ def test_fixity_audit_covers_the_master_and_the_access_copy(footage_home, prefec
               creation_time=datetime(2026, 11, 20, 1, tzinfo=timezone.utc))
     (stored,) = run_ingest().to_json_dict()["stored"]
     store = open_store(settings)
-    derivatives = {d["kind"]: d for d in load_manifest(store, stored["sha256"]).archive["stored"]}
+    derivatives = {d.kind: d.to_json_dict() for d in load_manifest(store, stored["sha256"]).archive.stored}
     assert set(derivatives) == {"master", "access"}
     assert fixity_audit(settings=settings)["ok"]
 
@@ -122,3 +122,91 @@ def test_fixity_audit_covers_the_master_and_the_access_copy(footage_home, prefec
     (problem,) = report["problems"]
     assert problem["sha256"] == stored["sha256"] and problem["detail"].startswith(f"access {derivatives['access']['key']}")
     assert {d["kind"]: d["status"] for d in problem["derivatives"]} == {"master": "ok", "access": "mismatch"}
+
+
+def record_with_copies(store, data: bytes, original_until, access_until, manifest_until):
+    """An original and an access copy stored with the given locks, and a manifest that records
+    ``manifest_until`` for both (as a rerun wrote it after a sidecar or a fixed setting)."""
+    import hashlib
+    from datetime import datetime, timezone
+
+    from media.model import Recording
+    from records.keys import derivative_key, original_key
+    from records.manifest import ArchiveRecord, StoredObject, build_manifest
+
+    sha = hashlib.sha256(data).hexdigest()
+    made = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
+    key = original_key(sha, "cam-7", made, ".mp4")
+    info = store.put(key, data, sha256=sha, retain_until=original_until)
+    access = data[::-1]
+    access_sha = hashlib.sha256(access).hexdigest()
+    akey = derivative_key(sha, "access", access_sha, ".mp4")
+    ainfo = store.put(akey, access, sha256=access_sha, retain_until=access_until)
+    stored = StoredObject(key=key, sha256=sha, size=info.size, version_id=info.version_id, backend=store.name,
+                          retain_until=manifest_until, mode="COMPLIANCE")
+    derivative = StoredObject(kind="access", key=akey, sha256=access_sha, size=ainfo.size,
+                              version_id=ainfo.version_id, retain_until=manifest_until, mode="COMPLIANCE")
+    recording = Recording(path=f"{sha}.mp4", name=f"{sha}.mp4", size=len(data), sha256=sha, container="mp4",
+                          duration=10.0, start=made, start_source="filename", device_id="cam-7")
+    manifest = build_manifest(recording, stored, archive=ArchiveRecord(stored=[derivative]))
+    store.put(manifest_key(sha), manifest.to_json(), retain_until=manifest_until, content_type="application/json")
+    return {"sha256": sha, "key": key, "version_id": info.version_id, "access": akey,
+            "access_version_id": ainfo.version_id}
+
+
+def settings_of(store, tmp_path) -> Settings:
+    """Settings for the store a fixture made (on S3: permanent dates the test server can hold)."""
+    if store.name == "local":
+        return Settings(home=store.root.parent, storage=StorageSettings(backend="local"))  # its store/
+    return Settings(home=tmp_path / "home", storage=StorageSettings(
+        backend="s3", bucket=store.bucket, endpoint_url=store.endpoint_url, region=store.region, path_style=True,
+        evidence_until="2100-12-31"))
+
+
+def test_fixity_audit_reports_copies_locked_shorter_than_their_manifest(store, tmp_path, prefect_harness):
+    """The manifest says one date, the store holds a shorter lock on the original or on a
+    derivative (a rerun that recorded a longer date without extending the lock, issue 23): the
+    audit reads every copy's lock back and reports `retention-short`, naming the copy."""
+    from datetime import datetime, timedelta, timezone
+
+    from flows.fixity import fixity_audit
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    short, long = now + timedelta(hours=2), now + timedelta(days=400)
+    fine = record_with_copies(store, os.urandom(3000), long, long, long)
+    original = record_with_copies(store, os.urandom(3000), short, long, long)
+    access = record_with_copies(store, os.urandom(3000), long, short, long)
+
+    report = fixity_audit(sample_pct=100, settings=settings_of(store, tmp_path))
+    by_status = {p["sha256"]: p["status"] for p in report["problems"]}
+    assert by_status == {original["sha256"]: "retention-short", access["sha256"]: "retention-short"}
+    assert fine["sha256"] not in by_status and not report["ok"] and report["counts"]["retention-short"] == 2
+    problem = next(p for p in report["problems"] if p["sha256"] == access["sha256"])
+    assert problem["detail"].startswith(f"access {access['access']} retained until")
+    assert {d["kind"]: d["status"] for d in problem["derivatives"]} == {"access": "retention-short"}
+
+
+@pytest.mark.s3
+def test_fixity_audit_reports_versions_forged_above_the_pinned_ones(s3_store, s3_client, tmp_path, prefect_harness):
+    """Anyone allowed to PUT can put a new version (or a delete marker) on the key of a locked
+    original or derivative; the audit re-hashes the pinned version, which is intact, but a plain
+    GET returns the forgery: every version above the pinned one is reported (`overwritten`)."""
+    from datetime import datetime, timedelta, timezone
+
+    from flows.fixity import fixity_audit
+
+    long = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=400)
+    fine = record_with_copies(s3_store, os.urandom(3000), long, long, long)
+    forged = record_with_copies(s3_store, os.urandom(3000), long, long, long)
+    marked = record_with_copies(s3_store, os.urandom(3000), long, long, long)
+    new = s3_client.put_object(Bucket=s3_store.bucket, Key=forged["key"], Body=b"forged")["VersionId"]
+    s3_client.delete_object(Bucket=s3_store.bucket, Key=marked["access"])  # a delete marker
+
+    report = fixity_audit(sample_pct=100, settings=settings_of(s3_store, tmp_path))
+    by_status = {p["sha256"]: p for p in report["problems"]}
+    assert set(by_status) == {forged["sha256"], marked["sha256"]} and fine["sha256"] not in by_status
+    assert by_status[forged["sha256"]]["status"] == "overwritten" and new in by_status[forged["sha256"]]["detail"]
+    assert by_status[marked["sha256"]]["status"] == "overwritten"
+    assert "delete marker" in by_status[marked["sha256"]]["detail"]
+    assert {d["kind"]: d["status"] for d in by_status[marked["sha256"]]["derivatives"]} == {"access": "overwritten"}
+    assert report["counts"]["overwritten"] == 2 and not report["ok"]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from faultkit import make_inbox, record_counts
+from records.manifest import iter_manifests
+from faultkit import add_sidecars, locks_shorter_than_manifest, make_inbox, record_counts
 
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -91,3 +92,51 @@ def test_killed_at_each_point_on_s3_a_rerun_finishes_with_one_version_each(tmp_p
         "stuck": [], "audit_ok": True, "missing_events": [], "quarantine_event": True,
     }
 
+
+
+def rerun_until_empty(env: dict[str, str], home: Path) -> dict:
+    for _ in range(2):  # at most two reruns
+        rerun = ingest(env)
+        assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-3000:]
+        if not inbox_left(home):
+            break
+    return json.loads(rerun.stdout)
+
+
+def test_a_category_sidecar_after_a_crash_raises_the_lock_on_the_server(tmp_path, s3_store, s3_client, s3_endpoint):
+    """Killed after the originals are stored under the routine date; a sidecar then says
+    `evidence`: the rerun's put finds the same bytes there and extends their lock (asked of the
+    server) to the permanent date the manifest records (issue 23, item 2)."""
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    env = s3_env(home, s3_store.bucket, s3_endpoint)
+    assert ingest(env, "store.after_original:kill").returncode == -signal.SIGKILL
+    add_sidecars(home / "inbox", planted, {"category": "evidence"})
+    assert rerun_until_empty(env, home)["failed"] == []
+    assert locks_shorter_than_manifest(s3_store) == []
+    for m in iter_manifests(s3_store):
+        r = s3_client.get_object_retention(Bucket=s3_store.bucket, Key=m.stored.key, VersionId=m.stored.version_id)
+        assert r["Retention"]["RetainUntilDate"].date().isoformat() == EVIDENCE_UNTIL
+    c = count(home, s3_store, s3_client, planted)
+    assert (c["lost"], c["duplicated"], c["stuck"], c["versions_per_original"]) == ([], [], [], [1])
+
+
+def test_after_a_retention_short_run_and_the_setting_fixed_every_copy_holds_its_date(tmp_path, s3_store, s3_client,
+                                                                                     s3_endpoint):
+    """A first run asks for a permanent date the server may not hold (2199-12-31: Ceph RGW 16 keeps
+    2063-11-24, RetentionShort); the operator sets `storage.evidence_until` to one it holds and runs
+    again: what the first run stored under the short lock is extended to the date its manifest
+    records, on the original and the derivatives alike (issue 23, item 2)."""
+    home = tmp_path / "home"
+    planted = make_inbox(home / "inbox")
+    add_sidecars(home / "inbox", planted, {"category": "evidence"})
+    env = s3_env(home, s3_store.bucket, s3_endpoint)
+    first = ingest({**env, "FOOTAGE_STORAGE__EVIDENCE_UNTIL": "2199-12-31"})
+    wrapped = "RetentionShort" in first.stdout + first.stderr
+    stored_short = [o.key for o in s3_store.list("originals/")]
+    summary = rerun_until_empty(env, home)
+    assert summary["failed"] == []
+    assert locks_shorter_than_manifest(s3_store) == []
+    c = count(home, s3_store, s3_client, planted)
+    assert (c["lost"], c["duplicated"], c["stuck"], c["versions_per_original"]) == ([], [], [], [1])
+    print(f"server wraps 2199-12-31: {wrapped}; originals stored by the first run: {len(stored_short)}")

@@ -230,3 +230,26 @@ def test_a_retention_kept_shorter_than_asked_is_an_error(s3_store):
     # within the server's range the lock reads back as asked
     near = datetime(2100, 1, 1, tzinfo=timezone.utc)
     assert s3_store.put("originals/near.bin", b"kept long", retain_until=near).retain_until == near
+
+
+def test_an_extension_the_server_would_wrap_never_shortens_a_lock(s3_store, s3_client):
+    """Ceph RGW 16 accepts PutObjectRetention with a date past 2106-02-07 even on a COMPLIANCE
+    version and keeps it modulo 2**32 seconds: "extending" 2100 to 2199 would leave 2063. Extending
+    (by `extend` or by a put of the same bytes) reads the lock back, puts the earlier date back at
+    once and raises RetentionShort; on a server that keeps the date, the extension simply holds."""
+    from storage import RetentionShort
+
+    near = datetime(2100, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    far = datetime(2199, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    info = s3_store.put("originals/kept.bin", b"kept long", retain_until=near)
+    for extend in (lambda: s3_store.extend_retention("originals/kept.bin", far),
+                   lambda: s3_store.put("originals/kept.bin", b"kept long", retain_until=far)):
+        try:
+            extend()
+        except RetentionShort as e:
+            assert "2106-02-07" in str(e)
+            expected = near  # the server wraps (Ceph RGW 16): the lock is what it was
+        else:
+            expected = far  # the server keeps the date (AWS, MinIO)
+        r = s3_client.get_object_retention(Bucket=s3_store.bucket, Key="originals/kept.bin", VersionId=info.version_id)
+        assert r["Retention"]["RetainUntilDate"] == expected and r["Retention"]["Mode"] == "COMPLIANCE"

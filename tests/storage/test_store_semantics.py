@@ -67,6 +67,21 @@ def test_put_is_idempotent(store):
         assert len(store.versions("records/a.json")) == 1  # never a second version
 
 
+def test_a_put_again_raises_the_lock_of_what_is_there_and_never_lowers_it(store):
+    """The same bytes put again with a later retain-until (a rerun whose record now needs more:
+    a sidecar since, a setting fixed) extend the stored lock; an earlier one leaves it (issue 23)."""
+    short, long = now() + timedelta(hours=1), now() + timedelta(days=400)
+    first = store.put("originals/r.bin", b"same bytes", retain_until=short)
+    again = store.put("originals/r.bin", b"same bytes", retain_until=long, legal_hold=True)
+    assert again.version_id == first.version_id
+    for info in (again, store.head("originals/r.bin")):
+        assert abs(info.retain_until - long) < timedelta(seconds=1) and info.legal_hold
+    store.put("originals/r.bin", b"same bytes", retain_until=short)
+    assert abs(store.head("originals/r.bin").retain_until - long) < timedelta(seconds=1)
+    if store.name == "s3":
+        assert len(store.versions("originals/r.bin")) == 1  # never a second version
+
+
 def test_delete_of_locked_object_is_refused(store):
     store.put("originals/locked.bin", b"evidence", retain_until=now() + timedelta(hours=1))
     with pytest.raises(RetentionLocked):
