@@ -18,6 +18,8 @@ prefix                holds
 ``audit/``            ``audit/segments/<seq>-<UTC time>.json``: the hash-chained audit log
 ``identity/``         ``identity/<user>/<UTC time>-<fingerprint>.json``: each user's keys as first seen
 ``reports/``          ``reports/compliance/<month>/<UTC time>/<file>``: stored reports
+``probes/``           ``probes/retention``: what ``footage storage init`` locks until the permanent
+                      date, to learn whether the server keeps it (one object, extended by each init)
 ====================  ===========================================================================
 """
 
@@ -38,6 +40,8 @@ CASES = "cases/"
 AUDIT_SEGMENTS = "audit/segments/"
 IDENTITY = "identity/"
 REPORTS = "reports/"
+PROBES = "probes/"
+RETENTION_PROBE = f"{PROBES}retention"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -58,6 +58,10 @@ DEFAULT_CONCURRENCY = 10
 MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
 SHA256_META = "sha256"
+#: incomplete multipart uploads (a run killed mid-upload) are aborted by the bucket's lifecycle
+#: rule after this many days; ``init_bucket`` sets the rule
+ABORT_UPLOADS_DAYS = 7
+PROBE_BODY = b"footage retention probe: kept as long as permanent records, to learn what this server holds\n"
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
 _DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum", "BadChecksum"}
@@ -231,7 +235,8 @@ class S3Store:
             response_checksum_validation="when_required",
         )
         client = session.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config)
-        for op in ("PutObjectLockConfiguration", "PutObjectRetention", "PutObjectLegalHold"):
+        for op in ("PutObjectLockConfiguration", "PutObjectRetention", "PutObjectLegalHold",
+                   "PutBucketLifecycleConfiguration"):
             client.meta.events.register(f"before-call.s3.{op}", _add_content_md5)
         _install_prehashed_signer(client)
         return client
@@ -326,7 +331,9 @@ class S3Store:
         if not result["object_lock"]:
             self._check_bucket()
             result["warning"] = self.warning
+            result["abort_incomplete_uploads_days"] = self._ensure_abort_rule()
             return result
+        result["abort_incomplete_uploads_days"] = self._ensure_abort_rule()
         if default_retention_days:
             self._call(
                 "put_object_lock_configuration",
@@ -338,6 +345,44 @@ class S3Store:
             )
             result["default_retention"] = {"mode": mode, "days": int(default_retention_days)}
         return result
+
+    def _ensure_abort_rule(self, days: int = ABORT_UPLOADS_DAYS) -> int:
+        """A lifecycle rule that aborts the incomplete multipart uploads under this store's prefix
+        (a run killed mid-upload leaves its parts, stored and billed, invisible to listings):
+        added to the bucket's rules (those already there are kept) unless one already covers the
+        prefix, then read back. Returns the days after which the covering rule aborts."""
+        what = f"lifecycle rules of bucket {self.bucket!r}"
+        rules = self._lifecycle_rules(what)
+        found = [r for r in rules if _aborts_under(r, self.prefix)]
+        if not found:
+            rule = {"ID": "footage-abort-incomplete-uploads" + (f"-{self.prefix.strip('/')}" if self.prefix else ""),
+                    "Status": "Enabled", "Filter": {"Prefix": self.prefix},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days}}
+            self._call("put_bucket_lifecycle_configuration", f"set {what}",
+                       LifecycleConfiguration={"Rules": [_put_form(r) for r in rules] + [rule]})
+            found = [r for r in self._lifecycle_rules(what) if _aborts_under(r, self.prefix)]
+            if not found:
+                raise StorageError(f"{what}: the rule that aborts incomplete uploads did not read back; "
+                                   "uploads cut short would stay (and be billed) for ever")
+        return min(int(r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]) for r in found)
+
+    def _lifecycle_rules(self, what: str) -> list[dict[str, Any]]:
+        try:
+            return list(self._call("get_bucket_lifecycle_configuration", what).get("Rules", []))
+        except StorageError as e:
+            if getattr(e, "code", None) == "NoSuchLifecycleConfiguration":
+                return []
+            raise
+
+    def probe_retention(self, key: str, until: datetime) -> dict[str, Any]:
+        """Whether this server keeps a retain-until as far as ``until`` (what permanent records
+        get): a small probe object under ``key``, locked in GOVERNANCE mode until ``until``, read
+        back. The key is the same at every probe: later probes extend its lock (never shorten it),
+        so it stays one object with one version. Raises :class:`RetentionShort` when the date
+        reads back shorter (Ceph RGW 16 keeps dates as 32-bit seconds)."""
+        info = self.put(key, PROBE_BODY, retain_until=until, mode=GOVERNANCE, content_type="text/plain")
+        return {"key": key, "version_id": info.version_id, "asked": until.isoformat(),
+                "held": info.retain_until.isoformat() if info.retain_until else None}
 
     # -- reading -----------------------------------------------------------------------------
     def _info(self, key: str, h: dict) -> ObjectInfo:
@@ -722,6 +767,30 @@ class S3Store:
 # -- helpers -----------------------------------------------------------------------------------
 class _LockConfigMissing(StorageError):
     pass
+
+
+def _rule_prefix(rule: dict[str, Any]) -> str | None:
+    """The key prefix a lifecycle rule applies to (None: it filters on more than a prefix)."""
+    flt = rule.get("Filter")
+    if flt is None:
+        return rule.get("Prefix", "")
+    return flt.get("Prefix", "") if set(flt) <= {"Prefix"} else None
+
+
+def _aborts_under(rule: dict[str, Any], prefix: str) -> bool:
+    """Whether ``rule`` aborts the incomplete uploads of every key under ``prefix``."""
+    covers = _rule_prefix(rule)
+    return (rule.get("Status") == "Enabled" and "AbortIncompleteMultipartUpload" in rule
+            and covers is not None and prefix.startswith(covers))
+
+
+def _put_form(rule: dict[str, Any]) -> dict[str, Any]:
+    """A rule as read back, in the form a put takes (some servers answer the old top-level
+    ``Prefix``, which must not be mixed with ``Filter`` rules in one configuration)."""
+    rule = dict(rule)
+    if "Filter" not in rule:
+        rule["Filter"] = {"Prefix": rule.pop("Prefix", "")}
+    return rule
 
 
 class _Cancelled(StorageError):

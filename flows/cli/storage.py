@@ -1,6 +1,7 @@
 """Storage commands: ``footage storage init|extend|hold|audit``.
 
-``init`` creates the S3 bucket with Object Lock and a default retention; ``extend`` moves a
+``init`` creates the S3 bucket with Object Lock, a default retention and a lifecycle rule that
+aborts incomplete uploads, and probes that the server keeps the permanent retain-until date; ``extend`` moves a
 record's retain-until later (never earlier); ``hold`` sets or clears a legal hold; ``audit`` runs
 the fixity audit. ``extend``, ``hold`` and ``audit`` check the acting user's role
 (``storage.*`` in :data:`records.roles.ACTION_ROLES`); ``extend`` and ``hold`` are role-gated
@@ -79,7 +80,8 @@ def init(
                                                  help="Bucket default retention (default: storage.min_days_after_ingest)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Create the S3 bucket with Object Lock (versioning on) and a default retention."""
+    """Create the S3 bucket with Object Lock (versioning on), a default retention and a rule aborting incomplete
+    uploads; check that the server keeps the permanent retain-until date."""
     settings = load_settings()
     s = settings.storage
     if s.backend == "local":
@@ -97,6 +99,8 @@ def init(
         days = retention_days if retention_days is not None else s.min_days_after_ingest
         try:
             result = store.init_bucket(default_retention_days=days or None, mode=s.mode)
+            if result["object_lock"]:
+                result["retention_probe"] = probe_permanent_retention(store, s)
         except StorageError as e:
             fail(str(e))
     if as_json:
@@ -108,12 +112,35 @@ def init(
         out.print(f"local store ready at {result['root']}", highlight=False)
         return
     dr = result["default_retention"]
+    probe = result.get("retention_probe")
     out.print(
         f"bucket {result['bucket']} at {result['endpoint']}: {'created' if result['created'] else 'exists'}, "
         f"Object Lock {'enabled' if result['object_lock'] else 'NOT enabled'}"
-        + (f", default retention {dr['mode']} {dr['days']} days" if dr else ""),
+        + (f", default retention {dr['mode']} {dr['days']} days" if dr else "")
+        + f", incomplete uploads aborted after {result['abort_incomplete_uploads_days']} days"
+        + (f", permanent records kept until {probe['held']} (probed)" if probe else ""),
         highlight=False,
     )
+
+
+def probe_permanent_retention(store, cfg) -> dict[str, Any]:
+    """Ask the server to keep the farthest retain-until any record gets (a permanent category's
+    ``storage.evidence_until``; audit segments are kept as long) on a probe object and read it
+    back: a server that cannot hold it (Ceph RGW 16 keeps 32-bit seconds, so 2199-12-31 reads back
+    as 2063-11-24) is refused here, at install time, rather than by every ingest after it."""
+    from records.keys import RETENTION_PROBE
+    from records.retention import retain_until
+    from storage import RetentionShort
+
+    now = datetime.now(timezone.utc)
+    far = max(retain_until(now, [c], cfg, ingested=now) for c in cfg.categories)
+    try:
+        return store.probe_retention(RETENTION_PROBE, far)
+    except RetentionShort as e:
+        fail(f"the retention probe {e}. This server cannot keep the date permanent records get, "
+             f"storage.evidence_until = {cfg.evidence_until}: set storage.evidence_until "
+             f"(FOOTAGE_STORAGE__EVIDENCE_UNTIL) to a date it keeps (before 2106-02-07 on Ceph RGW 16, "
+             f"e.g. 2105-12-31) and run `footage storage init` again")
 
 
 @storage_app.command("extend")

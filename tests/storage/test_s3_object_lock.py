@@ -253,3 +253,24 @@ def test_an_extension_the_server_would_wrap_never_shortens_a_lock(s3_store, s3_c
             expected = far  # the server keeps the date (AWS, MinIO)
         r = s3_client.get_object_retention(Bucket=s3_store.bucket, Key="originals/kept.bin", VersionId=info.version_id)
         assert r["Retention"]["RetainUntilDate"] == expected and r["Retention"]["Mode"] == "COMPLIANCE"
+
+
+def test_the_retention_probe_agrees_with_what_the_server_keeps(s3_store, s3_client):
+    """`probe_retention` (what `footage storage init` runs, issue 23 item 7) against the real
+    server, with a date every server keeps and one a 32-bit server wraps; its verdict is compared
+    with the server's own answer to a plain boto3 put and read back of the same date."""
+    from storage import RetentionShort
+
+    for until in (datetime(2105, 12, 31, 23, 59, 59, tzinfo=timezone.utc),
+                  datetime(2199, 12, 31, 23, 59, 59, tzinfo=timezone.utc)):
+        raw = f"raw/{until.year}"
+        s3_client.put_object(Bucket=s3_store.bucket, Key=raw, Body=b"x", ObjectLockMode="GOVERNANCE",
+                             ObjectLockRetainUntilDate=until)
+        kept = s3_client.head_object(Bucket=s3_store.bucket, Key=raw)["ObjectLockRetainUntilDate"] == until
+        try:
+            probe = s3_store.probe_retention(f"probes/{until.year}", until)
+        except RetentionShort:
+            probe = None
+        assert (probe is not None) == kept, f"{until}: the server keeps it: {kept}, the probe says {probe}"
+        if probe:
+            assert probe["held"] == until.isoformat() and probe["asked"] == until.isoformat()

@@ -121,3 +121,74 @@ def test_extend_on_s3_and_server_keeps_it(put_record, footage_home, s3_settings,
     assert ret["Retention"]["Mode"] == "COMPLIANCE"
     assert [e["kind"] for e in record_events(store, stored["sha256"])] == ["retention_extended"]
     assert datetime.now(timezone.utc) + timedelta(days=365) < store.head(stored["key"]).retain_until
+
+
+def s3_cli_env(monkeypatch, s3_settings, bucket: str, evidence_until: str | None) -> None:
+    monkeypatch.setenv("FOOTAGE_STORAGE__BACKEND", "s3")
+    monkeypatch.setenv("FOOTAGE_STORAGE__BUCKET", bucket)
+    monkeypatch.setenv("FOOTAGE_STORAGE__ENDPOINT_URL", s3_settings["endpoint_url"])
+    monkeypatch.setenv("FOOTAGE_STORAGE__PATH_STYLE", "true")
+    if evidence_until:
+        monkeypatch.setenv("FOOTAGE_STORAGE__EVIDENCE_UNTIL", evidence_until)
+    else:
+        monkeypatch.delenv("FOOTAGE_STORAGE__EVIDENCE_UNTIL", raising=False)
+
+
+def server_keeps(s3_client, bucket: str, until: datetime) -> bool:
+    """Asked of the server with plain boto3: does a retain-until of ``until`` read back as put?"""
+    s3_client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    s3_client.put_object(Bucket=bucket, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
+    return s3_client.head_object(Bucket=bucket, Key="k")["ObjectLockRetainUntilDate"] == until
+
+
+@pytest.mark.s3
+def test_init_sets_a_rule_that_aborts_incomplete_uploads(footage_home, s3_settings, s3_client, bucket_name,
+                                                         monkeypatch):
+    """A multipart upload cut short (a killed run) leaves its parts, billed and invisible, until a
+    lifecycle rule aborts it: `storage init` sets one on the bucket and reads it back (issue 23,
+    item 6c); rules already there are kept."""
+    s3_cli_env(monkeypatch, s3_settings, bucket_name, "2100-12-31")
+    r = footage("storage", "init", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["abort_incomplete_uploads_days"] == 7
+    rules = s3_client.get_bucket_lifecycle_configuration(Bucket=bucket_name)["Rules"]
+    (rule,) = [x for x in rules if "AbortIncompleteMultipartUpload" in x]
+    assert rule["Status"] == "Enabled" and rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert rule.get("Filter", {}).get("Prefix", rule.get("Prefix")) == ""
+
+    other = {"ID": "keep-me", "Status": "Enabled", "Filter": {"Prefix": "elsewhere/"}, "Expiration": {"Days": 365}}
+    s3_client.put_bucket_lifecycle_configuration(Bucket=bucket_name, LifecycleConfiguration={"Rules": [other]})
+    r = footage("storage", "init")
+    assert r.exit_code == 0, r.output
+    rules = s3_client.get_bucket_lifecycle_configuration(Bucket=bucket_name)["Rules"]
+    assert sorted(x["ID"] for x in rules) == sorted(["keep-me", rule["ID"]])
+
+
+@pytest.mark.s3
+def test_init_probes_whether_the_server_keeps_permanent_dates(footage_home, s3_settings, s3_client, bucket_name,
+                                                              monkeypatch):
+    """Ceph RGW 16 keeps retain-until dates as 32-bit seconds: with the default
+    `storage.evidence_until` (2199-12-31) every ingest would fail with RetentionShort. `storage
+    init` puts a probe object with the far date permanent records get, reads it back and refuses
+    there, naming the setting, when the server does not keep it (issue 23, item 7); with a date
+    the server holds it succeeds. What this server does is asked of it with plain boto3 first."""
+    far = datetime(2199, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    wraps = not server_keeps(s3_client, bucket_name + "-raw", far)
+    print(f"the test server keeps 2199-12-31: {not wraps}")
+
+    s3_cli_env(monkeypatch, s3_settings, bucket_name, None)  # the default, 2199-12-31
+    r = footage("storage", "init", "--json")
+    if wraps:
+        assert r.exit_code == 2, r.output
+        assert "storage.evidence_until" in r.output and "2199-12-31" in r.output
+    else:
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["retention_probe"]["held"].startswith("2199-12-31")
+
+    s3_cli_env(monkeypatch, s3_settings, bucket_name, "2105-12-31")
+    r = footage("storage", "init", "--json")
+    assert r.exit_code == 0, r.output
+    probe = json.loads(r.stdout)["retention_probe"]
+    assert probe["asked"].startswith("2105-12-31") and probe["held"] >= probe["asked"]
+    versions = s3_client.list_object_versions(Bucket=bucket_name, Prefix=probe["key"]).get("Versions", [])
+    assert len(versions) == 1  # one probe object, whatever the number of inits
