@@ -38,6 +38,13 @@ segment. Segments are read at the version written first (:func:`records.pinned.r
 :meth:`AuditLog.verify` reports every segment key holding more than one version (a forged set of
 new versions, even one re-chained end to end, or a delete marker) as broken.
 
+Retries
+-------
+A segment's put can land and still raise (its lock read back shorter than asked, a reply lost).
+The batch is then remembered in the process (its id, :func:`batch_id`: the digest of its events'
+content, and the key written); appending the same batch again, as a caller's retry does, finds
+that segment and puts it again rather than writing the same events as a new segment.
+
 A fork is therefore prevented on one host and reported, never silent, across hosts. Truncation of
 the newest segments is the one change a hash chain alone cannot see: publish
 :attr:`Verification.head` somewhere else (the compliance report does) and pass it back as
@@ -50,6 +57,7 @@ import fcntl
 import hashlib
 import json
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,7 +65,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from storage import COMPLIANCE, ObjectInfo, ObjectStore
+from storage import COMPLIANCE, ObjectInfo, ObjectNotFound, ObjectStore
 from storage.faults import fault
 
 from records.keys import AUDIT_SEGMENTS, audit_segment_key
@@ -71,12 +79,25 @@ GENESIS = "0" * 64
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
+# batches whose segment put raised, possibly after the segment landed: (store, batch) -> (key, when)
+_unsure: dict[tuple[str, str], tuple[str, float]] = {}
+UNSURE_TTL_S = 3600.0
+
+
+def _ident(store: ObjectStore) -> str:
+    return f"{type(store).__name__}:{getattr(store, 'root', None) or getattr(store, 'bucket', None) or id(store)}"
 
 
 def _lock_for(store: ObjectStore) -> threading.Lock:
-    ident = f"{type(store).__name__}:{getattr(store, 'root', None) or getattr(store, 'bucket', None) or id(store)}"
     with _locks_guard:
-        return _locks.setdefault(ident, threading.Lock())
+        return _locks.setdefault(_ident(store), threading.Lock())
+
+
+def batch_id(events: Iterable[dict[str, Any]]) -> str:
+    """What identifies a batch of events across the retries of its append: the SHA-256 of their
+    kinds, users, records and details (not their ids or times, which each try makes anew)."""
+    body = [[e.get("kind"), e.get("user"), e.get("record"), e.get("detail") or {}] for e in events]
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 def event_hash(event: dict[str, Any]) -> str:
@@ -232,7 +253,11 @@ class AuditLog:
         if not drafts:
             return []
         fault("audit.before_append")
+        batch = (_ident(self.store), batch_id(drafts))
         with self._exclusive():
+            landed = self._landed(batch)
+            if landed is not None:
+                return landed
             for _ in range(self.max_retries):
                 seq, prev = self._head()
                 chained = self._chain(drafts, prev)
@@ -247,18 +272,56 @@ class AuditLog:
                     "events": chained,
                 }
                 data = json.dumps(body, ensure_ascii=False, sort_keys=True, indent=1).encode()
-                self.store.put(
-                    key,
-                    data,
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    metadata={"audit-seq": str(seq + 1), "audit-head": chained[-1]["hash"]},
-                    retain_until=self.retain_until,
-                    mode=self.mode,
-                    content_type="application/json",
-                )
+                try:
+                    self._put_segment(key, data)
+                except Exception:
+                    with _locks_guard:  # it may have landed (its check raised): a retry looks there first
+                        _unsure[batch] = (key, time.monotonic())
+                    raise
                 if self._won(seq + 1, key):
                     return chained
             raise ForkError(f"could not append to the audit log after {self.max_retries} lost races")
+
+    def _put_segment(self, key: str, data: bytes) -> None:
+        seg = json.loads(data)
+        self.store.put(
+            key,
+            data,
+            sha256=hashlib.sha256(data).hexdigest(),
+            metadata={"audit-seq": str(seg["seq"]), "audit-head": seg["head"]},
+            retain_until=self.retain_until,
+            mode=self.mode,
+            content_type="application/json",
+        )
+
+    def _landed(self, batch: tuple[str, str]) -> list[dict[str, Any]] | None:
+        """The events of ``batch`` when an earlier try of this process wrote its segment and then
+        raised (a put whose check failed after the upload: RetentionShort, a lost reply): the
+        retry does not write the same events again (issue 23). The segment is put again, which
+        raises the same way while its lock still falls short, and extends it where it now can.
+        None when that try left no segment, or one that lost its sequence number to a rival (the
+        events are then appended anew, as after any lost race)."""
+        with _locks_guard:
+            now = time.monotonic()
+            for old in [b for b, (_, when) in _unsure.items() if now - when > UNSURE_TTL_S]:
+                del _unsure[old]
+            key = _unsure.get(batch, (None, 0.0))[0]
+        if key is None:
+            return None
+        try:
+            data = read_first(self.store, key)
+            seg = json.loads(data)
+        except (ObjectNotFound, ValueError):
+            seg = None
+        if (not isinstance(seg, dict) or not isinstance(seg.get("seq"), int)
+                or batch_id(seg.get("events") or []) != batch[1] or not self._won(seg["seq"], key)):
+            with _locks_guard:
+                _unsure.pop(batch, None)
+            return None
+        self._put_segment(key, data)
+        with _locks_guard:
+            _unsure.pop(batch, None)
+        return seg["events"]
 
     @staticmethod
     def _chain(drafts: list[dict[str, Any]], prev: str) -> list[dict[str, Any]]:

@@ -140,3 +140,24 @@ def test_after_a_retention_short_run_and_the_setting_fixed_every_copy_holds_its_
     c = count(home, s3_store, s3_client, planted)
     assert (c["lost"], c["duplicated"], c["stuck"], c["versions_per_original"]) == ([], [], [], [1])
     print(f"server wraps 2199-12-31: {wrapped}; originals stored by the first run: {len(stored_short)}")
+
+
+def test_audit_retries_after_a_put_whose_check_failed_write_each_event_once(tmp_path, s3_store, s3_client,
+                                                                            s3_endpoint):
+    """The audit segment's put lands but its check raises (here RetentionShort: the default
+    permanent date 2199-12-31, which Ceph RGW 16 wraps); the run's retries of the append must not
+    write the same events again as new segments (issue 23, item 6a: 3 identical events per file)."""
+    from collections import Counter
+
+    from records.audit import AuditLog
+
+    home = tmp_path / "home"
+    make_inbox(home / "inbox")
+    env = s3_env(home, s3_store.bucket, s3_endpoint)
+    first = ingest({**env, "FOOTAGE_STORAGE__EVIDENCE_UNTIL": "2199-12-31"})
+    log = AuditLog(s3_store)
+    seen = Counter((e["kind"], e["record"], json.dumps(e["detail"], sort_keys=True)) for e in log.events())
+    assert seen and max(seen.values()) == 1, (first.stdout[-1500:], sorted(seen.values()))
+    assert log.verify().ok
+    if "RetentionShort" in first.stdout:  # the server wraps: the run still says so, as before
+        assert first.returncode == 1 and json.loads(first.stdout)["error"]["reason"] == "RetentionShort"
