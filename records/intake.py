@@ -118,18 +118,31 @@ def discover(inbox: Path, settle_seconds: float) -> tuple[list[Path], list[Path]
 
 
 def hidden_files(inbox: Path, skip: tuple[str, ...] = (".footage-leases",)) -> list[str]:
-    """Hidden files in the inbox (names starting with a dot, or inside hidden folders): never
-    ingested (partial uploads of rsync and the like are hidden), but listed so that nobody's
-    recording sits there unseen (``..X.MP4``)."""
+    """What sits in the inbox unseen by discovery and may be a recording, so that none stays there
+    unnoticed: hidden files (names starting with a dot, or inside hidden folders; never ingested,
+    partial uploads of rsync and the like are hidden: ``..X.MP4``), and folders named like a
+    media file that hold no file to ingest (an upload that made ``X.MP4`` a folder), listed with a
+    trailing slash (``X.MP4/``)."""
     found = []
     for root, dirs, files in os.walk(inbox, followlinks=False):
         dirs[:] = sorted(d for d in dirs if d not in skip)
         rel_root = Path(root).relative_to(inbox)
         hidden_root = any(part.startswith(".") for part in rel_root.parts)
+        if not hidden_root and rel_root.suffix.lower() in MEDIA_SUFFIXES and not _holds_files(Path(root)):
+            found.append(rel_root.as_posix() + "/")
         for name in sorted(files):
             if hidden_root or name.startswith("."):
                 found.append((rel_root / name).as_posix())
     return found
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` holds a file discovery would look at (not hidden, not in a hidden folder)."""
+    for _root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(not name.startswith(".") for name in files):
+            return True
+    return False
 
 
 # -- one file --------------------------------------------------------------------------------

@@ -285,7 +285,8 @@ def ingest_markdown(summary: IngestSummary, tz_name: str, banner: list[str] | No
                     "files it gave up on stay in the inbox (see Failed).", ""]
     if summary.hidden:
         out += ["## 隐藏文件 / Hidden files in the inbox", "",
-                "以点开头的文件不会入库，请确认是否为录像。 / Files whose names start with a dot are not ingested: "
+                "以点开头的文件及以录像扩展名命名的文件夹（以 / 结尾）不会入库，请确认是否为录像。 / Files whose names "
+                "start with a dot, and folders named like a recording (ending in /), are not ingested: "
                 "check whether any is a recording.", "", "\n".join(f"- `{h}`" for h in summary.hidden), ""]
     if summary.failed:
         out += ["## 失败 / Failed", "", _table(["文件 / file", "说明 / message"], [[f.file, f.message] for f in summary.failed])]

@@ -291,3 +291,21 @@ def test_a_category_sidecar_after_a_crash_raises_the_lock_of_what_was_stored(tmp
     assert (c["lost"], c["duplicated"], c["stuck"]) == ([], [], [])
     audit = ingest(home, command=[sys.executable, "-m", "flows", "storage", "audit", "--json"])
     assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]
+
+
+def test_a_folder_named_like_a_recording_is_reported_not_left_unseen(tmp_path):
+    """An upload that made an empty folder `X.MP4` (or one holding only hidden files) instead of the
+    file: nothing to ingest, but it is listed in `hidden` (with a trailing slash) and in the
+    report, like a hidden file (issue 23, item 6d). A folder of another name is not."""
+    home = tmp_path / "home"
+    inbox = home / "inbox"
+    (inbox / "DSJ-A01_1001_20261120180000_0001.MP4").mkdir(parents=True)
+    (inbox / "day 2" / "DSJ-A01_1001_20261121180000_0002.mov" / ".partial").mkdir(parents=True)
+    (inbox / "empty folder").mkdir()
+    result = ingest(home)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["hidden"] == ["DSJ-A01_1001_20261120180000_0001.MP4/",
+                                 "day 2/DSJ-A01_1001_20261121180000_0002.mov/"]
+    (report,) = (home / "reports").glob("*/ingest.md")
+    assert "`DSJ-A01_1001_20261120180000_0001.MP4/`" in report.read_text()
