@@ -86,7 +86,9 @@ def session_events(
     osd_gaps = {}
     if readings:
         # here, not at the top: the display reader's imports (the OCR and redaction stacks, scipy)
-        # would cost every Dask worker and every run about a second when the display is not read
+        # would cost every Dask worker and every run about a second when the display is not read.
+        # Measured (2 shared cores): `python -X importtime -c "import records.findings; import
+        # media.text.checks"` gives media.text.checks 0.8 to 1.6 s cumulative, 0.44 s of CPU.
         from media.text.checks import session_osd_gaps
 
         osd_gaps = session_osd_gaps(session, readings, settings.osd)

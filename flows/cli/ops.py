@@ -53,11 +53,12 @@ def audit_verify(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     as_user: Optional[str] = as_option(),
 ) -> None:
-    """Re-check the whole hash chain; name the first broken link. Exit 1 when broken."""
+    """Re-check the hash chain and every signed event; name the first broken link. Exit 1 when broken."""
     from records.audit import open_audit  # see the module docstring
+    from records.identity import ProofCheck
 
     settings, store, user = context(as_user, "audit.verify")
-    v = open_audit(settings, store).verify(expected_head)
+    v = open_audit(settings, store).verify(expected_head, check=ProofCheck())
     if as_json:
         print_json(v.to_dict(), indent=None)
     else:
