@@ -79,7 +79,8 @@ from records.scratch import ScratchBudget, claim_scratch, release_scratch
 from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
 from records.manifest import StoredObject, build_manifest, find_manifest
 from records.retention import retain_until
-from records.roles import acting_user, require_action
+from records.gate import check_action
+from records.roles import acting_user
 from records.settings import Settings, load_settings, today
 from records.store import open_store
 from reports.gaps import write_session_reports
@@ -516,7 +517,7 @@ def ingest_flow(inbox: str | None = None) -> IngestSummary:
     settings.ensure_layout()
     store = open_store(settings)
     user = acting_user(None)
-    require_action(settings, user, "ingest", store)
+    check_action(settings, user, "ingest", open_audit(settings, store))
     box = Path(inbox) if inbox else settings.inbox
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
