@@ -91,9 +91,9 @@ def test_an_explanation_given_later_clears_the_finding_everywhere(demo_run):
     # ``footage gaps check`` over the processed files agrees
     files = sorted(p for p in settings.processed.rglob("DSJ-A01*.MP4"))
     doc, _ = check_files(files, settings, store)
-    assert [e for e in doc["events"] if e["kind"] == "unexplained_interruption"] == []
-    (row,) = [e for e in doc["events"] if e.get("id") == gap["id"]]
-    assert row["kind"] == "gap" and row["explanation"]["text"] == "battery changed, said in writing"
+    assert [e for e in doc.events if e.kind == "unexplained_interruption"] == []
+    (row,) = [e for e in doc.events if e.id == gap["id"]]
+    assert row.kind == "gap" and row.explanation.text == "battery changed, said in writing"
 
 
 def test_deadline_and_fixity_reports_cover_every_stored_record(demo_run):

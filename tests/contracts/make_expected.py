@@ -17,12 +17,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE.parent)]
-OUT = HERE / "expected"
 
-
-def dump(doc) -> str:
-    """As ``footage ... --json`` prints (flows.cli.common.print_json)."""
-    return json.dumps(doc, ensure_ascii=False, indent=1, default=str)
+from contracts.expect import EXPECTED as OUT  # noqa: E402
+from contracts.expect import dump  # noqa: E402
 
 
 def gap_document() -> None:
