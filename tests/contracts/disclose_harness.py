@@ -42,7 +42,15 @@ def _frozen_modules():
         mods.append(rec)
     except ImportError:
         pass
-    return mods
+    return [m for m in mods if hasattr(m, "datetime")]
+
+
+class _Steps(dict):
+    """The flow's steps by task name (``steps["check-input"]``) and as attributes
+    (``steps.check_input``), as either version of the flow asks for them."""
+
+    def __getattr__(self, name: str):
+        return self[name.replace("_", "-")]
 
 
 #: every scenario: the check-input verdicts in order, the inputs in order, the QA result
@@ -116,7 +124,7 @@ def run_scenario(name: str, home: Path, patch) -> tuple[bytes, object]:
     qa = SimpleNamespace(passed=sc["qa_passed"], residuals=[] if sc["qa_passed"] else [object()] * 2, checked=120,
                          residual_frames=[] if sc["qa_passed"] else list(range(60)), text_residuals=[],
                          text_checked=30)
-    steps = {
+    steps = _Steps({
         "check-input": lambda *a, **k: verdicts.pop(0),
         "event": lambda *a, **k: None,
         "fetch-source": lambda *a, **k: src,
@@ -125,7 +133,7 @@ def run_scenario(name: str, home: Path, patch) -> tuple[bytes, object]:
         "render": lambda *a, **k: (SimpleNamespace(frames=120, masked_frames={2: 40}, out=str(home / "r.mp4")), entries),
         "qa": lambda *a, **k: qa,
         "watermark": lambda *a, **k: marked,
-    }
+    })
 
     def wait(settings, model, key, description):
         kind, data = inputs.pop(0)
