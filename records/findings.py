@@ -206,9 +206,6 @@ class GapDocument(GapRows):
         return GapRows(sessions=[s for s in self.sessions if s.id == session_id],
                        events=[e for e in self.events if e.session == session_id])
 
-    def session(self, session_id: str) -> SessionFindings | None:
-        return next((s for s in self.sessions if s.id == session_id), None)
-
 
 def as_document(doc: GapDocument | Mapping[str, Any]) -> GapDocument:
     """``doc`` as a :class:`GapDocument`: the model itself, or the document's JSON read."""

@@ -124,7 +124,7 @@ def records_docs() -> None:
 
     import records.deadlines as deadlines
     import records.explanations as explanations
-    from contracts.record_inputs import USERS, frozen_clock
+    from contracts.record_inputs import USERS, close_cases, frozen_clock
     from records.identity import key_status
     from records.settings import Settings, load_settings
     from records.store import open_store
@@ -144,16 +144,7 @@ def records_docs() -> None:
         (OUT / "explanation_loaded.json").write_text(
             dump(explanations.load_explanations(store, ["CAM1-20261120T010000Z", "CAM2-x"])), "utf-8")
         deadlines.datetime = frozen_clock()
-        from datetime import date
-        events = []
-
-        class Audit:
-            def append(self, kind, user, detail):
-                events.append([kind, user, detail])
-
-        a = deadlines.close_case(store, "C-2026-017", date(2026, 10, 1), user="li", audit=Audit())
-        b = deadlines.close_case(store, "C-2026-017", date(2026, 10, 8), user="li")
-        c = deadlines.close_case(store, "案件 9", date(2026, 12, 30), user="王")
+        (a, b, c), events = close_cases(deadlines.close_case, store)
         lines = [f"case {x['case']} closed on {x['closed']}; records due filed by {x['filed_by']}" for x in (a, b, c)]
         (OUT / "case_closed.json").write_text(dump({"returned": [a, b, c], "audit": events, "cli": lines,
                                                    "cases": deadlines.cases(store)}), "utf-8")

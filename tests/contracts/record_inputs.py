@@ -26,3 +26,20 @@ def frozen_clock(start: datetime = START, step: timedelta = timedelta(seconds=1,
             return t if tz is None else t.astimezone(tz)
 
     return Clock
+
+
+def close_cases(close_case, store) -> tuple[list, list]:
+    """Three closings (two of one case, one of a case with a Chinese name) by ``close_case``;
+    returns what it returned and the audit events it appended."""
+    from datetime import date
+
+    events: list = []
+
+    class Audit:
+        def append(self, kind, user, detail):
+            events.append([kind, user, detail])
+
+    done = [close_case(store, "C-2026-017", date(2026, 10, 1), user="li", audit=Audit()),
+            close_case(store, "C-2026-017", date(2026, 10, 8), user="li"),
+            close_case(store, "案件 9", date(2026, 12, 30), user="王")]
+    return done, events

@@ -5,12 +5,12 @@ and ``footage user show --json``. The expected files were written by the code be
 
 from __future__ import annotations
 
-from datetime import date
+import json
 
 import pytest
 
 from contracts.expect import dump, expected, expected_bytes
-from contracts.record_inputs import USERS, frozen_clock
+from contracts.record_inputs import USERS, close_cases, frozen_clock
 
 
 @pytest.fixture()
@@ -36,3 +36,27 @@ def test_explanations_are_stored_printed_and_read_as_before(store, monkeypatch):
     assert loaded[session][gap] == second
     assert dump({s: {f: e.to_json_dict() for f, e in by.items()} for s, by in loaded.items()}) == expected(
         "explanation_loaded.json")
+
+
+def test_case_closings_are_stored_read_and_said_as_before(store, monkeypatch):
+    import records.deadlines as deadlines
+
+    _, store = store
+    monkeypatch.setattr(deadlines, "datetime", frozen_clock())
+    (a, b, c), events = close_cases(deadlines.close_case, store)
+    old = json.loads(expected("case_closed.json"))
+    # what footage case close says (flows/cli/ops.py) and audits
+    lines = [f"case {x.case} closed on {x.closed.isoformat()}; records due filed by {x.filed_by.isoformat()}"
+             for x in (a, b, c)]
+    assert lines == old["cli"] and events == old["audit"]
+    assert [x.to_json_dict() for x in (a, b, c)] == old["returned"]  # the same fields (their order was another)
+    assert dump({k: v.to_json_dict() for k, v in deadlines.cases(store).items()}) == dump(old["cases"])
+    assert store.get_bytes(a.key) == expected_bytes("case_stored.json")
+
+
+def test_key_status_is_printed_as_before():
+    from records.identity import key_status
+    from records.settings import Settings
+
+    rows = [key_status(Settings(), "li")] + [key_status(Settings(users=USERS), n) for n in ("ann", "bo", "cy", "zed")]
+    assert dump([r.to_json_dict() for r in rows]) == expected("key_status.json")
