@@ -70,8 +70,7 @@ from records.audit import open_audit
 from records.deadlines import deadline_report
 from records.derivatives import ArchiveOutputs, Processed, WorkCopy, machine_fault, process_recording, scratch_estimate
 from records.explanations import load_explanations
-from records.findings import document as gaps_document
-from records.findings import findings_of
+from records.findings import GapDocument, GapError, findings_of
 from records.history import events_of_kind, has_event, note_event
 from records.intake import Batch, Outcome, Status
 from records.lease import InboxLeases
@@ -119,7 +118,7 @@ class SessionRules(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     session: str
-    document: dict[str, Any] | None = None
+    document: GapDocument | None = None
     error: str | None = None
 
 
@@ -352,7 +351,7 @@ def gaps_task(session: Session, preserved: list[Preserved], earlier: dict[str, Q
     qc.update({p.out.recording.path: p.qc for p in preserved if p.qc is not None})
     try:
         store = open_store(settings)
-        doc = gaps_document([session], qc, settings.gaps, load_explanations(store, [session.id]))
+        doc = GapDocument.build([session], qc, settings.gaps, load_explanations(store, [session.id]))
     except Exception as exc:  # noqa: BLE001 (retried by Prefect, then the session's files say gaps_failed)
         if not last_attempt():
             raise
@@ -387,7 +386,7 @@ def commit_task(preserved: Preserved, rules: SessionRules | None, session: Sessi
         return failed(preserved.out, step, exc)
 
 
-def commit_manifest(preserved: Preserved, gap_doc: dict[str, Any] | None, session: Session | None,
+def commit_manifest(preserved: Preserved, gap_doc: GapDocument | None, session: Session | None,
                     settings: Settings, run: str) -> Outcome:
     """The commit point: the manifest written (or found), the outcome ``stored`` or ``duplicate``."""
     out, qc, archive = preserved.out, preserved.qc, preserved.archive
@@ -746,20 +745,19 @@ class SessionReports:
                                   tz=self.settings.time.timezone)
             self.written.add(s.id)
 
-    def document(self) -> dict[str, Any] | None:
+    def document(self) -> GapDocument | None:
         """The sessions' gap documents joined into the run's (their reports written)."""
         if not self.sessions:
             return None
-        doc: dict[str, Any] = {"sessions": [], "events": [], "errors": []}
+        parts: list[GapDocument | GapError] = []
         for s in self.sessions:
             rules = self.rules.get(s.id) or SessionRules(session=s.id, error="its rules never ran")
             if rules.document is None:  # its rules failed (the store down): its files say so
-                doc["errors"].append({"session": s.id, "error": rules.error})
+                parts.append(GapError(session=s.id, error=rules.error))
                 continue
             self._write(s)
-            for k in doc:
-                doc[k] += rules.document.get(k, [])
-        return doc
+            parts.append(rules.document)
+        return GapDocument.join(parts)
 
 
 def _load_drawing() -> None:

@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from records.audit import open_audit
 from records.keys import user_key_key, user_keys_prefix
+from records.contract import Contract
 from records.roles import Refused, single_user_mode
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Refused", "signed_fields", "verify_input", "default_key_path", "canonical_payload", "sign",
-    "verify_signature", "fingerprint", "check_proof", "ProofCheck", "register_key", "key_status",
+    "verify_signature", "fingerprint", "check_proof", "ProofCheck", "register_key", "key_status", "KeyStatus",
 ]
 
 #: The SSHSIG namespace of every Footage signature (``ssh-keygen -Y sign -n footage``).
@@ -483,16 +484,28 @@ class ProofCheck:
 
 
 # -- for `footage user show` ------------------------------------------------------------------------
-def key_status(settings: Settings, user: str) -> dict[str, Any]:
+class KeyStatus(Contract):
+    """What a user may sign (``footage user show --json``): configured or not, roles, the
+    registered key and its fingerprint, whether they can sign role-gated inputs, and why not."""
+
+    user: str
+    configured: bool
+    roles: list[str]
+    public_key: str | None = None
+    fingerprint: str | None = None
+    can_sign: bool
+    note: str | None = None
+
+
+def key_status(settings: Settings, user: str) -> KeyStatus:
     """A user's roles, key fingerprint and whether they can sign role-gated inputs."""
     entry = settings.users.get(user)
     if single_user_mode(settings):
-        return {"user": user, "configured": False, "roles": ["every role (single-user mode)"],
-                "public_key": None, "fingerprint": None, "can_sign": True,
-                "note": "single-user mode: no users are configured and inputs need no signature"}
+        return KeyStatus(user=user, configured=False, roles=["every role (single-user mode)"], can_sign=True,
+                         note="single-user mode: no users are configured and inputs need no signature")
     if entry is None:
-        return {"user": user, "configured": False, "roles": [], "public_key": None, "fingerprint": None,
-                "can_sign": False, "note": f"{user} is not in [users] of footage.toml"}
+        return KeyStatus(user=user, configured=False, roles=[], can_sign=False,
+                         note=f"{user} is not in [users] of footage.toml")
     fp, note = None, None
     if entry.public_key:
         try:
@@ -501,5 +514,5 @@ def key_status(settings: Settings, user: str) -> dict[str, Any]:
             note = f"public_key unusable: {exc}"
     else:
         note = "no public_key: role-gated inputs of this user are refused (`footage user keygen`)"
-    return {"user": user, "configured": True, "roles": sorted(r.value for r in entry.roles),
-            "public_key": entry.public_key, "fingerprint": fp, "can_sign": fp is not None, "note": note}
+    return KeyStatus(user=user, configured=True, roles=sorted(r.value for r in entry.roles),
+                     public_key=entry.public_key, fingerprint=fp, can_sign=fp is not None, note=note)

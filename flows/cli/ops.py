@@ -151,12 +151,13 @@ def case_close(
     proof = signed(settings, store, user, "case.close", record=case_id, key=key_path,
                    content={"case": case_id, "closed": day.isoformat()})
     now = datetime.now(timezone.utc)
-    body = close_case(store, case_id, day, user=user,
-                      retain_until=retain_until(now, None, settings.storage, ingested=now))
+    closing = close_case(store, case_id, day, user=user,
+                         retain_until=retain_until(now, None, settings.storage, ingested=now))
     # the audit event written here rather than by close_case, to keep the signature with it
-    detail = {"case": case_id, "closed": body["closed"], "key": body["key"]}
+    detail = closing.audit_detail()
     open_audit(settings, store).append("case_closed", user=user, detail={**detail, "proof": proof} if proof else detail)
-    out.print(f"case {case_id} closed on {body['closed']}; records due filed by {body['filed_by']}", highlight=False)
+    out.print(f"case {case_id} closed on {closing.closed.isoformat()}; records due filed by "
+              f"{closing.filed_by.isoformat()}", highlight=False)
 
 
 # -- reports --------------------------------------------------------------------------------------

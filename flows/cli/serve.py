@@ -59,7 +59,7 @@ def _watch(expiry_every: float, stale: float, stop: threading.Event) -> None:
             if time.monotonic() - last_expiry >= expiry_every:
                 last_expiry = time.monotonic()
                 for receipt in expire_overdue():
-                    err.print(f"disclosure {receipt['run']} expired (waited past its limit)", highlight=False)
+                    err.print(f"disclosure {receipt.run} expired (waited past its limit)", highlight=False)
             if _stalled(started, stale):
                 err.print("[yellow]Prefect's runner stopped polling (the Prefect server was unreachable for a "
                           "while): restarting footage serve[/]", highlight=False)

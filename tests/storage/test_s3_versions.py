@@ -98,7 +98,7 @@ def test_explanation_read_at_its_first_version(s3_store, s3_client, bucket_name)
     s3_store.put(key, json.dumps(real).encode(), retain_until=now() + timedelta(hours=1))
     forge(s3_client, bucket_name, key, json.dumps(dict(real, text="nothing happened", by="someone")).encode())
     latest = load_explanations(s3_store, ["S-1"])["S-1"]["opening"]
-    assert (latest["text"], latest["by"]) == ("camera battery", "officer 7")
+    assert (latest.text, latest.by) == ("camera battery", "officer 7")
 
 
 def _rechain(segments: list[dict]) -> list[dict]:
