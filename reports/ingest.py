@@ -125,9 +125,8 @@ class IngestSummary(BaseModel):
 
     def to_json_dict(self) -> dict[str, Any]:
         """The documented JSON document."""
-        body = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        body.setdefault("schema", SCHEMA)
-        return {k: body[k] for k in (f.alias or n for n, f in type(self).model_fields.items()) if k in body}
+        unset = {n for n in type(self).model_fields if n not in self.model_fields_set and n != "schema_"}
+        return self.model_dump(mode="json", by_alias=True, exclude=unset)  # fields in the document's order
 
     @property
     def processes(self) -> list[str]:

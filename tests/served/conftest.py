@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from uuid import UUID
 
 import httpx
@@ -140,37 +141,48 @@ def _polled_since(api: str, since: float) -> bool:
     return True
 
 
+@contextmanager
+def serving(root: Path, footage: dict[str, str], api: str | None = None) -> Iterator[Served]:
+    """A ``footage serve`` with the settings ``footage`` (FOOTAGE_*, also set in this process),
+    polling its deployments on the Prefect server ``api`` (none: one started here, its scheduler
+    service off)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    mp = pytest.MonkeyPatch()
+    for key in [k for k in os.environ if k.startswith("FOOTAGE_") and k != "FOOTAGE_SHARED"]:
+        mp.delenv(key)
+    for key, value in footage.items():
+        mp.setenv(key, value)
+    server = (prefect_server(root, env={"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"})
+              if api is None else nullcontext((api, None)))
+    try:
+        with server as (url, _server):
+            base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FOOTAGE_"))}
+            env = {**base, **footage, "PREFECT_API_URL": url, "PREFECT_HOME": str(root / "serve-prefect"),
+                   "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+            workdir = root / "serve-cwd"  # not the checkout: an operator's footage serve runs anywhere
+            workdir.mkdir()
+            since = time.time()
+            process = start_process([str(BIN / "footage"), "serve"], root / "serve.log", env, cwd=workdir)
+            try:
+                wait_until(lambda: _polled_since(url, since), "footage serve polling its deployments", 300, [process])
+                with temporary_settings({PREFECT_API_URL: url}):
+                    yield Served(root, url, process, env)
+            finally:
+                stop_process(process)
+    finally:
+        mp.undo()
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The running Prefect server and ``footage serve``; this process reads what they did through
     the same settings (FOOTAGE_* in its environment, PREFECT_API_URL in Prefect's settings)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     root = tmp_path_factory.mktemp("served")
     footage = {
         "FOOTAGE_HOME": str(root / "home"),
         "FOOTAGE_STORAGE__BACKEND": "local",
         "FOOTAGE_RUNNER__WORKERS": "1",  # the nightly ingest's embedded Dask cluster: one worker process
     }
-    mp = pytest.MonkeyPatch()
-    for key in [k for k in os.environ if k.startswith("FOOTAGE_") and k != "FOOTAGE_SHARED"]:
-        mp.delenv(key)
-    for key, value in footage.items():
-        mp.setenv(key, value)
-    try:
-        with prefect_server(root, env={"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}) as (api, _server):
-            base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FOOTAGE_"))}
-            env = {**base, **footage, "PREFECT_API_URL": api, "PREFECT_HOME": str(root / "serve-prefect"),
-                   "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
-            workdir = root / "serve-cwd"  # not the checkout: an operator's footage serve runs anywhere
-            workdir.mkdir()
-            since = time.time()
-            serving = start_process([str(BIN / "footage"), "serve"], root / "serve.log", env, cwd=workdir)
-            try:
-                wait_until(lambda: _polled_since(api, since), "footage serve polling its deployments", 300, [serving])
-                with temporary_settings({PREFECT_API_URL: api}):
-                    yield Served(root, api, serving, env)
-            finally:
-                stop_process(serving)
-    finally:
-        mp.undo()
+    with serving(root, footage) as served:
+        yield served
