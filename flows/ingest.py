@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
@@ -65,7 +65,7 @@ from storage.faults import fault
 from flows import progress
 from flows.looks import discover, forget, look_early
 from flows.runner import Cluster, FootageTaskRunner, live_workers, temporary_api_server, worker_identity
-from records import intake
+from records import growth, intake
 from records.audit import open_audit
 from records.deadlines import deadline_report
 from records.derivatives import ArchiveOutputs, Processed, WorkCopy, machine_fault, process_recording, scratch_estimate
@@ -434,23 +434,48 @@ def verify_copies(out: Outcome, settings: Settings) -> Outcome:
 
 
 # -- the flow's own steps (its process) -------------------------------------------------------
-def move_out(outs: list[Outcome], settings: Settings, run_day: str) -> list[Outcome]:
+def move_out(outs: list[Outcome], settings: Settings, run_day: str, inbox: Path, user: str) -> list[Outcome]:
     """Move verified files (ingested or duplicate), audited, out of the inbox (to
-    ``processed/<day>``); a file that cannot be moved says so (``finalize_failed``) and the others
-    go on. The run's log names the files moved."""
+    ``processed/<day>``), each only if it is still the file that was hashed and stored; a file
+    that cannot be moved says so (``finalize_failed``) and the others go on. The run's log names
+    the files moved.
+
+    A file that changed since it was hashed (an upload that went on after the settle window)
+    stays: its stored first part is a record of its own, and the next run stores the whole,
+    which then supersedes it (:mod:`records.growth`). A whole that was stored here is linked to
+    its first part before it leaves."""
     moved = []
+    store = open_store(settings)
     for out in outs:
         try:
+            if intake.changed_since_hashed(out):
+                moved.append(_grew(out, store, inbox, user))
+                continue
+            if out.status == Status.INGESTED:
+                growth.supersede(store, inbox, out, user)
             out = intake.move_out(out, settings.processed / run_day)
+            growth.stamp_moved(out, Path(out.moved_to))
             fault("finalize.after_move")
             progress.done(out.file, out.status.value)
         except Exception as exc:  # noqa: BLE001 (that file stays in the inbox, and the run says why)
             out = failed(out, "finalize", exc)
         moved.append(out)
-    gone = [o.file for o in moved if o.status != Status.FAILED]
+    gone = [o.file for o in moved if o.moved_to and o.status != Status.FAILED]
     if gone:
         get_run_logger().info("moved out of the inbox: %s", ", ".join(gone))
     return moved
+
+
+def _grew(out: Outcome, store: ObjectStore, inbox: Path, user: str) -> Outcome:
+    """``out``'s file grew after it was hashed: it stays in the inbox, noted as the first part."""
+    get_run_logger().warning("%s changed after it was stored (an upload still going on?): it stays in the inbox "
+                             "and the next run stores it whole; the part stored is record %s", out.file, out.sha256)
+    growth.note_growth(inbox, out)
+    if out.status == Status.INGESTED:
+        note_event(store, out.sha256, growth.GREW, user=user, detail={"file": out.file},
+                   retain_until=out.stored.retain_until if out.stored else None)
+    return out.model_copy(update={"reason": growth.GREW, "moved_to": None,
+                                  "message": f"{out.file} changed after it was stored; it stays in the inbox"})
 
 
 def quarantine(out: Outcome, settings: Settings) -> Outcome:
@@ -487,6 +512,8 @@ def _append_outcomes(outcomes: list[Outcome], settings: Settings, user: str) -> 
 
 def _audit_events(out: Outcome, user: str) -> list[dict[str, Any]]:
     sha = out.sha256
+    if out.reason == growth.GREW:  # its first part was audited as stored; the file stays
+        return [{"kind": growth.GREW, "user": user, "record": sha, "detail": {"file": out.file}}]
     if out.status == Status.INGESTED and out.stored:
         stored = out.stored
         until = stored.retain_until.isoformat() if stored.retain_until else None
@@ -521,6 +548,11 @@ def ingest_flow(inbox: str | None = None) -> IngestSummary:
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
 
+    back = growth.reclaim(settings.processed, box, date.fromisoformat(today(settings)))
+    if back:  # files that grew after they left the inbox: the early look did not see them back
+        get_run_logger().warning("back in the inbox, changed after they were stored (to be stored whole): %s",
+                                 ", ".join(back))
+        forget((str(box.resolve()), float(settings.ingest.settle_seconds)))
     ready, busy = discover(box, settings.ingest.settle_seconds)
     get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
     leases = InboxLeases(box, settings.ingest.lease_ttl_s)
@@ -530,16 +562,17 @@ def ingest_flow(inbox: str | None = None) -> IngestSummary:
         sessions, earlier = group_sessions(batch.new, settings)
         units = submit_units(batch, sessions, earlier, settings, leases.run)
         reports = SessionReports(sessions, settings)
-        finished, staying = finish_as_completed(units, batch, settings, user, reports)
+        finished, staying = finish_as_completed(units, batch, settings, user, box, reports)
+        grown = [o for o in finished if o.reason == growth.GREW]
         bad = [intake.plan_quarantine(o, settings.quarantine) for o in batch.bad]
-        audit(staying + bad + batch.failed, settings, user)  # before bad input leaves the inbox
+        audit(staying + grown + bad + batch.failed, settings, user)  # before bad input leaves the inbox
         quarantined = [quarantine(o, settings) for o in bad]
     finally:
         leases.release_all()
     for out in batch.waiting:
         get_run_logger().warning("%s: %s", out.file, out.message)
     summary = build_summary(finished + staying + quarantined + batch.failed, sessions,
-                            busy=[p.relative_to(box).as_posix() for p in busy] + [o.file for o in batch.waiting],
+                            busy=[p.relative_to(box).as_posix() for p in busy] + [o.file for o in batch.waiting + grown],
                             gap_doc=reports.document())
     summary.leased = leased
     summary.hidden = intake.hidden_files(box)
@@ -678,7 +711,7 @@ def _on_done(future: PrefectFuture, action: Callable[[], None]) -> None:
         pass
 
 
-def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: str,
+def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: str, inbox: Path,
                         reports: "SessionReports") -> tuple[list[Outcome], list[Outcome]]:
     """As each unit completes (Prefect's :func:`~prefect.futures.as_completed`): a session's rules,
     its gap report; a file, its audit events, then its move out of the inbox with its in-run
@@ -702,7 +735,7 @@ def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: st
             continue
         group = [out, *(t.model_copy(update={"stored": out.stored}) for t in twins.pop(out.sha256, []))]
         audit(group, settings, user)  # before any of them leaves the inbox
-        for o in move_out(group, settings, day):
+        for o in move_out(group, settings, day, inbox, user):
             if o.status == Status.FAILED:
                 get_run_logger().error("%s: %s (left in the inbox)", o.file, o.message)
             finished.append(o)

@@ -48,6 +48,23 @@ class Status(str, Enum):
     WAITING = "waiting"  # an upload that stalled half-way: left in the inbox, quarantined when too old
 
 
+class FileStamp(BaseModel):
+    """What a file was when it was hashed: its size, modification time and identity. A file that
+    leaves the inbox must still be that file (:func:`changed_since_hashed`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, path: Path | str) -> "FileStamp":
+        st = os.stat(path, follow_symlinks=False)
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, device=st.st_dev)
+
+
 class Outcome(BaseModel):
     """What happened to one inbox file.
 
@@ -69,6 +86,7 @@ class Outcome(BaseModel):
     derivatives: list[StoredObject] = Field(default_factory=list)  # archive master, access copy
     moved_to: str | None = None
     worker: str | None = None  # host:pid of the process that decoded and stored it
+    stamp: FileStamp | None = None  # the file as it was hashed
 
     @property
     def sha256(self) -> str | None:
@@ -117,7 +135,7 @@ def discover(inbox: Path, settle_seconds: float) -> tuple[list[Path], list[Path]
     return sorted(ready), sorted(busy)
 
 
-def hidden_files(inbox: Path, skip: tuple[str, ...] = (".footage-leases",)) -> list[str]:
+def hidden_files(inbox: Path, skip: tuple[str, ...] = (".footage-leases", ".footage-grown")) -> list[str]:
     """Hidden files in the inbox (names starting with a dot, or inside hidden folders): never
     ingested (partial uploads of rsync and the like are hidden), but listed so that nobody's
     recording sits there unseen (``..X.MP4``)."""
@@ -240,8 +258,13 @@ def identify(out: Outcome, settings) -> Outcome:
     if out.status != Status.PENDING:
         return wait_if_incomplete(out, settings.ingest.incomplete_wait_s)
     try:
+        before = FileStamp.of(out.path)
         recording, who = probe_file(Path(out.path), settings, name=out.file)
-        out = out.model_copy(update={"recording": recording, "categories": list(who.categories), "case": who.case_id})
+        if FileStamp.of(out.path) != before:  # written to while it was hashed: not what was hashed
+            return out.set(Status.WAITING, "still_growing",
+                           f"{out.file} changed while it was read; it waits for the next run")
+        out = out.model_copy(update={"recording": recording, "categories": list(who.categories), "case": who.case_id,
+                                     "stamp": before})
     except MediaError as exc:
         if exc.reason == "unreadable":  # permission denied: not the file's fault, keep it
             out = out.set(Status.FAILED, exc.reason, f"{exc.message}; it stays in the inbox")
@@ -360,3 +383,14 @@ def quarantine(out: Outcome, folder: Path) -> Outcome:
     reason_path = (dest or stand_in).with_name((dest or stand_in).name + ".reason.json")
     reason_path.write_text(json.dumps(record, ensure_ascii=False, indent=1))
     return out.model_copy(update={"moved_to": str(dest) if dest else None})
+
+
+def changed_since_hashed(out: Outcome) -> bool:
+    """Whether the file at ``out.path`` is no longer the one that was hashed (it grew, was
+    rewritten or replaced, or is gone): such a file must not leave the inbox as stored."""
+    if out.stamp is None:
+        return False
+    try:
+        return FileStamp.of(out.path) != out.stamp
+    except OSError:
+        return True
