@@ -1,17 +1,20 @@
 """Where the ingest flow's tasks run: an embedded Dask cluster, or an existing one (prefect-dask).
 
-One task runner class for both, so that the flow is the same and only configuration differs
-(``[runner]``, docs/scaling.md):
+One task runner, :class:`FootageTaskRunner`, given to the flow where it is defined, so that the
+flow is the same whoever starts it (``footage ingest``, ``footage demo``, a served deployment) and
+only configuration differs (``[runner]``, docs/scaling.md):
 
 * **embedded** (no ``runner.address``): a :class:`distributed.LocalCluster` of one worker
-  *process* per core (``runner.workers``), one task thread each, started and stopped by the run.
-  Processes, not threads: the per-frame numpy work of the gap checks holds the GIL. The run's
-  temporary Prefect server is started here, once, and its address handed to the worker processes,
-  which would otherwise each start a server of their own.
-* **distributed** (``runner.address = "tcp://HOST:8786"`` or ``"tls://..."``): prefect-dask's
-  :class:`~prefect_dask.DaskTaskRunner` on that scheduler. A real Prefect server is required
-  (``PREFECT_API_URL``), and every worker must run the same Footage code: both are checked before
-  the flow starts, with a clear message instead of a pickling traceback.
+  *process* per core (``runner.workers``), one task thread each, started and stopped with the flow
+  run. Processes, not threads: the per-frame numpy work of the gap checks holds the GIL.
+* **distributed** (``runner.address = "tcp://HOST:8786"`` or ``"tls://..."``): that scheduler. A
+  real Prefect server is required (``PREFECT_API_URL``), and every worker must run the same
+  Footage code: both are checked before the first task, with a clear message instead of a
+  pickling traceback.
+
+A run started by the command line with no ``PREFECT_API_URL`` gets one temporary Prefect server
+(:func:`temporary_api_server`), whose address the embedded worker processes inherit; a served
+run has its server already.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from distributed import get_worker
+import dask
+from distributed import Client, LocalCluster, get_worker
+from distributed.security import Security
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
 from flows.runtime import TemporaryServer, forget_temporary_server, note_temporary_server, stop_orphaned_servers
@@ -86,7 +92,6 @@ def security(settings: Settings) -> Any:
     r = settings.runner
     if not (r.address or "").startswith("tls://"):
         return None
-    from distributed.security import Security
 
     missing = [n for n, v in (("tls_ca_file", r.tls_ca_file), ("tls_cert_file", r.tls_cert_file),
                               ("tls_key_file", r.tls_key_file)) if v is None]
@@ -112,7 +117,6 @@ class Cluster:
 
 def check_cluster(settings: Settings) -> list[str]:
     """The workers of ``runner.address``, after checking that they run our code; raises RunnerError."""
-    from distributed import Client
 
     address = settings.runner.address
     try:
@@ -144,7 +148,6 @@ def check_cluster(settings: Settings) -> list[str]:
 
 def require_api_server() -> str:
     """The configured Prefect server's URL; a distributed run refuses to start without one."""
-    from prefect.settings import PREFECT_API_URL
 
     url = PREFECT_API_URL.value()
     if not url:
@@ -252,8 +255,6 @@ def housekeeping(settings: Settings) -> list[str]:
 
 def local_cluster(settings: Settings, n: int) -> Any:
     """The embedded cluster: ``n`` worker processes of ``runner.threads`` threads, Footage preloaded."""
-    import dask
-    from distributed import LocalCluster
 
     with dask.config.set(DASK_CONFIG):  # the nannies hand it on to their worker processes
         return LocalCluster(
@@ -271,7 +272,6 @@ def temporary_api_server(run_dir: Path) -> Iterator[str | None]:
     processes (Prefect's own, started here rather than lazily in every process), noted under
     ``run_dir`` so that the next run stops it if this one is killed (:mod:`flows.runtime`), and
     stopped at the end."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if PREFECT_API_URL.value():
         yield PREFECT_API_URL.value()
@@ -297,8 +297,6 @@ def live_workers(settings: Settings) -> list[str] | None:
     """The scheduler's workers now (distributed mode), to tell the run which were lost; ``None`` if unknown."""
     if not settings.runner.address:
         return None
-    from distributed import Client
-
     try:
         with Client(settings.runner.address, timeout=settings.runner.connect_timeout_s,
                     security=security(settings), set_as_default=False) as client:
