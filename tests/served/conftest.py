@@ -161,7 +161,7 @@ def serving(root: Path, footage: dict[str, str], api: str | None = None) -> Iter
             env = {**base, **footage, "PREFECT_API_URL": url, "PREFECT_HOME": str(root / "serve-prefect"),
                    "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
             workdir = root / "serve-cwd"  # not the checkout: an operator's footage serve runs anywhere
-            workdir.mkdir()
+            workdir.mkdir(parents=True)
             since = time.time()
             process = start_process([str(BIN / "footage"), "serve"], root / "serve.log", env, cwd=workdir)
             try:
