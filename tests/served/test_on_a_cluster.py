@@ -31,7 +31,7 @@ def test_the_served_nightly_run_uses_the_configured_cluster(tmp_path):
             assert run.state.is_completed(), served.why(run)
             (report,) = served.settings.reports.glob("*/ingest.json")
             summary = json.loads(report.read_text())
-            assert summary["flow_run"] == str(run.id) and summary["ingested"] == 2, summary
+            assert summary["flow_run"] == str(run.id) and summary["ingested"] == 2, json.dumps(summary, indent=1)[:3000]
             runner = summary["runner"]
             assert runner["mode"] == "dask" and runner["address"] == c.address and runner["workers"] == 1, runner
             # the files were decoded and stored by the cluster's worker, not by a process of footage serve
