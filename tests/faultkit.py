@@ -58,3 +58,20 @@ def wait_held(held: Path, run, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not held.exists() and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.2)
+
+
+def forked_segment(raw: bytes, event: int, field: str, value) -> bytes:
+    """A rival of the audit segment ``raw``: the same sequence number and event ids, ``field`` of
+    event ``event`` set to ``value`` and every hash computed again (a careful forger)."""
+    import json
+
+    from records.audit import event_hash
+
+    seg = json.loads(raw)
+    seg["events"][event][field] = value
+    prev = seg["prev"]
+    for e in seg["events"]:
+        e["prev"] = prev
+        e["hash"] = prev = event_hash(e)
+    seg["head"] = prev
+    return json.dumps(seg, sort_keys=True, indent=1).encode()

@@ -71,6 +71,10 @@ def audit_verify(
         else:
             out.print(f"[bold red]audit log BROKEN[/] at {v.broken}", highlight=False)
             out.print(f"  checked {v.events} events in {v.segments} segments before it", highlight=False)
+            for key in v.erased:
+                out.print(f"  erased: {key} (hidden by a delete marker)", highlight=False)
+            for f in v.forks:
+                out.print(f"  fork at sequence {f.seq}: {f.segment} and {f.rival}", highlight=False)
     if not v.ok:
         raise typer.Exit(PROBLEM_EXIT)
 
