@@ -112,7 +112,7 @@ def test_fixity_audit_covers_the_master_and_the_access_copy(footage_home, prefec
               creation_time=datetime(2026, 11, 20, 1, tzinfo=timezone.utc))
     (stored,) = run_ingest().to_json_dict()["stored"]
     store = open_store(settings)
-    derivatives = {d["kind"]: d for d in load_manifest(store, stored["sha256"]).archive["stored"]}
+    derivatives = {d.kind: d.to_json_dict() for d in load_manifest(store, stored["sha256"]).archive.stored}
     assert set(derivatives) == {"master", "access"}
     assert fixity_audit(settings=settings).ok
 
