@@ -12,16 +12,14 @@ import pytest
 
 from clusterkit import cluster  # tests/ is on sys.path
 from media.synth import make_clip
-from .conftest import NIGHTLY, serving
+from servekit import NIGHTLY, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_the_served_nightly_run_uses_the_configured_cluster(tmp_path):
     with cluster(1, tmp_path / "cluster") as c:
-        footage = {"FOOTAGE_HOME": str(tmp_path / "home"), "FOOTAGE_STORAGE__BACKEND": "local",
-                   "FOOTAGE_RUNNER__ADDRESS": c.address}
-        with serving(tmp_path / "serve", footage, api=c.api_url) as served:
+        with serving(tmp_path / "serve", {"FOOTAGE_RUNNER__ADDRESS": c.address}, api=c.api_url) as served:
             inbox = served.settings.inbox
             inbox.mkdir(parents=True, exist_ok=True)
             for i in range(2):

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from media.demo import build_demo_inbox
-from .conftest import COMPLIANCE, FIXITY, NIGHTLY, Served
+from servekit import COMPLIANCE, FIXITY, NIGHTLY, Served  # tests/ is on sys.path
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a server, footage serve, a run of each
 
