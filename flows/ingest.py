@@ -37,6 +37,7 @@ files) are plain calls in its process, retried by tenacity (:func:`retrying`).
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from datetime import date, datetime, timedelta, timezone
@@ -64,7 +65,8 @@ from storage.faults import fault
 
 from flows import progress
 from flows.looks import discover, forget, look_early
-from flows.runner import Cluster, FootageTaskRunner, live_workers, temporary_api_server, worker_identity
+from flows.runner import (Cluster, FootageTaskRunner, live_workers, require_api_server, temporary_api_server,
+                          worker_identity)
 from records import growth, intake
 from records.audit import open_audit
 from records.deadlines import deadline_report
@@ -126,8 +128,6 @@ def dask_setup(service: Any) -> None:
     """Dask's preload hook: a worker (or scheduler) started with ``--preload flows.ingest``
     (docs/scaling.md; the embedded cluster's workers too) imports what the tasks need when it
     starts, not on the critical path of a run's first tasks."""
-    import importlib
-
     for name in TASK_IMPORTS:
         importlib.import_module(name)
 
@@ -444,22 +444,31 @@ def move_out(outs: list[Outcome], settings: Settings, run_day: str, inbox: Path,
     stays: its stored first part is a record of its own, and the next run stores the whole,
     which then supersedes it (:mod:`records.growth`). A whole that was stored here is linked to
     its first part before it leaves."""
-    moved = []
+    moved, links = [], []
     store = open_store(settings)
     for out in outs:
         try:
             if intake.changed_since_hashed(out):
                 moved.append(_grew(out, store, inbox, user))
                 continue
-            if out.status == Status.INGESTED:
-                growth.supersede(store, inbox, out, user)
+            note = growth.supersede(store, inbox, out, user)
+            if note is not None:
+                links.append((out, note))
             out = intake.move_out(out, settings.processed / run_day)
-            growth.stamp_moved(out, Path(out.moved_to))
-            fault("finalize.after_move")
-            progress.done(out.file, out.status.value)
         except Exception as exc:  # noqa: BLE001 (that file stays in the inbox, and the run says why)
-            out = failed(out, "finalize", exc)
+            moved.append(failed(out, "finalize", exc))
+            continue
+        try:  # moved: what follows cannot undo that
+            growth.stamp_moved(out, Path(out.moved_to), inbox)
+        except OSError as exc:
+            get_run_logger().warning("%s: its stamp in processed/ could not be written (%s): a change after "
+                                     "this move will not be seen", out.file, exc)
+        fault("finalize.after_move")
+        progress.done(out.file, out.status.value)
         moved.append(out)
+    if links:  # the records of a file that grew, linked: the audit log says so too
+        audit_events([{"kind": growth.SUPERSEDES, "user": user, "record": out.sha256,
+                       "detail": {"record": note.sha256, "file": out.file}} for out, note in links], settings)
     gone = [o.file for o in moved if o.moved_to and o.status != Status.FAILED]
     if gone:
         get_run_logger().info("moved out of the inbox: %s", ", ".join(gone))
@@ -471,9 +480,8 @@ def _grew(out: Outcome, store: ObjectStore, inbox: Path, user: str) -> Outcome:
     get_run_logger().warning("%s changed after it was stored (an upload still going on?): it stays in the inbox "
                              "and the next run stores it whole; the part stored is record %s", out.file, out.sha256)
     growth.note_growth(inbox, out)
-    if out.status == Status.INGESTED:
-        note_event(store, out.sha256, growth.GREW, user=user, detail={"file": out.file},
-                   retain_until=out.stored.retain_until if out.stored else None)
+    note_event(store, out.sha256, growth.GREW, user=user, detail={"file": out.file},
+               retain_until=out.stored.retain_until if out.stored else None)
     return out.model_copy(update={"reason": growth.GREW, "moved_to": None,
                                   "message": f"{out.file} changed after it was stored; it stays in the inbox"})
 
@@ -494,6 +502,19 @@ def audit(outcomes: list[Outcome], settings: Settings, user: str) -> int:
     two writes the events again rather than never). Runs in the flow's own process, the one
     appender of the run (records/audit.py), with two retries (:data:`AUDIT_RETRIES`)."""
     return retrying("audit", len(AUDIT_RETRIES), AUDIT_RETRIES)(_append_outcomes, outcomes, settings, user)
+
+
+def audit_events(events: list[dict[str, Any]], settings: Settings) -> int:
+    """Append events that are no file's outcome (a file brought back, two records linked) to the
+    audit log, with the same retries as :func:`audit`."""
+    if not events:
+        return 0
+
+    def append() -> int:
+        open_audit(settings, open_store(settings)).append_many(events)
+        return len(events)
+
+    return retrying("audit", len(AUDIT_RETRIES), AUDIT_RETRIES)(append)
 
 
 def _append_outcomes(outcomes: list[Outcome], settings: Settings, user: str) -> int:
@@ -548,10 +569,7 @@ def ingest_flow(inbox: str | None = None) -> IngestSummary:
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
 
-    back = growth.reclaim(settings.processed, box, date.fromisoformat(today(settings)))
-    if back:  # files that grew after they left the inbox: the early look did not see them back
-        get_run_logger().warning("back in the inbox, changed after they were stored (to be stored whole): %s",
-                                 ", ".join(back))
+    if bring_back_grown(box, settings, store, user):  # the early look did not see them back
         forget((str(box.resolve()), float(settings.ingest.settle_seconds)))
     ready, busy = discover(box, settings.ingest.settle_seconds)
     get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
@@ -567,6 +585,9 @@ def ingest_flow(inbox: str | None = None) -> IngestSummary:
         bad = [intake.plan_quarantine(o, settings.quarantine) for o in batch.bad]
         audit(staying + grown + bad + batch.failed, settings, user)  # before bad input leaves the inbox
         quarantined = [quarantine(o, settings) for o in bad]
+        # audited as leaving, yet still in the inbox (the move failed): the audit log says so too
+        audit([o for o in finished + quarantined if o.reason in ("finalize_failed", "quarantine_failed")],
+              settings, user)
     finally:
         leases.release_all()
     for out in batch.waiting:
@@ -579,6 +600,26 @@ def ingest_flow(inbox: str | None = None) -> IngestSummary:
     summary.flow_run = str(current_flow_run.id) if current_flow_run.id else None
     summary.runner = runner_info(settings, summary)
     return publish_report(settings, store, summary)
+
+
+def bring_back_grown(box: Path, settings: Settings, store: ObjectStore, user: str) -> list[growth.Reclaimed]:
+    """Files moved to processed/ that changed since (a writer that finished into the moved
+    file) come back into the inbox, to be stored whole; each is noted in its first part's
+    history and in the audit log. A stamp that cannot be handled is reported, never fatal."""
+    back, problems = growth.reclaim(settings.processed, box, date.fromisoformat(today(settings)))
+    for problem in problems:
+        get_run_logger().warning("a file moved to processed/ could not be checked or brought back: %s", problem)
+    if not back:
+        return back
+    get_run_logger().warning("back in the inbox, changed after they were stored (to be stored whole): %s",
+                             ", ".join(b.file for b in back))
+    for b in back:
+        manifest = find_manifest(store, b.sha256)
+        note_event(store, b.sha256, growth.GREW, user=user, detail={"file": b.file, "from": b.came_from},
+                   retain_until=manifest.stored.retain_until if manifest else None)
+    audit_events([{"kind": growth.GREW, "user": user, "record": b.sha256,
+                   "detail": {"file": b.file, "from": b.came_from}} for b in back], settings)
+    return back
 
 
 def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list[Path], list[LeasedFile]]:
@@ -630,7 +671,9 @@ def group_sessions(new: list[Outcome], settings: Settings) -> tuple[list[Session
     if not new:
         return [], {}
     recordings = [o.recording for o in new]
-    earlier = earlier_recordings_task(recordings, settings)
+    # a store that does not answer for a moment must not cost the night: retried like the store
+    earlier = earlier_recordings_task.with_options(retries=settings.ingest.store_retries,
+                                                   retry_delay_seconds=settings.ingest.retry_delays_s)(recordings, settings)
     sessions = segment_task(recordings + [r for r, _ in earlier], settings)
     names = {r.name for r in recordings}
     mine = [s for s in sessions if any(r.name in names for r in s.recordings)]
@@ -726,7 +769,11 @@ def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: st
     day = today(settings)
     for future in as_completed(units.futures()):
         if future in units.rules:
-            reports.add(units.rules[future], future.result(raise_on_failure=False))
+            try:
+                rules = future.result(raise_on_failure=False)
+            except Exception as exc:  # noqa: BLE001 (its worker died: the session's files say so)
+                rules = exc
+            reports.add(units.rules[future], rules)
             continue
         out = settled(future, *units.files[future])
         if out.status not in (Status.INGESTED, Status.DUPLICATE):
@@ -739,7 +786,9 @@ def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: st
             if o.status == Status.FAILED:
                 get_run_logger().error("%s: %s (left in the inbox)", o.file, o.message)
             finished.append(o)
-    return finished, staying + [t for left in twins.values() for t in left]  # their first file failed: they stay
+    left = [t.set(Status.FAILED, "twin_failed", f"{t.file} has the same content as another file of the run, which "
+                  "was not stored; it stays in the inbox") for ts in twins.values() for t in ts]
+    return finished, staying + left
 
 
 class SessionReports:
@@ -809,8 +858,8 @@ def runner_info(settings: Settings, summary: IngestSummary) -> RunnerInfo:
     """Where the run's tasks ran (the flow's task runner says), and the workers it lost on the way."""
     ctx = FlowRunContext.get()
     runner = ctx.task_runner if ctx else None
-    cluster = runner.cluster if isinstance(runner, FootageTaskRunner) else None
-    if cluster is None:  # nothing was submitted (an empty inbox): no cluster was started
+    cluster = runner.started() if isinstance(runner, FootageTaskRunner) else None
+    if cluster is None:  # another task runner (a test's): say what the settings ask for
         address = settings.runner.address
         cluster = Cluster("dask" if address else "embedded", address, [])
     info = RunnerInfo(mode=cluster.mode, address=cluster.address, workers=len(cluster.workers),
@@ -842,6 +891,8 @@ def run_ingest(inbox: Path | None = None) -> IngestSummary:
     look = look_early(inbox or settings.inbox, settings.ingest.settle_seconds)  # settles while Prefect starts
     os.environ["FOOTAGE_RUN_PID"] = str(os.getpid())  # a crash point in a worker kills the run (storage/faults.py)
     try:
+        if settings.runner.address:  # a cluster's workers need a real Prefect server, not a temporary one
+            require_api_server()
         with temporary_api_server(settings.home / "run"):
             return ingest_flow(inbox=str(inbox) if inbox else None)
     except Exception as exc:  # the run as a whole failed: say so, keep going

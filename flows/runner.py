@@ -19,6 +19,7 @@ run has its server already.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import os
@@ -169,7 +170,7 @@ class FootageTaskRunner(DaskTaskRunner):
     flow run starts, not when the module is imported: the same object serves whatever the
     configuration of the process that runs the flow says.
 
-    At the first task submitted it does the run's housekeeping (:func:`housekeeping`), then
+    When the flow run starts, in a thread, it does the run's housekeeping (:func:`housekeeping`), then
 
     * **embedded** (no ``runner.address``): starts :func:`local_cluster` (our Dask settings, the
       preload) and stops it when the flow run ends;
@@ -187,25 +188,31 @@ class FootageTaskRunner(DaskTaskRunner):
     def duplicate(self) -> "FootageTaskRunner":
         return type(self)()
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FootageTaskRunner)
-
-    __hash__ = object.__hash__
-
     def __enter__(self) -> "FootageTaskRunner":
         """The flow run starts: the cluster starts too, in a thread, while the flow looks at its
         inbox (a night's run pays the workers' start once, beside the settle wait). Prefect also
         enters the flow's task runner around each task run on a Dask worker: nothing starts there."""
         super().__enter__()
         if not _in_dask_worker():
-            self._starting = ThreadPoolExecutor(1, thread_name_prefix="footage-cluster").submit(
-                self._start, load_settings())
+            pool = ThreadPoolExecutor(1, thread_name_prefix="footage-cluster")
+            # in this thread's context: Prefect's settings (the API server) go with it
+            self._starting = pool.submit(contextvars.copy_context().run, self._start, load_settings())
+            pool.shutdown(wait=False)
         return self
 
     def __exit__(self, *args: Any) -> None:
         if self._starting is not None:  # a cluster still starting is stopped once it has
             wait([self._starting])
+            if self._starting.exception() is not None:  # also on a night with nothing to submit
+                self.logger.error("the task runner could not start: %s", self._starting.exception())
         super().__exit__(*args)
+
+    def started(self) -> Cluster | None:
+        """The cluster, once its start has ended (None: none was started here); raises the error
+        of a start that failed."""
+        if self._starting is not None:
+            self._starting.result()
+        return self.cluster
 
     @property
     def client(self) -> Any:
@@ -216,8 +223,11 @@ class FootageTaskRunner(DaskTaskRunner):
         return super().client
 
     def _start(self, settings: Settings) -> None:
-        for line in housekeeping(settings):
-            self.logger.warning(line)
+        try:
+            for line in housekeeping(settings):
+                self.logger.warning(line)
+        except OSError as exc:  # what a killed run left is cleared next time; this run goes on
+            self.logger.warning("housekeeping failed: %s", exc)
         if settings.runner.address:
             require_api_server()
             workers = check_cluster(settings)

@@ -49,20 +49,20 @@ class Status(str, Enum):
 
 
 class FileStamp(BaseModel):
-    """What a file was when it was hashed: its size, modification time and identity. A file that
-    leaves the inbox must still be that file (:func:`changed_since_hashed`)."""
+    """What a file was when it was hashed: its size and modification time. A file that leaves the
+    inbox must still be that file (:func:`changed_since_hashed`). Not its inode or device: a
+    worker on another host sees another device number for the same NFS file, and a move to
+    another file system gives a new inode, while size and mtime travel with the file."""
 
     model_config = ConfigDict(frozen=True)
 
     size: int
     mtime_ns: int
-    inode: int
-    device: int
 
     @classmethod
     def of(cls, path: Path | str) -> "FileStamp":
         st = os.stat(path, follow_symlinks=False)
-        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, device=st.st_dev)
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 class Outcome(BaseModel):
@@ -324,6 +324,11 @@ def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], StoredObjec
 
 
 # -- leaving the inbox -----------------------------------------------------------------------
+def free_name(dest_dir: Path, name: str) -> Path:
+    """``dest_dir / name``, or ``stem.N.suffix`` for the first N not taken."""
+    return _free_name(dest_dir, name)
+
+
 def _free_name(dest_dir: Path, name: str) -> Path:
     dest = dest_dir / name
     n = 1
@@ -339,6 +344,12 @@ def _move(src: Path, dest: Path) -> Path:
         dest = _free_name(dest.parent, dest.name)
     shutil.move(str(src), dest)
     return dest
+
+
+def move_with_sidecars(src: Path, dest: Path) -> Path:
+    """Move ``src`` to ``dest`` (a free name beside it if taken), its sidecar JSON with it
+    (``dest.name + ".json"``); returns where it went. Never replaces a file."""
+    return _move_with_sidecars(src, dest)
 
 
 def _move_with_sidecars(src: Path, dest: Path) -> Path:
@@ -387,10 +398,11 @@ def quarantine(out: Outcome, folder: Path) -> Outcome:
 
 def changed_since_hashed(out: Outcome) -> bool:
     """Whether the file at ``out.path`` is no longer the one that was hashed (it grew, was
-    rewritten or replaced, or is gone): such a file must not leave the inbox as stored."""
+    rewritten or replaced): such a file must not leave the inbox as stored. A file that is gone
+    has not changed: its move fails and says so."""
     if out.stamp is None:
         return False
     try:
         return FileStamp.of(out.path) != out.stamp
-    except OSError:
-        return True
+    except FileNotFoundError:
+        return False
