@@ -38,11 +38,11 @@ from media.archive import (  # noqa: E402
     ArchiveSettings,
     make_access,
     make_master,
-    remux,
     transcode_ffv1,
     verify_master,
 )
 from media.archive.ffv1 import FFV1_PIX_FMT  # noqa: E402
+from media.archive.remux import remux  # noqa: E402  (media.archive.remux is the submodule)
 
 SMOKE = os.environ.get("FOOTAGE_BENCH_SMOKE", "0") not in ("", "0")
 SECONDS = float(os.environ.get("FOOTAGE_BENCH_SECONDS", 2 if SMOKE else 60))  # shorter only for a smoke run

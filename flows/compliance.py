@@ -11,9 +11,11 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from records.audit import open_audit
 from records.compliance import previous_month
 from records.deadlines import deadline_report
-from records.roles import acting_user, mode_banner, require_action
+from records.gate import check_action
+from records.roles import acting_user, mode_banner
 from records.settings import load_settings
 from records.store import open_store
 from reports.compliance import _artifact_key, artifact_markdown, build_report
@@ -27,7 +29,7 @@ def compliance_flow(month: str | None = None, as_user: str | None = None) -> dic
     settings = load_settings()
     store = open_store(settings)
     user = acting_user(as_user)
-    require_action(settings, user, "report.compliance", store)
+    check_action(settings, user, "report.compliance", open_audit(settings, store))
     month = month or previous_month(tz=settings.time.timezone)
     report = build_report(settings, store, month, user=user)
     create_markdown_artifact(
@@ -49,7 +51,7 @@ def deadlines_flow(as_user: str | None = None) -> dict[str, Any]:
     settings = load_settings()
     store = open_store(settings)
     user = acting_user(as_user)
-    require_action(settings, user, "report.deadlines", store)
+    check_action(settings, user, "report.deadlines", open_audit(settings, store))
     rep = deadline_report(settings, store)
     banners = [mode_banner(settings, user), mode_banner(settings, user, lang="zh-CN")]
     md = deadlines_markdown(rep, settings.time.timezone, banners=banners)

@@ -40,24 +40,30 @@ def build_deployments(settings: Settings | None = None) -> list[Any]:
 
     return [
         # its task runner is the one the flow is defined with (flows.runner.FootageTaskRunner): a
-        # served run loads the flow from its entrypoint, so a runner given here would not be used
+        # served run loads the flow from its entrypoint, so a runner given here would not be used.
+        # The entrypoint is the module's name, not its file: loaded from a file path, the module
+        # gets a name of Prefect's own, its tasks are pickled by that name, and the workers and
+        # scheduler of a Dask cluster, which import flows.ingest, cannot unpickle them
         ingest_flow.to_deployment(
             name="nightly-ingest",
             schedules=cron(sched.ingest_cron),
             description="Ingest the inbox every night.",
             tags=["footage"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
         ),
         compliance_flow.to_deployment(
             name="monthly-compliance",
             schedules=cron(sched.compliance_cron),
             description="Compliance assessment of the previous month (article 33).",
             tags=["footage"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
         ),
         fixity_audit.to_deployment(
             name="weekly-fixity-audit",
             schedules=cron(sched.fixity_cron),
             description="Re-hash every stored original and compare with its manifest.",
             tags=["footage"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
         ),
         disclose_flow.to_deployment(
             name=DEPLOYMENT_NAME,

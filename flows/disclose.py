@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import base64
 import io
-import json
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +52,7 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
 from PIL import Image
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from media.redact import (
     DetectionConfig,
@@ -70,6 +70,8 @@ from media.redact import (
 )
 from media.redact.spec import track_label
 from media.redact.text import WHAT
+from records.disclosure import (Actor, Decided, Expired, Masked, Output, Override, Proof, QAResult, Receipt,
+                                Selected, Status, UnsignedInput, Watermark)
 from records.history import record_event
 from records.keys import disclosure_prefix, safe_part
 from records.manifest import load_manifest
@@ -230,11 +232,23 @@ def _wait(settings: Settings, model, key: str, description: str):
                             timeout=_pause_seconds(settings), key=key)
 
 
+class Verdict(BaseModel):
+    """Whether an input may act: ``problem`` is None, or why not; ``proof`` is what
+    :func:`records.identity.verify_input` proved (``{}`` when nothing was).
+
+    Read with ``Verdict.model_validate``: a run resumed across an upgrade reads back the cached
+    decision of an earlier version, a dictionary of the same fields.
+    """
+
+    problem: str | None = None
+    proof: dict[str, Any] = Field(default_factory=dict)
+
+
 @task(name="check-input", **ONCE)
 def check_input(settings: Settings, step: str, action: str, got: dict[str, Any], record: str, run_id: str,
                 pause_key: str | None, content: dict[str, Any], separate_from: dict[str, str] | None = None
-                ) -> dict[str, Any]:
-    """Decide once, per input, whether it may act: ``{"problem": None or why not, "proof": ...}``.
+                ) -> Verdict:
+    """Decide once, per input, whether it may act (:class:`Verdict`).
 
     In order: its signature (:func:`records.identity.verify_input`: the user's registered key,
     fresh, not replayed; unsigned UI input only with ``disclosure.trust_ui_input``), the user's
@@ -251,28 +265,18 @@ def check_input(settings: Settings, step: str, action: str, got: dict[str, Any],
                              run_id=run_id, pause_key=pause_key, content=content, signed_at=got.get("signed_at") or None,
                              signature=got.get("signature") or None, via=got.get("via") or "ui")
     except Refused as exc:
-        return {"problem": f"signature: {exc}", "proof": {}}
+        return Verdict(problem=f"signature: {exc}")
     if not may(settings, user, action):
         role = {"disclose.request": "an archivist", "disclose.select": "an archivist",
                 "disclose.approve": "a supervisor", "disclose.override": "an archivist"}[action]
-        return {"problem": f"{user} is not {role} (roles: {sorted(r.value for r in roles_of(settings, user))})",
-                "proof": proof}
+        return Verdict(problem=f"{user} is not {role} (roles: {sorted(r.value for r in roles_of(settings, user))})",
+                       proof=proof)
     if separate_from is not None:
         try:
             check_separation(user, separate_from.get("requester"), separate_from.get("selector"))
         except Refused as exc:
-            return {"problem": str(exc), "proof": proof}
-    return {"problem": None, "proof": proof}
-
-
-def _proof_summary(proof: dict[str, Any]) -> dict[str, Any]:
-    """What a receipt says of an input's proof: the key and signature, or that it was trusted unsigned."""
-    if not proof:
-        return {"signed": False, "mode": "single-user"}
-    if proof.get("unsigned"):
-        return {"signed": False, "trusted": proof.get("trusted"), "via": proof.get("via")}
-    return {"signed": True, **{k: proof.get(k) for k in ("key_fingerprint", "signed_at", "payload_sha256",
-                                                          "signature")}}
+            return Verdict(problem=str(exc), proof=proof)
+    return Verdict(proof=proof)
 
 
 # --- tasks ----------------------------------------------------------------------------------------
@@ -365,15 +369,27 @@ def _inline_image(path: Path, width: int = 960) -> str:
     return f"![contact sheet](data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
-def _steps(settings: Settings) -> dict[str, Any]:
-    """Every task of the flow with its results persisted to the configured result storage."""
+@dataclass(frozen=True)
+class Steps:
+    """Every task of the flow, with its results persisted to the configured result storage."""
+
+    event: Any
+    check_input: Any
+    fetch_source: Any
+    find_tracks: Any
+    publish_sheet: Any
+    render: Any
+    qa: Any
+    watermark: Any
+
+
+def _steps(settings: Settings) -> Steps:
     storage = result_storage(settings)
-    return {t.name: t.with_options(result_storage=storage)
-            for t in (event_task, check_input, fetch_source, tracks_task, publish_sheet, render_task, qa_task,
-                      watermark_task)}
+    tasks = (event_task, check_input, fetch_source, tracks_task, publish_sheet, render_task, qa_task, watermark_task)
+    return Steps(*(t.with_options(result_storage=storage) for t in tasks))
 
 
-def _ask(settings: Settings, step, model, kind: str, description: str, record: str, run_id: str,
+def _ask(settings: Settings, step: Steps, model, kind: str, description: str, record: str, run_id: str,
          separate_from: dict[str, str] | None = None, content_ok=None):
     """Wait for an input of ``model`` until one is accepted (or :data:`MAX_REFUSALS` are refused).
 
@@ -385,22 +401,17 @@ def _ask(settings: Settings, step, model, kind: str, description: str, record: s
     for attempt in range(1, MAX_REFUSALS + 1):
         key = f"{kind}-{attempt}"
         got = _wait(settings, model, key, description)
-        verdict = step["check-input"](settings, key, ACTIONS[kind], got.model_dump(mode="json"), record, run_id, key,
-                                      input_content(got), separate_from)
-        problem = verdict["problem"]
+        verdict = Verdict.model_validate(step.check_input(settings, key, ACTIONS[kind], got.model_dump(mode="json"),
+                                                          record, run_id, key, input_content(got), separate_from))
+        problem = verdict.problem
         if problem is None and content_ok is not None:
             problem = content_ok(got)
         if problem is None:
-            return got, verdict["proof"]
+            return got, verdict.proof
         get_run_logger().warning("%s refused: %s", kind, problem)
-        step["event"](settings, f"refused-{key}", record, "input_refused", got.user,
+        step.event(settings, f"refused-{key}", record, "input_refused", got.user,
                       {"run": run_id, "step": kind, "pause_key": key, "via": got.via, "why": problem})
     return None, {}
-
-
-def _by(got, proof: dict[str, Any], **more: Any) -> dict[str, Any]:
-    """Who gave an input, how, and its proof: for the receipt."""
-    return {"user": got.user, "via": got.via, **more, "proof": _proof_summary(proof)}
 
 
 def _detail(run_id: str, proof: dict[str, Any], **more: Any) -> dict[str, Any]:
@@ -420,8 +431,8 @@ def disclose_flow(
     text: dict[str, Any] | None = None,
     signed_at: str | None = None,
     signature: str | None = None,
-) -> dict[str, Any]:
-    """Prepare, get approved, check and release a party's copy of one record.
+) -> Receipt:
+    """Prepare, get approved, check and release a party's copy of one record; returns its receipt.
 
     ``signed_at``/``signature``: the archivist's signature over the request
     (:func:`request_content`), made by ``footage disclose request --key``; required in
@@ -433,34 +444,31 @@ def disclose_flow(
     run_id = str(current_run.id)
     workdir = settings.home / "disclosures" / run_id
     workdir.mkdir(parents=True, exist_ok=True)
-    receipt: dict[str, Any] = {
-        "schema": "footage.disclosure-receipt/1", "run": run_id, "record": record, "requester": requester,
-        "reason": reason, "requested_by": {"user": archivist, "via": via}, "status": "open",
-    }
+    receipt = Receipt(run=run_id, record=record, requester=requester, reason=reason,
+                      requested_by=Actor(user=archivist, via=via), status="open")
     unsigned: list[str] = []  # steps whose input was trusted unsigned (disclosure.trust_ui_input)
 
     def note(kind: str, proof: dict[str, Any]) -> None:
         if proof.get("unsigned"):
             unsigned.append(kind)
-            receipt["unsigned_ui_input"] = {
-                "steps": unsigned, "setting": "disclosure.trust_ui_input",
-                "notice": "These inputs were typed in the Prefect UI and not signed: the names in them are not "
-                          "proven. / 这些输入来自 Prefect 界面且未签名，其中的用户名未经证明。"}
+            receipt.unsigned_ui_input = UnsignedInput(steps=unsigned)
 
-    verdict = step["check-input"](settings, "request", "disclose.request",
-                                  {"user": archivist, "via": via, "signed_at": signed_at, "signature": signature},
-                                  record, None, None, request_content(record, requester, reason, file, detection, text))
-    if verdict["problem"]:
-        step["event"](settings, "refused", record, "refused", archivist, {"run": run_id, "why": verdict["problem"]})
-        return _finish(store, {**receipt, "why": verdict["problem"]}, "refused", record, run_id)
-    note("request", verdict["proof"])
-    receipt["requested_by"]["proof"] = _proof_summary(verdict["proof"])
-    step["event"](settings, "requested", record, "requested", archivist,
-                  _detail(run_id, verdict["proof"], requester=requester, reason=reason, via=via))
+    verdict = Verdict.model_validate(step.check_input(
+        settings, "request", "disclose.request",
+        {"user": archivist, "via": via, "signed_at": signed_at, "signature": signature},
+        record, None, None, request_content(record, requester, reason, file, detection, text)))
+    if verdict.problem:
+        step.event(settings, "refused", record, "refused", archivist, {"run": run_id, "why": verdict.problem})
+        receipt.why = verdict.problem
+        return _finish(store, receipt, "refused")
+    note("request", verdict.proof)
+    receipt.requested_by.proof = Proof.of(verdict.proof)
+    step.event(settings, "requested", record, "requested", archivist,
+               _detail(run_id, verdict.proof, requester=requester, reason=reason, via=via))
 
-    src = step["fetch-source"](settings, record, file, workdir)
-    ts, sheet = step["find-tracks"](src, record, workdir, detection, text)
-    step["publish-sheet"](ts, sheet, run_id)
+    src = step.fetch_source(settings, record, file, workdir)
+    ts, sheet = step.find_tracks(src, record, workdir, detection, text)
+    step.publish_sheet(ts, sheet, run_id)
 
     # 1. the archivist's selection
     specs: dict[int, RedactSpec] = {}
@@ -481,11 +489,12 @@ def disclose_flow(
                             f"Choose the track ids to keep visible (the requester {requester}); tracks: "
                             f"{[track_label(i) for i in ts.ids()]}", record, run_id, content_ok=usable)
     if selection is None:
-        return _finish(store, receipt, "abandoned", record, run_id)
+        return _finish(store, receipt, "abandoned")
     spec = specs[id(selection)]
     note("select", proof)
-    receipt["selected_by"] = _by(selection, proof, comment=selection.comment)
-    step["event"](settings, "selected", record, "selected", selection.user,
+    receipt.selected_by = Selected(user=selection.user, via=selection.via, comment=selection.comment,
+                                   proof=Proof.of(proof))
+    step.event(settings, "selected", record, "selected", selection.user,
                   _detail(run_id, proof, keep=spec.keep, masks=len(spec.masks), audio=len(spec.audio),
                           via=selection.via))
 
@@ -495,41 +504,42 @@ def disclose_flow(
                            f"Requested by {archivist}, selected by {selection.user}: neither may approve.",
                            record, run_id, separate_from={"requester": archivist, "selector": selection.user})
     if decision is None:
-        return _finish(store, receipt, "abandoned", record, run_id)
+        return _finish(store, receipt, "abandoned")
     note("approve", proof)
-    receipt["decided_by"] = _by(decision, proof, approve=decision.approve, comment=decision.comment)
+    receipt.decided_by = Decided(user=decision.user, via=decision.via, approve=decision.approve,
+                                 comment=decision.comment, proof=Proof.of(proof))
     if not decision.approve:
-        step["event"](settings, "rejected", record, "rejected", decision.user,
+        step.event(settings, "rejected", record, "rejected", decision.user,
                       _detail(run_id, proof, comment=decision.comment))
-        return _finish(store, receipt, "rejected", record, run_id)
-    step["event"](settings, "approved", record, "approved", decision.user,
+        return _finish(store, receipt, "rejected")
+    step.event(settings, "approved", record, "approved", decision.user,
                   _detail(run_id, proof, comment=decision.comment))
 
     # 3. render, QA
-    result, entries = step["render"](src, workdir, spec, ts)
-    step["event"](settings, "rendered", record, "rendered", "footage",
+    result, entries = step.render(src, workdir, spec, ts)
+    step.event(settings, "rendered", record, "rendered", "footage",
                   {"run": run_id, "frames": result.frames, "masked_tracks": sorted(result.masked_frames)})
-    report = step["qa"](Path(result.out), ts, spec.keep, settings.disclosure.qa_threshold,
+    report = step.qa(Path(result.out), ts, spec.keep, settings.disclosure.qa_threshold,
                         spec.text if spec.text.enabled else None)
-    receipt["qa"] = {"passed": report.passed, "residuals": len(report.residuals), "frames": report.checked,
-                     "residual_frames": report.residual_frames[:50],
-                     "text_residuals": len(report.text_residuals), "text_frames": report.text_checked}
-    step["event"](settings, "qa", record, "qa", "footage", {"run": run_id, **receipt["qa"]})
+    receipt.qa = QAResult(passed=report.passed, residuals=len(report.residuals), frames=report.checked,
+                          residual_frames=report.residual_frames[:50], text_residuals=len(report.text_residuals),
+                          text_frames=report.text_checked)
+    step.event(settings, "qa", record, "qa", "footage", {"run": run_id, **receipt.qa.to_json_dict()})
     if not report.passed:
         override, proof = _ask(settings, step, QAOverride, "qa-override",
                                f"QA found {len(report.residuals)} face(s) and {len(report.text_residuals)} text "
                                "box(es) outside the keep-list. Release anyway?", record, run_id)
         if override is None:
-            return _finish(store, receipt, "abandoned", record, run_id)
+            return _finish(store, receipt, "abandoned")
         note("qa-override", proof)
         ok = bool(override.release and override.reason.strip())
-        receipt["qa"]["override"] = _by(override, proof, release=override.release, reason=override.reason,
-                                        accepted=ok)
+        receipt.qa.override = Override(user=override.user, via=override.via, release=override.release,
+                                       reason=override.reason, accepted=ok, proof=Proof.of(proof))
         if not ok:
-            step["event"](settings, "blocked", record, "blocked", override.user,
+            step.event(settings, "blocked", record, "blocked", override.user,
                           _detail(run_id, proof, reason=override.reason))
-            return _finish(store, receipt, "blocked", record, run_id)
-        step["event"](settings, "qa_overridden", record, "qa_overridden", override.user,
+            return _finish(store, receipt, "blocked")
+        step.event(settings, "qa_overridden", record, "qa_overridden", override.user,
                       _detail(run_id, proof, reason=override.reason))
 
     # 4. watermark, store under its own retention, receipt
@@ -538,7 +548,7 @@ def disclose_flow(
                 "footage_disclosed_to": requester, "footage_source_sha256": record}
     # The notice's band keeps clear of the camera's display when the display is kept.
     keep_osd = spec.text.enabled and not spec.text.mask_osd
-    final = step["watermark"](Path(result.out), workdir / "disclosed.mp4", requester, today, metadata,
+    final = step.watermark(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata,
                               ts.osd_boxes if keep_osd else None)
     out_sha = sha256_file(final)
     until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=settings.disclosure.retention_days)
@@ -549,28 +559,25 @@ def disclose_flow(
     log_path = write_log(entries, workdir / "redaction.json", record, out_sha)
     store.put(base + "redaction.json", log_path, retain_until=until, mode=settings.storage.mode,
               content_type="application/json")
-    receipt.update({
-        "output": {"key": info.key, "sha256": out_sha, "size": info.size, "retain_until": until.isoformat(),
-                   "version_id": info.version_id},
-        "source_sha256": record,
-        "masked": [{"what": e.detail["what_en"], "start": e.start, "end": e.end, "basis": e.detail["basis"]}
-                   for e in entries if e.kind == "redaction"],
-        "kept": spec.keep,
-        "watermark": {"to": requester, "date": today.isoformat()},
-    })
-    step["event"](settings, "released", record, "released", decision.user,
+    receipt.output = Output(key=info.key, sha256=out_sha, size=info.size, retain_until=until,
+                            version_id=info.version_id)
+    receipt.source_sha256 = record
+    receipt.masked = [Masked(what=e.detail["what_en"], start=e.start, end=e.end, basis=e.detail["basis"])
+                      for e in entries if e.kind == "redaction"]
+    receipt.kept = spec.keep
+    receipt.watermark = Watermark(to=requester, date=today)
+    step.event(settings, "released", record, "released", decision.user,
                   {"run": run_id, "key": info.key, "sha256": out_sha, "retain_until": until.isoformat(),
                    **({"unsigned_ui_input": unsigned} if unsigned else {})})
-    return _finish(store, receipt, "released", record, run_id, until)
+    return _finish(store, receipt, "released", until)
 
 
-def _finish(store, receipt: dict[str, Any], status: str, record: str, run_id: str,
-            until: datetime | None = None) -> dict[str, Any]:
-    receipt["status"] = status
-    receipt["closed_at"] = datetime.now(timezone.utc).isoformat()
-    body = json.dumps(receipt, ensure_ascii=False, indent=1, sort_keys=True).encode()
-    store.put(disclosure_prefix(record, run_id) + "receipt.json", body, retain_until=until,
-              content_type="application/json")
+def _finish(store, receipt: Receipt, status: Status, until: datetime | None = None) -> Receipt:
+    """Close the receipt with ``status`` and store it (under ``until``, the copy's retention)."""
+    receipt.status = status
+    receipt.closed_at = datetime.now(timezone.utc)
+    store.put(disclosure_prefix(receipt.record, receipt.run) + "receipt.json", receipt.to_json(),
+              retain_until=until, content_type="application/json")
     return receipt
 
 
@@ -593,7 +600,7 @@ def overdue(run, now: datetime | None = None) -> bool:
     return False
 
 
-def expire_run(settings: Settings, run, client) -> dict[str, Any]:
+def expire_run(settings: Settings, run, client) -> Receipt:
     """Close a disclosure run that waited past ``disclosure.pause_timeout_hours``.
 
     Writes the ``disclosure_expired`` event (record history and audit log) and an ``expired``
@@ -609,24 +616,23 @@ def expire_run(settings: Settings, run, client) -> dict[str, Any]:
     waited = run.state.state_details.pause_key if run.state.is_paused() else None
     limit_h = settings.disclosure.pause_timeout_hours
     if store.exists(key):
-        receipt = json.loads(store.get_bytes(key))
+        receipt = Receipt.from_json(store.get_bytes(key))
     else:
         record_event(settings, store, record, "disclosure_expired", user="footage",
                      detail={"run": run_id, "waited_for": waited, "limit_hours": limit_h,
                              "prefect_state": run.state.name, "message": run.state.message})
-        receipt = _finish(store, {
-            "schema": "footage.disclosure-receipt/1", "run": run_id, "record": record,
-            "requester": params.get("requester"), "reason": params.get("reason"),
-            "requested_by": {"user": params.get("archivist"), "via": params.get("via")},
-            "expired": {"waited_for": waited, "limit_hours": limit_h},
-        }, "expired", record, run_id)
+        receipt = _finish(store, Receipt(
+            run=run_id, record=record, requester=params.get("requester"), reason=params.get("reason"),
+            requested_by=Actor(user=params.get("archivist"), via=params.get("via")), status="open",
+            expired=Expired(waited_for=waited, limit_hours=limit_h),
+        ), "expired")
     client.set_flow_run_state(run.id, Cancelled(
         name=EXPIRED, message=f"Waited longer than {limit_h:g} h for {waited or 'input'}: expired, nothing released."),
         force=True)
     return receipt
 
 
-def expire_overdue(settings: Settings | None = None) -> list[dict[str, Any]]:
+def expire_overdue(settings: Settings | None = None) -> list[Receipt]:
     """Expire every disclosure run that waited past its limit; returns their receipts."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (

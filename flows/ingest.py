@@ -37,9 +37,10 @@ files) are plain calls in its process, retried by tenacity (:func:`retrying`).
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
@@ -64,14 +65,14 @@ from storage.faults import fault
 
 from flows import progress
 from flows.looks import discover, forget, look_early
-from flows.runner import Cluster, FootageTaskRunner, live_workers, temporary_api_server, worker_identity
-from records import intake
+from flows.runner import (Cluster, FootageTaskRunner, live_workers, require_api_server, temporary_api_server,
+                          worker_identity)
+from records import growth, intake
 from records.audit import open_audit
 from records.deadlines import deadline_report
 from records.derivatives import ArchiveOutputs, Processed, WorkCopy, machine_fault, process_recording, scratch_estimate
 from records.explanations import load_explanations
-from records.findings import document as gaps_document
-from records.findings import findings_of
+from records.findings import GapDocument, GapError, findings_of
 from records.history import events_of_kind, has_event, note_event
 from records.intake import Batch, Outcome, Status
 from records.lease import InboxLeases
@@ -79,7 +80,8 @@ from records.scratch import ScratchBudget, claim_scratch, release_scratch
 from records.keys import derivative_key, key_suffix, manifest_key, original_key, originals_prefix, safe_part, sha256_of_original
 from records.manifest import StoredObject, build_manifest, find_manifest
 from records.retention import retain_until
-from records.roles import acting_user, require_action
+from records.gate import check_action
+from records.roles import acting_user
 from records.settings import Settings, load_settings, today
 from records.store import open_store
 from reports.gaps import write_session_reports
@@ -118,7 +120,7 @@ class SessionRules(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     session: str
-    document: dict[str, Any] | None = None
+    document: GapDocument | None = None
     error: str | None = None
 
 
@@ -126,8 +128,6 @@ def dask_setup(service: Any) -> None:
     """Dask's preload hook: a worker (or scheduler) started with ``--preload flows.ingest``
     (docs/scaling.md; the embedded cluster's workers too) imports what the tasks need when it
     starts, not on the critical path of a run's first tasks."""
-    import importlib
-
     for name in TASK_IMPORTS:
         importlib.import_module(name)
 
@@ -351,7 +351,7 @@ def gaps_task(session: Session, preserved: list[Preserved], earlier: dict[str, Q
     qc.update({p.out.recording.path: p.qc for p in preserved if p.qc is not None})
     try:
         store = open_store(settings)
-        doc = gaps_document([session], qc, settings.gaps, load_explanations(store, [session.id]))
+        doc = GapDocument.build([session], qc, settings.gaps, load_explanations(store, [session.id]))
     except Exception as exc:  # noqa: BLE001 (retried by Prefect, then the session's files say gaps_failed)
         if not last_attempt():
             raise
@@ -386,7 +386,7 @@ def commit_task(preserved: Preserved, rules: SessionRules | None, session: Sessi
         return failed(preserved.out, step, exc)
 
 
-def commit_manifest(preserved: Preserved, gap_doc: dict[str, Any] | None, session: Session | None,
+def commit_manifest(preserved: Preserved, gap_doc: GapDocument | None, session: Session | None,
                     settings: Settings, run: str) -> Outcome:
     """The commit point: the manifest written (or found), the outcome ``stored`` or ``duplicate``."""
     out, qc, archive = preserved.out, preserved.qc, preserved.archive
@@ -434,23 +434,56 @@ def verify_copies(out: Outcome, settings: Settings) -> Outcome:
 
 
 # -- the flow's own steps (its process) -------------------------------------------------------
-def move_out(outs: list[Outcome], settings: Settings, run_day: str) -> list[Outcome]:
+def move_out(outs: list[Outcome], settings: Settings, run_day: str, inbox: Path, user: str) -> list[Outcome]:
     """Move verified files (ingested or duplicate), audited, out of the inbox (to
-    ``processed/<day>``); a file that cannot be moved says so (``finalize_failed``) and the others
-    go on. The run's log names the files moved."""
-    moved = []
+    ``processed/<day>``), each only if it is still the file that was hashed and stored; a file
+    that cannot be moved says so (``finalize_failed``) and the others go on. The run's log names
+    the files moved.
+
+    A file that changed since it was hashed (an upload that went on after the settle window)
+    stays: its stored first part is a record of its own, and the next run stores the whole,
+    which then supersedes it (:mod:`records.growth`). A whole that was stored here is linked to
+    its first part before it leaves."""
+    moved, links = [], []
+    store = open_store(settings)
     for out in outs:
         try:
+            if intake.changed_since_hashed(out):
+                moved.append(_grew(out, store, inbox, user))
+                continue
+            note = growth.supersede(store, inbox, out, user)
+            if note is not None:
+                links.append((out, note))
             out = intake.move_out(out, settings.processed / run_day)
-            fault("finalize.after_move")
-            progress.done(out.file, out.status.value)
         except Exception as exc:  # noqa: BLE001 (that file stays in the inbox, and the run says why)
-            out = failed(out, "finalize", exc)
+            moved.append(failed(out, "finalize", exc))
+            continue
+        try:  # moved: what follows cannot undo that
+            growth.stamp_moved(out, Path(out.moved_to), inbox)
+        except OSError as exc:
+            get_run_logger().warning("%s: its stamp in processed/ could not be written (%s): a change after "
+                                     "this move will not be seen", out.file, exc)
+        fault("finalize.after_move")
+        progress.done(out.file, out.status.value)
         moved.append(out)
-    gone = [o.file for o in moved if o.status != Status.FAILED]
+    if links:  # the records of a file that grew, linked: the audit log says so too
+        audit_events([{"kind": growth.SUPERSEDES, "user": user, "record": out.sha256,
+                       "detail": {"record": note.sha256, "file": out.file}} for out, note in links], settings)
+    gone = [o.file for o in moved if o.moved_to and o.status != Status.FAILED]
     if gone:
         get_run_logger().info("moved out of the inbox: %s", ", ".join(gone))
     return moved
+
+
+def _grew(out: Outcome, store: ObjectStore, inbox: Path, user: str) -> Outcome:
+    """``out``'s file grew after it was hashed: it stays in the inbox, noted as the first part."""
+    get_run_logger().warning("%s changed after it was stored (an upload still going on?): it stays in the inbox "
+                             "and the next run stores it whole; the part stored is record %s", out.file, out.sha256)
+    growth.note_growth(inbox, out)
+    note_event(store, out.sha256, growth.GREW, user=user, detail={"file": out.file},
+               retain_until=out.stored.retain_until if out.stored else None)
+    return out.model_copy(update={"reason": growth.GREW, "moved_to": None,
+                                  "message": f"{out.file} changed after it was stored; it stays in the inbox"})
 
 
 def quarantine(out: Outcome, settings: Settings) -> Outcome:
@@ -471,6 +504,19 @@ def audit(outcomes: list[Outcome], settings: Settings, user: str) -> int:
     return retrying("audit", len(AUDIT_RETRIES), AUDIT_RETRIES)(_append_outcomes, outcomes, settings, user)
 
 
+def audit_events(events: list[dict[str, Any]], settings: Settings) -> int:
+    """Append events that are no file's outcome (a file brought back, two records linked) to the
+    audit log, with the same retries as :func:`audit`."""
+    if not events:
+        return 0
+
+    def append() -> int:
+        open_audit(settings, open_store(settings)).append_many(events)
+        return len(events)
+
+    return retrying("audit", len(AUDIT_RETRIES), AUDIT_RETRIES)(append)
+
+
 def _append_outcomes(outcomes: list[Outcome], settings: Settings, user: str) -> int:
     events = [e for out in outcomes for e in _audit_events(out, user)]
     if not events:
@@ -487,6 +533,8 @@ def _append_outcomes(outcomes: list[Outcome], settings: Settings, user: str) -> 
 
 def _audit_events(out: Outcome, user: str) -> list[dict[str, Any]]:
     sha = out.sha256
+    if out.reason == growth.GREW:  # its first part was audited as stored; the file stays
+        return [{"kind": growth.GREW, "user": user, "record": sha, "detail": {"file": out.file}}]
     if out.status == Status.INGESTED and out.stored:
         stored = out.stored
         until = stored.retain_until.isoformat() if stored.retain_until else None
@@ -516,11 +564,13 @@ def ingest_flow(inbox: str | None = None) -> IngestSummary:
     settings.ensure_layout()
     store = open_store(settings)
     user = acting_user(None)
-    require_action(settings, user, "ingest", store)
+    check_action(settings, user, "ingest", open_audit(settings, store))
     box = Path(inbox) if inbox else settings.inbox
     if not box.is_dir():
         raise FileNotFoundError(f"inbox {box} does not exist or is not a folder")
 
+    if bring_back_grown(box, settings, store, user):  # the early look did not see them back
+        forget((str(box.resolve()), float(settings.ingest.settle_seconds)))
     ready, busy = discover(box, settings.ingest.settle_seconds)
     get_run_logger().info("inbox %s: %d file(s) ready, %d still being written", box, len(ready), len(busy))
     leases = InboxLeases(box, settings.ingest.lease_ttl_s)
@@ -530,22 +580,46 @@ def ingest_flow(inbox: str | None = None) -> IngestSummary:
         sessions, earlier = group_sessions(batch.new, settings)
         units = submit_units(batch, sessions, earlier, settings, leases.run)
         reports = SessionReports(sessions, settings)
-        finished, staying = finish_as_completed(units, batch, settings, user, reports)
+        finished, staying = finish_as_completed(units, batch, settings, user, box, reports)
+        grown = [o for o in finished if o.reason == growth.GREW]
         bad = [intake.plan_quarantine(o, settings.quarantine) for o in batch.bad]
-        audit(staying + bad + batch.failed, settings, user)  # before bad input leaves the inbox
+        audit(staying + grown + bad + batch.failed, settings, user)  # before bad input leaves the inbox
         quarantined = [quarantine(o, settings) for o in bad]
+        # audited as leaving, yet still in the inbox (the move failed): the audit log says so too
+        audit([o for o in finished + quarantined if o.reason in ("finalize_failed", "quarantine_failed")],
+              settings, user)
     finally:
         leases.release_all()
     for out in batch.waiting:
         get_run_logger().warning("%s: %s", out.file, out.message)
     summary = build_summary(finished + staying + quarantined + batch.failed, sessions,
-                            busy=[p.relative_to(box).as_posix() for p in busy] + [o.file for o in batch.waiting],
+                            busy=[p.relative_to(box).as_posix() for p in busy] + [o.file for o in batch.waiting + grown],
                             gap_doc=reports.document())
     summary.leased = leased
     summary.hidden = intake.hidden_files(box)
     summary.flow_run = str(current_flow_run.id) if current_flow_run.id else None
     summary.runner = runner_info(settings, summary)
     return publish_report(settings, store, summary)
+
+
+def bring_back_grown(box: Path, settings: Settings, store: ObjectStore, user: str) -> list[growth.Reclaimed]:
+    """Files moved to processed/ that changed since (a writer that finished into the moved
+    file) come back into the inbox, to be stored whole; each is noted in its first part's
+    history and in the audit log. A stamp that cannot be handled is reported, never fatal."""
+    back, problems = growth.reclaim(settings.processed, box, date.fromisoformat(today(settings)))
+    for problem in problems:
+        get_run_logger().warning("a file moved to processed/ could not be checked or brought back: %s", problem)
+    if not back:
+        return back
+    get_run_logger().warning("back in the inbox, changed after they were stored (to be stored whole): %s",
+                             ", ".join(b.file for b in back))
+    for b in back:
+        manifest = find_manifest(store, b.sha256)
+        note_event(store, b.sha256, growth.GREW, user=user, detail={"file": b.file, "from": b.came_from},
+                   retain_until=manifest.stored.retain_until if manifest else None)
+    audit_events([{"kind": growth.GREW, "user": user, "record": b.sha256,
+                   "detail": {"file": b.file, "from": b.came_from}} for b in back], settings)
+    return back
 
 
 def lease_files(leases: InboxLeases, ready: list[Path], box: Path) -> tuple[list[Path], list[LeasedFile]]:
@@ -597,7 +671,9 @@ def group_sessions(new: list[Outcome], settings: Settings) -> tuple[list[Session
     if not new:
         return [], {}
     recordings = [o.recording for o in new]
-    earlier = earlier_recordings_task(recordings, settings)
+    # a store that does not answer for a moment must not cost the night: retried like the store
+    earlier = earlier_recordings_task.with_options(retries=settings.ingest.store_retries,
+                                                   retry_delay_seconds=settings.ingest.retry_delays_s)(recordings, settings)
     sessions = segment_task(recordings + [r for r, _ in earlier], settings)
     names = {r.name for r in recordings}
     mine = [s for s in sessions if any(r.name in names for r in s.recordings)]
@@ -678,7 +754,7 @@ def _on_done(future: PrefectFuture, action: Callable[[], None]) -> None:
         pass
 
 
-def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: str,
+def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: str, inbox: Path,
                         reports: "SessionReports") -> tuple[list[Outcome], list[Outcome]]:
     """As each unit completes (Prefect's :func:`~prefect.futures.as_completed`): a session's rules,
     its gap report; a file, its audit events, then its move out of the inbox with its in-run
@@ -693,7 +769,11 @@ def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: st
     day = today(settings)
     for future in as_completed(units.futures()):
         if future in units.rules:
-            reports.add(units.rules[future], future.result(raise_on_failure=False))
+            try:
+                rules = future.result(raise_on_failure=False)
+            except Exception as exc:  # noqa: BLE001 (its worker died: the session's files say so)
+                rules = exc
+            reports.add(units.rules[future], rules)
             continue
         out = settled(future, *units.files[future])
         if out.status not in (Status.INGESTED, Status.DUPLICATE):
@@ -702,11 +782,13 @@ def finish_as_completed(units: Units, batch: Batch, settings: Settings, user: st
             continue
         group = [out, *(t.model_copy(update={"stored": out.stored}) for t in twins.pop(out.sha256, []))]
         audit(group, settings, user)  # before any of them leaves the inbox
-        for o in move_out(group, settings, day):
+        for o in move_out(group, settings, day, inbox, user):
             if o.status == Status.FAILED:
                 get_run_logger().error("%s: %s (left in the inbox)", o.file, o.message)
             finished.append(o)
-    return finished, staying + [t for left in twins.values() for t in left]  # their first file failed: they stay
+    left = [t.set(Status.FAILED, "twin_failed", f"{t.file} has the same content as another file of the run, which "
+                  "was not stored; it stays in the inbox") for ts in twins.values() for t in ts]
+    return finished, staying + left
 
 
 class SessionReports:
@@ -745,20 +827,19 @@ class SessionReports:
                                   tz=self.settings.time.timezone)
             self.written.add(s.id)
 
-    def document(self) -> dict[str, Any] | None:
+    def document(self) -> GapDocument | None:
         """The sessions' gap documents joined into the run's (their reports written)."""
         if not self.sessions:
             return None
-        doc: dict[str, Any] = {"sessions": [], "events": [], "errors": []}
+        parts: list[GapDocument | GapError] = []
         for s in self.sessions:
             rules = self.rules.get(s.id) or SessionRules(session=s.id, error="its rules never ran")
             if rules.document is None:  # its rules failed (the store down): its files say so
-                doc["errors"].append({"session": s.id, "error": rules.error})
+                parts.append(GapError(session=s.id, error=rules.error))
                 continue
             self._write(s)
-            for k in doc:
-                doc[k] += rules.document.get(k, [])
-        return doc
+            parts.append(rules.document)
+        return GapDocument.join(parts)
 
 
 def _load_drawing() -> None:
@@ -777,8 +858,8 @@ def runner_info(settings: Settings, summary: IngestSummary) -> RunnerInfo:
     """Where the run's tasks ran (the flow's task runner says), and the workers it lost on the way."""
     ctx = FlowRunContext.get()
     runner = ctx.task_runner if ctx else None
-    cluster = runner.cluster if isinstance(runner, FootageTaskRunner) else None
-    if cluster is None:  # nothing was submitted (an empty inbox): no cluster was started
+    cluster = runner.started() if isinstance(runner, FootageTaskRunner) else None
+    if cluster is None:  # another task runner (a test's): say what the settings ask for
         address = settings.runner.address
         cluster = Cluster("dask" if address else "embedded", address, [])
     info = RunnerInfo(mode=cluster.mode, address=cluster.address, workers=len(cluster.workers),
@@ -810,6 +891,8 @@ def run_ingest(inbox: Path | None = None) -> IngestSummary:
     look = look_early(inbox or settings.inbox, settings.ingest.settle_seconds)  # settles while Prefect starts
     os.environ["FOOTAGE_RUN_PID"] = str(os.getpid())  # a crash point in a worker kills the run (storage/faults.py)
     try:
+        if settings.runner.address:  # a cluster's workers need a real Prefect server, not a temporary one
+            require_api_server()
         with temporary_api_server(settings.home / "run"):
             return ingest_flow(inbox=str(inbox) if inbox else None)
     except Exception as exc:  # the run as a whole failed: say so, keep going

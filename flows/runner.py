@@ -1,21 +1,25 @@
 """Where the ingest flow's tasks run: an embedded Dask cluster, or an existing one (prefect-dask).
 
-One task runner class for both, so that the flow is the same and only configuration differs
-(``[runner]``, docs/scaling.md):
+One task runner, :class:`FootageTaskRunner`, given to the flow where it is defined, so that the
+flow is the same whoever starts it (``footage ingest``, ``footage demo``, a served deployment) and
+only configuration differs (``[runner]``, docs/scaling.md):
 
 * **embedded** (no ``runner.address``): a :class:`distributed.LocalCluster` of one worker
-  *process* per core (``runner.workers``), one task thread each, started and stopped by the run.
-  Processes, not threads: the per-frame numpy work of the gap checks holds the GIL. The run's
-  temporary Prefect server is started here, once, and its address handed to the worker processes,
-  which would otherwise each start a server of their own.
-* **distributed** (``runner.address = "tcp://HOST:8786"`` or ``"tls://..."``): prefect-dask's
-  :class:`~prefect_dask.DaskTaskRunner` on that scheduler. A real Prefect server is required
-  (``PREFECT_API_URL``), and every worker must run the same Footage code: both are checked before
-  the flow starts, with a clear message instead of a pickling traceback.
+  *process* per core (``runner.workers``), one task thread each, started and stopped with the flow
+  run. Processes, not threads: the per-frame numpy work of the gap checks holds the GIL.
+* **distributed** (``runner.address = "tcp://HOST:8786"`` or ``"tls://..."``): that scheduler. A
+  real Prefect server is required (``PREFECT_API_URL``), and every worker must run the same
+  Footage code: both are checked before the first task, with a clear message instead of a
+  pickling traceback.
+
+A run started by the command line with no ``PREFECT_API_URL`` gets one temporary Prefect server
+(:func:`temporary_api_server`), whose address the embedded worker processes inherit; a served
+run has its server already.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import os
@@ -27,7 +31,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from distributed import get_worker
+import dask
+from distributed import Client, LocalCluster, get_worker
+from distributed.security import Security
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_dask import DaskTaskRunner
 
 from flows.runtime import TemporaryServer, forget_temporary_server, note_temporary_server, stop_orphaned_servers
@@ -86,7 +93,6 @@ def security(settings: Settings) -> Any:
     r = settings.runner
     if not (r.address or "").startswith("tls://"):
         return None
-    from distributed.security import Security
 
     missing = [n for n, v in (("tls_ca_file", r.tls_ca_file), ("tls_cert_file", r.tls_cert_file),
                               ("tls_key_file", r.tls_key_file)) if v is None]
@@ -112,7 +118,6 @@ class Cluster:
 
 def check_cluster(settings: Settings) -> list[str]:
     """The workers of ``runner.address``, after checking that they run our code; raises RunnerError."""
-    from distributed import Client
 
     address = settings.runner.address
     try:
@@ -144,7 +149,6 @@ def check_cluster(settings: Settings) -> list[str]:
 
 def require_api_server() -> str:
     """The configured Prefect server's URL; a distributed run refuses to start without one."""
-    from prefect.settings import PREFECT_API_URL
 
     url = PREFECT_API_URL.value()
     if not url:
@@ -166,7 +170,7 @@ class FootageTaskRunner(DaskTaskRunner):
     flow run starts, not when the module is imported: the same object serves whatever the
     configuration of the process that runs the flow says.
 
-    At the first task submitted it does the run's housekeeping (:func:`housekeeping`), then
+    When the flow run starts, in a thread, it does the run's housekeeping (:func:`housekeeping`), then
 
     * **embedded** (no ``runner.address``): starts :func:`local_cluster` (our Dask settings, the
       preload) and stops it when the flow run ends;
@@ -184,25 +188,31 @@ class FootageTaskRunner(DaskTaskRunner):
     def duplicate(self) -> "FootageTaskRunner":
         return type(self)()
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FootageTaskRunner)
-
-    __hash__ = object.__hash__
-
     def __enter__(self) -> "FootageTaskRunner":
         """The flow run starts: the cluster starts too, in a thread, while the flow looks at its
         inbox (a night's run pays the workers' start once, beside the settle wait). Prefect also
         enters the flow's task runner around each task run on a Dask worker: nothing starts there."""
         super().__enter__()
         if not _in_dask_worker():
-            self._starting = ThreadPoolExecutor(1, thread_name_prefix="footage-cluster").submit(
-                self._start, load_settings())
+            pool = ThreadPoolExecutor(1, thread_name_prefix="footage-cluster")
+            # in this thread's context: Prefect's settings (the API server) go with it
+            self._starting = pool.submit(contextvars.copy_context().run, self._start, load_settings())
+            pool.shutdown(wait=False)
         return self
 
     def __exit__(self, *args: Any) -> None:
         if self._starting is not None:  # a cluster still starting is stopped once it has
             wait([self._starting])
+            if self._starting.exception() is not None:  # also on a night with nothing to submit
+                self.logger.error("the task runner could not start: %s", self._starting.exception())
         super().__exit__(*args)
+
+    def started(self) -> Cluster | None:
+        """The cluster, once its start has ended (None: none was started here); raises the error
+        of a start that failed."""
+        if self._starting is not None:
+            self._starting.result()
+        return self.cluster
 
     @property
     def client(self) -> Any:
@@ -213,8 +223,11 @@ class FootageTaskRunner(DaskTaskRunner):
         return super().client
 
     def _start(self, settings: Settings) -> None:
-        for line in housekeeping(settings):
-            self.logger.warning(line)
+        try:
+            for line in housekeeping(settings):
+                self.logger.warning(line)
+        except OSError as exc:  # what a killed run left is cleared next time; this run goes on
+            self.logger.warning("housekeeping failed: %s", exc)
         if settings.runner.address:
             require_api_server()
             workers = check_cluster(settings)
@@ -252,8 +265,6 @@ def housekeeping(settings: Settings) -> list[str]:
 
 def local_cluster(settings: Settings, n: int) -> Any:
     """The embedded cluster: ``n`` worker processes of ``runner.threads`` threads, Footage preloaded."""
-    import dask
-    from distributed import LocalCluster
 
     with dask.config.set(DASK_CONFIG):  # the nannies hand it on to their worker processes
         return LocalCluster(
@@ -271,7 +282,6 @@ def temporary_api_server(run_dir: Path) -> Iterator[str | None]:
     processes (Prefect's own, started here rather than lazily in every process), noted under
     ``run_dir`` so that the next run stops it if this one is killed (:mod:`flows.runtime`), and
     stopped at the end."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if PREFECT_API_URL.value():
         yield PREFECT_API_URL.value()
@@ -297,8 +307,6 @@ def live_workers(settings: Settings) -> list[str] | None:
     """The scheduler's workers now (distributed mode), to tell the run which were lost; ``None`` if unknown."""
     if not settings.runner.address:
         return None
-    from distributed import Client
-
     try:
         with Client(settings.runner.address, timeout=settings.runner.connect_timeout_s,
                     security=security(settings), set_as_default=False) as client:

@@ -23,6 +23,10 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+import prefect
+from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, get_current_settings
+
 from records.lease import process_alive
 from storage.faults import descendants
 
@@ -54,8 +58,6 @@ class TemporaryServer:
         return f"http://127.0.0.1:{self.port}/api"
 
     def _launch(self) -> subprocess.Popen:
-        import prefect
-        from prefect.settings import get_current_settings
 
         self.port = _free_port()
         env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
@@ -68,8 +70,6 @@ class TemporaryServer:
 
     def start(self) -> str:
         """Start the server and wait until it answers; returns its API URL."""
-        import httpx
-        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
         limit = time.monotonic() + PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
         self.process = self._launch()

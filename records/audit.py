@@ -9,7 +9,10 @@ under retention, through the storage interface::
 
 The chain runs across segments: the first event of segment ``n`` names the hash of the last
 event of segment ``n - 1``. The head of the chain is found by listing the segments (the sequence
-number is zero-padded, so listing order is chain order); there is no mutable "head" object.
+number is zero-padded, so listing order is chain order); there is no mutable "head" object. The
+listing is of every key that still has a version (:meth:`storage.ObjectStore.list_versions`), not
+of current objects: a segment hidden by a delete marker keeps its sequence number taken and its
+events in the log.
 
 Concurrency
 -----------
@@ -26,17 +29,21 @@ stress test with three processes did fork it). So:
    each segment still takes the next sequence number and the appender lists that number again
    after writing: if a rival got there first (``last_modified``, then key) it writes its events
    again, re-chained, as a new segment on top. The orphaned segment cannot be deleted
-   (retention); :meth:`AuditLog.verify` accepts it only when every one of its event ids appears
-   in the chain, and reports any other fork as a broken link. That is detection, not
+   (retention); :meth:`AuditLog.verify` accepts it only when every one of its events appears
+   in the chain with the same id and content (``prev`` and ``hash`` aside), and reports any
+   other fork as a broken link naming both segments. That is detection, not
    prevention: run one appending host per bucket, or give the S3 backend a conditional put
    (``If-None-Match: *``), which would make step 2 exact.
 
 Versions
 --------
 On S3 Object Lock protects a version, not a key: a PUT may add a new version on top of a locked
-segment. Segments are read at the version written first (:func:`records.pinned.read_first`), and
-:meth:`AuditLog.verify` reports every segment key holding more than one version (a forged set of
-new versions, even one re-chained end to end, or a delete marker) as broken.
+segment, and a plain DELETE a delete marker that hides it from a listing of current objects.
+Segments are read at the version written first (the one :meth:`AuditLog._discover` names, as
+:func:`records.pinned.read_first` would), and :meth:`AuditLog.verify` reports every segment key
+whose newest entry is a delete marker (``erased``; on the local backend: data whose metadata was
+removed, which hides it the same way) and every segment key holding more than one version (a
+forged set of new versions, even one re-chained end to end) as broken.
 
 Retries
 -------
@@ -46,7 +53,8 @@ content, and the key written); appending the same batch again, as a caller's ret
 that segment and puts it again rather than writing the same events as a new segment.
 
 A fork is therefore prevented on one host and reported, never silent, across hosts. Truncation of
-the newest segments is the one change a hash chain alone cannot see: publish
+the newest segments is the one change a hash chain alone cannot see (a version deleted for good:
+a COMPLIANCE lock refuses it, a GOVERNANCE bypass or the local backend's files do not): publish
 :attr:`Verification.head` somewhere else (the compliance report does) and pass it back as
 ``expected_head``.
 """
@@ -63,7 +71,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from storage import COMPLIANCE, ObjectInfo, ObjectNotFound, ObjectStore
 from storage.faults import fault
@@ -71,7 +79,14 @@ from storage.faults import fault
 from records.keys import AUDIT_SEGMENTS, audit_segment_key
 from records.pinned import read_first
 from records.retention import retain_until
-from records.store import open_store
+
+if TYPE_CHECKING:
+    from records.settings import Settings
+
+#: Checks one event of the chain beyond its hash (:meth:`AuditLog.verify`): None when it holds,
+#: else why not. Fed every event in chain order, so it may keep state (the signature check of
+#: :class:`records.identity.ProofCheck` notes each user's registered key).
+EventCheck = Callable[[dict[str, Any]], str | None]
 
 PREFIX = AUDIT_SEGMENTS
 FORMAT = "footage-audit/1"
@@ -136,6 +151,21 @@ class BrokenLink:
 
 
 @dataclass
+class Fork:
+    """Two segments holding one sequence number that disagree (:meth:`AuditLog.verify`)."""
+
+    seq: int
+    segment: str  # the one the chain holds at that sequence number
+    rival: str  # the other one
+    index: int | None  # the rival's first event in question
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "segment": self.segment, "rival": self.rival, "index": self.index,
+                "reason": self.reason}
+
+
+@dataclass
 class Verification:
     ok: bool
     segments: int
@@ -144,6 +174,8 @@ class Verification:
     broken: BrokenLink | None = None
     orphans: list[str] = field(default_factory=list)  # fork losers whose events were re-appended
     overwritten: dict[str, int] = field(default_factory=dict)  # segment key -> its versions, where more than one
+    erased: list[str] = field(default_factory=list)  # segment keys whose newest entry is a delete marker
+    forks: list[Fork] = field(default_factory=list)  # segments of one sequence number that disagree
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,6 +188,8 @@ class Verification:
             else {"segment": self.broken.segment, "index": self.broken.index, "reason": self.broken.reason},
             "orphans": list(self.orphans),
             "overwritten": dict(self.overwritten),
+            "erased": list(self.erased),
+            "forks": [f.to_dict() for f in self.forks],
         }
 
 
@@ -337,26 +371,47 @@ class AuditLog:
         rivals = [o for o in self.store.list(f"{PREFIX}{seq:012d}-") if parse_segment_key(o.key)]
         return _canonical_first(rivals).key == key
 
-    # -- reading --------------------------------------------------------------------------
-    def _segments(self) -> dict[int, list[ObjectInfo]]:
-        by_seq: dict[int, list[ObjectInfo]] = {}
-        for info in self.store.list(PREFIX):
-            parsed = parse_segment_key(info.key)
-            if parsed:
-                by_seq.setdefault(parsed[0], []).append(info)
-        return by_seq
+    # -- reading -----------------------------------------------------------------------------
+    def _discover(self) -> tuple[dict[int, list[ObjectInfo]], dict[str, list[dict[str, Any]]]]:
+        """Every segment key that still has a version, by sequence number, each as the
+        :class:`ObjectInfo` of its version written first (``version_id``, ``last_modified`` and,
+        where the listing has it, ``sha256`` of that version); and every segment key's entries,
+        versions and delete markers, newest first (:meth:`storage.ObjectStore.list_versions`).
 
-    def _read(self, key: str) -> dict[str, Any]:
-        # as first written: a version PUT on top of a locked segment is not the log
-        return json.loads(read_first(self.store, key))
+        A key hidden by a delete marker is here: its sequence number stays taken and its first
+        version is part of the log. A key holding delete markers only has no segment.
+        """
+        history: dict[str, list[dict[str, Any]]] = {}
+        for entry in self.store.list_versions(PREFIX):
+            if parse_segment_key(entry["key"]):
+                history.setdefault(entry["key"], []).append(entry)
+        by_seq: dict[int, list[ObjectInfo]] = {}
+        for key, entries in history.items():
+            real = [v for v in entries if not v.get("delete_marker")]
+            if not real:
+                continue
+            first = real[-1]
+            info = ObjectInfo(key=key, size=first.get("size") or 0, sha256=first.get("sha256"),
+                              version_id=first.get("version_id"), last_modified=first.get("last_modified"))
+            by_seq.setdefault(parse_segment_key(key)[0], []).append(info)
+        return by_seq, history
+
+    def _segments(self) -> dict[int, list[ObjectInfo]]:
+        return self._discover()[0]
+
+    def _load(self, info: ObjectInfo) -> dict[str, Any]:
+        # as first written (the version _discover names): a version PUT on top of a locked
+        # segment is not the log, and a delete marker does not hide it
+        return json.loads(self.store.get_bytes(info.key, info.version_id))
 
     def _head(self) -> tuple[int, str]:
-        """(sequence number, hash of the last event) of the chain's newest segment."""
+        """(sequence number, hash of the last event) of the chain's newest segment, hidden ones
+        included: a sequence number is never taken twice."""
         by_seq = self._segments()
         if not by_seq:
             return 0, GENESIS
         seq = max(by_seq)
-        seg = self._read(_canonical_first(by_seq[seq]).key)
+        seg = self._load(_canonical_first(by_seq[seq]))
         return seq, seg["head"]
 
     def head(self) -> str:
@@ -370,12 +425,12 @@ class AuditLog:
         for seq in sorted(by_seq):
             chosen = None
             for info in _canonical_order(by_seq[seq]):
-                seg = self._read(info.key)
+                seg = self._load(info)
                 if chosen is None and seg.get("prev") == prev:
                     chosen = (info.key, seg)
             if chosen is None:  # broken chain: still show what is there, verify() says why
                 info = _canonical_first(by_seq[seq])
-                chosen = (info.key, self._read(info.key))
+                chosen = (info.key, self._load(info))
             prev = chosen[1].get("head", prev)
             yield chosen
 
@@ -399,48 +454,49 @@ class AuditLog:
         records.identity) that reads no older segment."""
         stamp = f"{_as_utc(when):%Y%m%dT%H%M%S%fZ}"
         out = []
-        for info in sorted(self.store.list(PREFIX), key=lambda o: o.key):
-            parsed = parse_segment_key(info.key)
-            if parsed and parsed[1] >= stamp:
-                out.extend(dict(e, segment=info.key) for e in self._read(info.key).get("events", []))
+        for info in sorted((i for infos in self._segments().values() for i in infos), key=lambda o: o.key):
+            if parse_segment_key(info.key)[1] >= stamp:
+                out.extend(dict(e, segment=info.key) for e in self._load(info).get("events", []))
         return out
 
     # -- checking -------------------------------------------------------------------------
-    def verify(self, expected_head: str | None = None) -> Verification:
+    def verify(self, expected_head: str | None = None, *, check: EventCheck | None = None) -> Verification:
         """Re-check the whole chain; name the first broken link (segment and event index).
 
-        Every segment is read at the version written first, and every version of every segment
-        key is counted: a segment is written once, so a key with more than one version (a PUT
-        on top of the locked one, or a delete marker) is reported as broken even when the
-        chain of first versions holds (a re-chained forgery of new versions).
+        Segments are found from every key that still has a version (:meth:`_discover`) and read
+        at the version written first. Besides the chain itself this reports:
 
-        Every signed event (a ``proof`` with a signature in its detail, records.identity) is
-        checked again against the key registered for its user when it was made: the latest
-        ``user_key`` event before it in the chain.
+        * a segment key whose newest entry is a delete marker (``erased``): a plain DELETE hid it
+          (on the local backend: its metadata removed); its first version is still read and
+          chained, but hiding an audit segment is tampering;
+        * a fork (``forks``): two segments holding one sequence number with an event id in common
+          whose content differs, or a segment that lost the race for its sequence number and
+          holds an event the chain does not hold with the same content (a lost race re-appends
+          the same events, ids and content, re-chained);
+        * a segment key with more than one version (``overwritten``: a PUT on top of the locked
+          one, or a delete marker), even when the chain of first versions holds (a re-chained
+          forgery of new versions).
+
+        ``check`` sees every event whose hash holds, in chain order; a reason it returns breaks the
+        chain at that event. ``footage audit verify`` and the compliance report pass
+        :class:`records.identity.ProofCheck`, which checks every signed event again against the key
+        registered for its user when it was made (this module knows nothing of signatures).
         """
-        from records.identity import KEY_EVENT, check_proof  # cryptography: paid by verify only
-
-        by_seq = self._segments()
-        overwritten: dict[str, int] = {}
-        first: dict[str, str | None] = {}
-        for infos in by_seq.values():
-            for info in infos:
-                versions = self.store.versions(info.key) if hasattr(self.store, "versions") else []
-                real = [v for v in versions if not v.get("delete_marker")]
-                if len(versions) > 1:
-                    overwritten[info.key] = len(versions)
-                first[info.key] = real[-1]["version_id"] if real else None
+        by_seq, history = self._discover()
+        overwritten = {k: len(v) for k, v in sorted(history.items()) if len(v) > 1}
+        erased = sorted(k for k, v in history.items() if v[0].get("delete_marker"))
         prev = GENESIS
         n_events = 0
         n_segments = 0
-        seen_ids: set[str] = set()
-        orphans: list[tuple[str, dict[str, Any]]] = []
+        in_chain: dict[Any, tuple[str, dict[str, Any]]] = {}  # event id -> (segment key, content)
+        chain_keys: dict[int, str] = {}
+        orphans: list[tuple[int, str, dict[str, Any]]] = []
+        forks: list[Fork] = []
         changed: set[str] = set()
-        keys: dict[str, str] = {}  # user -> public key registered at this point of the chain
 
         def fail(segment: str, index: int | None, reason: str) -> Verification:
             return Verification(False, n_segments, n_events, prev, BrokenLink(segment, index, reason),
-                                overwritten=dict(overwritten))
+                                overwritten=dict(overwritten), erased=list(erased), forks=list(forks))
 
         expected_seq = 1
         for seq in sorted(by_seq):
@@ -450,7 +506,7 @@ class AuditLog:
             expected_seq += 1
             loaded = []
             for info in candidates:
-                raw = self.store.get_bytes(info.key, first.get(info.key))
+                raw = self.store.get_bytes(info.key, info.version_id)
                 if info.sha256 and hashlib.sha256(raw).hexdigest() != info.sha256:
                     # changed after it was written; the event checks below say where, if they can
                     changed.add(info.key)
@@ -468,7 +524,13 @@ class AuditLog:
                                 f"hash of the event before it ({prev[:12]}...)")
                 return fail(key, None, "segment's prev does not match the end of the chain before it")
             key, seg = chosen
-            orphans.extend((k, s) for k, s in loaded if k != key)
+            for rival, other in loaded:
+                fork = _differs(seq, key, seg, rival, other) if rival != key else None
+                if fork is not None:
+                    forks.append(fork)
+                    return fail(fork.rival, fork.index, fork.reason)
+            orphans.extend((seq, k, s) for k, s in loaded if k != key)
+            chain_keys[seq] = key
             if seg.get("seq") != seq:
                 return fail(key, None, f"segment says seq {seg.get('seq')}, its key says {seq}")
             events = seg.get("events")
@@ -480,27 +542,27 @@ class AuditLog:
                                 f"the event before it ({prev[:12]}...)")
                 if event_hash(e) != e.get("hash"):
                     return fail(key, i, "event content does not match its hash (edited after it was written)")
-                detail = e.get("detail") if isinstance(e.get("detail"), dict) else {}
-                if e.get("kind") == KEY_EVENT and detail.get("public_key"):
-                    keys[str(e.get("user"))] = detail["public_key"]
-                proof = detail.get("proof")
-                if isinstance(proof, dict) and proof.get("signature"):
-                    why = check_proof(proof, keys.get(str(e.get("user"))), str(e.get("user")), e.get("record"))
-                    if why:
-                        return fail(key, i, f"signed {e.get('kind')} event does not verify: {why}")
+                why = check(e) if check is not None else None
+                if why:
+                    return fail(key, i, why)
                 prev = e["hash"]
-                seen_ids.add(e.get("id"))
+                in_chain.setdefault(e.get("id"), (key, _content(e)))
                 n_events += 1
             if seg.get("head") != prev:
                 return fail(key, None, "segment head does not match its last event")
             if key in changed:
                 return fail(key, None, "segment bytes differ from the checksum recorded when it was stored")
             n_segments += 1
-        for key, seg in orphans:
-            lost = [i for i, e in enumerate(seg.get("events") or []) if e.get("id") not in seen_ids]
-            if lost:
-                return fail(key, lost[0], "fork: this segment lost the race for its sequence number and "
-                            f"{len(lost)} of its events are not in the chain")
+        for seq, key, seg in orphans:
+            fork = _lost(seq, chain_keys[seq], key, seg, in_chain)
+            if fork is not None:
+                forks.append(fork)
+        if erased:
+            return fail(erased[0], None, f"erased: {len(erased)} segment key(s) hidden by a delete marker (a plain "
+                        "DELETE; on the local backend, its metadata removed); what they held is still read and "
+                        f"chained, but an audit segment must never be hidden: {', '.join(erased)}")
+        if forks:
+            return fail(forks[0].rival, forks[0].index, forks[0].reason)
         if overwritten:
             keys = sorted(overwritten)
             listed = ", ".join(f"{k} ({overwritten[k]} versions)" for k in keys)
@@ -510,7 +572,43 @@ class AuditLog:
             return Verification(False, n_segments, n_events, prev,
                                 BrokenLink(PREFIX, None, f"chain ends at {prev[:12]}..., expected head "
                                            f"{expected_head[:12]}... (segments removed from the end?)"))
-        return Verification(True, n_segments, n_events, prev, None, [k for k, _ in orphans])
+        return Verification(True, n_segments, n_events, prev, None, [k for _, k, _ in orphans])
+
+
+def _content(event: dict[str, Any]) -> dict[str, Any]:
+    """What an event says, without its place in a chain (``prev``, ``hash``): a lost race
+    re-appends the same content, re-chained."""
+    return {k: v for k, v in event.items() if k not in ("prev", "hash")}
+
+
+def _differs(seq: int, key: str, seg: dict[str, Any], rival: str, other: dict[str, Any]) -> Fork | None:
+    """A fork when ``rival`` (another segment of sequence ``seq``) holds an event with an id of
+    ``key``'s events whose content differs."""
+    mine = {e.get("id"): _content(e) for e in seg.get("events") or [] if isinstance(e, dict)}
+    for i, e in enumerate(other.get("events") or []):
+        if isinstance(e, dict) and e.get("id") in mine and mine[e.get("id")] != _content(e):
+            return Fork(seq, key, rival, i, f"fork: {rival} and {key} both hold sequence {seq}, and event #{i} "
+                        f"of {rival} (id {str(e.get('id'))[:12]}...) differs in content from the event with "
+                        f"that id in {key}")
+    return None
+
+
+def _lost(seq: int, key: str, rival: str, seg: dict[str, Any],
+          in_chain: dict[Any, tuple[str, dict[str, Any]]]) -> Fork | None:
+    """A fork when ``rival``, which lost sequence ``seq`` to ``key``, holds an event the chain
+    does not hold with the same content (its events should have been re-appended as they were)."""
+    events = [e if isinstance(e, dict) else {} for e in seg.get("events") or []]
+    lost = [i for i, e in enumerate(events) if e.get("id") not in in_chain]
+    if lost:
+        return Fork(seq, key, rival, lost[0], f"fork: {rival} lost the race for sequence {seq} to {key} and "
+                    f"{len(lost)} of its events are not in the chain")
+    for i, e in enumerate(events):
+        where, content = in_chain[e.get("id")]
+        if content != _content(e):
+            return Fork(seq, key, rival, i, f"fork: {rival} lost the race for sequence {seq} to {key}, and its "
+                        f"event #{i} (id {str(e.get('id'))[:12]}...) differs in content from the event with that "
+                        f"id in the chain ({where})")
+    return None
 
 
 def _canonical_order(infos: list[ObjectInfo]) -> list[ObjectInfo]:
@@ -523,9 +621,8 @@ def _canonical_first(infos: list[ObjectInfo]) -> ObjectInfo:
     return _canonical_order(infos)[0]
 
 
-def open_audit(settings, store: ObjectStore | None = None) -> AuditLog:
-    """The audit log of the configured store, segments kept as long as evidence."""
-    store = store if store is not None else open_store(settings)
+def open_audit(settings: Settings, store: ObjectStore) -> AuditLog:
+    """The audit log in ``store`` (:func:`records.store.open_store`), segments kept as long as evidence."""
     cfg = settings.storage
     category = "audit" if "audit" in cfg.categories else "evidence" if "evidence" in cfg.categories else None
     until = None

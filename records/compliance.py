@@ -42,6 +42,7 @@ from records.keys import REPORTS
 from records.roles import mode_banner
 from records.deadlines import State, classify
 from records.explanations import load_explanations
+from records.identity import ProofCheck
 from records.manifest import Manifest, iter_manifests
 
 UNKNOWN = "unknown"
@@ -237,7 +238,7 @@ def gather(
             row(data.devices, m.recording.device_id if m else None).disclosures += 1
             data.total.disclosures += 1
 
-    v = audit.verify()
+    v = audit.verify(check=ProofCheck())
     data.audit = {"ok": v.ok, "events": v.events, "segments": v.segments, "head": v.head,
                   "broken": str(v.broken) if v.broken else None}
     return data

@@ -29,6 +29,7 @@ import chinese_calendar
 from storage import ObjectStore
 
 from media.timeinfo import from_filename
+from records.contract import Contract, IsoTime
 from records.keys import CASES, case_key
 from records.manifest import Manifest, iter_manifests
 
@@ -149,6 +150,28 @@ def classify(
 
 
 # -- cases --------------------------------------------------------------------------------------
+class CaseClosing(Contract):
+    """A case's closing as stored (``cases/<case>/closing-<time>.json``), plus ``key``, the object
+    it is stored as: when it closed, when its records are due filed, who said so and when. The
+    fields are in the order a stored closing reads back (its keys sorted, then ``key``)."""
+
+    at: IsoTime
+    by: str
+    case: str
+    closed: date
+    filed_by: IsoTime
+    key: str
+
+    def stored_json(self) -> bytes:
+        """The stored object (without ``key``, which names it): keys sorted."""
+        body = {k: v for k, v in self.to_json_dict().items() if k != "key"}
+        return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
+
+    def audit_detail(self) -> dict[str, Any]:
+        """The ``case_closed`` audit event's detail."""
+        return {"case": self.case, "closed": self.closed.isoformat(), "key": self.key}
+
+
 def close_case(
     store: ObjectStore,
     case_id: str,
@@ -157,40 +180,29 @@ def close_case(
     user: str,
     audit=None,
     retain_until: datetime | None = None,
-) -> dict[str, Any]:
+) -> CaseClosing:
     """Record a case's closing date as an immutable object; a later closing supersedes."""
     if not case_id.strip():
         raise ValueError("a case id is needed")
     now = datetime.now(timezone.utc)
-    body = {
-        "case": case_id,
-        "closed": closed.isoformat(),
-        "filed_by": filed_by(closed).isoformat(),
-        "by": user,
-        "at": now.isoformat(),
-    }
-    key = case_key(case_id, now)
-    store.put(
-        key,
-        json.dumps(body, ensure_ascii=False, sort_keys=True).encode(),
-        retain_until=retain_until,
-        content_type="application/json",
-    )
+    closing = CaseClosing(case=case_id, closed=closed, filed_by=filed_by(closed), by=user, at=now,
+                          key=case_key(case_id, now))
+    store.put(closing.key, closing.stored_json(), retain_until=retain_until, content_type="application/json")
     if audit is not None:
-        audit.append("case_closed", user=user, detail={"case": case_id, "closed": body["closed"], "key": key})
-    return dict(body, key=key)
+        audit.append("case_closed", user=user, detail=closing.audit_detail())
+    return closing
 
 
-def cases(store: ObjectStore) -> dict[str, dict[str, Any]]:
+def cases(store: ObjectStore) -> dict[str, CaseClosing]:
     """The latest closing of every case."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, CaseClosing] = {}
     for info in store.list(CASES):
         if "/closing-" not in info.key:
             continue
-        body = json.loads(store.get_bytes(info.key))
-        cur = out.get(body["case"])
-        if cur is None or body["at"] > cur["at"]:
-            out[body["case"]] = dict(body, key=info.key)
+        closing = CaseClosing.model_validate({**json.loads(store.get_bytes(info.key)), "key": info.key})
+        cur = out.get(closing.case)
+        if cur is None or closing.at > cur.at:
+            out[closing.case] = closing
     return out
 
 
@@ -313,7 +325,7 @@ def deadline_report(
                      (parsed or {}).get("officer"), _hours(d.late_by), f"{how}; still in {where}/")
             )
     for case_id, c in sorted(cases(store).items()):
-        due = datetime.fromisoformat(c["filed_by"])
+        due = c.filed_by
         linked = by_case.get(case_id, [])
         late = [m for m in linked if (m.stored_at or now) > due]
         if late:
@@ -324,7 +336,7 @@ def deadline_report(
             )
         elif timedelta(0) <= due - now <= case_warning:
             report.items.append(
-                Item("case", case_id, State.AT_RISK.value, due.isoformat(), True, note=f"closed {c['closed']}; "
+                Item("case", case_id, State.AT_RISK.value, due.isoformat(), True, note=f"closed {c.closed.isoformat()}; "
                      f"{len(linked)} recordings filed so far")
             )
     order = {State.OVERDUE.value: 0, State.LATE.value: 1, State.AT_RISK.value: 2}

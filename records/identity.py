@@ -26,10 +26,10 @@ built and read here.
 one, one over other content (tampered), one signed outside ``identity.clock_skew_s`` of now
 (stale), and one already used (replayed: the audit log of that window is searched); each refusal
 is a ``signature_refused`` audit event. The proof it returns goes under ``detail["proof"]`` of
-the audit event of the action, and ``footage audit verify`` re-checks every such proof against
-the key that was registered for its user when it was made: each user's key is written to the
-audit log (a ``user_key`` event) the first time it signs and whenever it changes, so a rotated
-key leaves the old signatures verifiable.
+the audit event of the action, and ``footage audit verify`` re-checks every such proof
+(:class:`ProofCheck`) against the key that was registered for its user when it was made: each
+user's key is written to the audit log (a ``user_key`` event) the first time it signs and
+whenever it changes, so a rotated key leaves the old signatures verifiable.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from records.audit import open_audit
+from records.keys import user_key_key, user_keys_prefix
+from records.contract import Contract
 from records.roles import Refused, single_user_mode
 
 if TYPE_CHECKING:
@@ -57,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Refused", "signed_fields", "verify_input", "default_key_path", "canonical_payload", "sign",
-    "verify_signature", "fingerprint", "check_proof", "register_key", "key_status",
+    "verify_signature", "fingerprint", "check_proof", "ProofCheck", "register_key", "key_status", "KeyStatus",
 ]
 
 #: The SSHSIG namespace of every Footage signature (``ssh-keygen -Y sign -n footage``).
@@ -343,8 +346,6 @@ def verify_input(
         return {}
 
     def refuse(why: str) -> Refused:
-        from records.audit import open_audit  # records.audit imports this module lazily too
-
         open_audit(settings, store).append(
             REFUSED_EVENT, user=user or "unknown", record=record,
             detail={"action": action, "run_id": run_id, "pause_key": pause_key, "via": via, "why": why},
@@ -401,8 +402,6 @@ def _used(settings: Settings, store: ObjectStore, signature: str, since: datetim
     """True when an audit event written since ``since`` holds this signature in its proof. A
     signature still fresh now was accepted, if ever, within the skew window of its signing time,
     so only the segments written since then are read."""
-    from records.audit import open_audit
-
     for e in open_audit(settings, store).events_written_since(since):
         proof = (e.get("detail") or {}).get("proof")
         if isinstance(proof, dict) and proof.get("signature") == signature:
@@ -415,9 +414,6 @@ def register_key(settings: Settings, store: ObjectStore, user: str, key: Ed25519
     seen, or rotated); True when one was written. The audit event is the record ``audit verify``
     reads; an object under ``identity/`` notes it so that this check lists one short prefix
     instead of reading the whole log."""
-    from records.audit import open_audit
-    from records.keys import user_key_key, user_keys_prefix
-
     fp = fingerprint(key)
     fp_hex = serialization.ssh_key_fingerprint(key, hashes.SHA256()).hex()
     noted = sorted(o.key for o in store.list(user_keys_prefix(user)))
@@ -465,17 +461,51 @@ def check_proof(proof: dict[str, Any], registered: str | None, user: str, record
     return f"signature of {user}: {why}" if why else None
 
 
+class ProofCheck:
+    """The signature check of :meth:`records.audit.AuditLog.verify` (``check=ProofCheck()``): fed
+    every event of the chain in order, it notes each user's key from the ``user_key`` events and
+    checks every signed event (a ``proof`` with a signature in its detail) against the key
+    registered for its user before it (:func:`check_proof`). One instance per verification."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, str] = {}  # user -> public key registered at this point of the chain
+
+    def __call__(self, event: dict[str, Any]) -> str | None:
+        detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+        user = str(event.get("user"))
+        if event.get("kind") == KEY_EVENT and detail.get("public_key"):
+            self.keys[user] = detail["public_key"]
+        proof = detail.get("proof")
+        if isinstance(proof, dict) and proof.get("signature"):
+            why = check_proof(proof, self.keys.get(user), user, event.get("record"))
+            if why:
+                return f"signed {event.get('kind')} event does not verify: {why}"
+        return None
+
+
 # -- for `footage user show` ------------------------------------------------------------------------
-def key_status(settings: Settings, user: str) -> dict[str, Any]:
+class KeyStatus(Contract):
+    """What a user may sign (``footage user show --json``): configured or not, roles, the
+    registered key and its fingerprint, whether they can sign role-gated inputs, and why not."""
+
+    user: str
+    configured: bool
+    roles: list[str]
+    public_key: str | None = None
+    fingerprint: str | None = None
+    can_sign: bool
+    note: str | None = None
+
+
+def key_status(settings: Settings, user: str) -> KeyStatus:
     """A user's roles, key fingerprint and whether they can sign role-gated inputs."""
     entry = settings.users.get(user)
     if single_user_mode(settings):
-        return {"user": user, "configured": False, "roles": ["every role (single-user mode)"],
-                "public_key": None, "fingerprint": None, "can_sign": True,
-                "note": "single-user mode: no users are configured and inputs need no signature"}
+        return KeyStatus(user=user, configured=False, roles=["every role (single-user mode)"], can_sign=True,
+                         note="single-user mode: no users are configured and inputs need no signature")
     if entry is None:
-        return {"user": user, "configured": False, "roles": [], "public_key": None, "fingerprint": None,
-                "can_sign": False, "note": f"{user} is not in [users] of footage.toml"}
+        return KeyStatus(user=user, configured=False, roles=[], can_sign=False,
+                         note=f"{user} is not in [users] of footage.toml")
     fp, note = None, None
     if entry.public_key:
         try:
@@ -484,5 +514,5 @@ def key_status(settings: Settings, user: str) -> dict[str, Any]:
             note = f"public_key unusable: {exc}"
     else:
         note = "no public_key: role-gated inputs of this user are refused (`footage user keygen`)"
-    return {"user": user, "configured": True, "roles": sorted(r.value for r in entry.roles),
-            "public_key": entry.public_key, "fingerprint": fp, "can_sign": fp is not None, "note": note}
+    return KeyStatus(user=user, configured=True, roles=sorted(r.value for r in entry.roles),
+                     public_key=entry.public_key, fingerprint=fp, can_sign=fp is not None, note=note)

@@ -48,6 +48,23 @@ class Status(str, Enum):
     WAITING = "waiting"  # an upload that stalled half-way: left in the inbox, quarantined when too old
 
 
+class FileStamp(BaseModel):
+    """What a file was when it was hashed: its size and modification time. A file that leaves the
+    inbox must still be that file (:func:`changed_since_hashed`). Not its inode or device: a
+    worker on another host sees another device number for the same NFS file, and a move to
+    another file system gives a new inode, while size and mtime travel with the file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path | str) -> "FileStamp":
+        st = os.stat(path, follow_symlinks=False)
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
 class Outcome(BaseModel):
     """What happened to one inbox file.
 
@@ -69,6 +86,7 @@ class Outcome(BaseModel):
     derivatives: list[StoredObject] = Field(default_factory=list)  # archive master, access copy
     moved_to: str | None = None
     worker: str | None = None  # host:pid of the process that decoded and stored it
+    stamp: FileStamp | None = None  # the file as it was hashed
 
     @property
     def sha256(self) -> str | None:
@@ -117,7 +135,7 @@ def discover(inbox: Path, settle_seconds: float) -> tuple[list[Path], list[Path]
     return sorted(ready), sorted(busy)
 
 
-def hidden_files(inbox: Path, skip: tuple[str, ...] = (".footage-leases",)) -> list[str]:
+def hidden_files(inbox: Path, skip: tuple[str, ...] = (".footage-leases", ".footage-grown")) -> list[str]:
     """What sits in the inbox unseen by discovery and may be a recording, so that none stays there
     unnoticed: hidden files (names starting with a dot, or inside hidden folders; never ingested,
     partial uploads of rsync and the like are hidden: ``..X.MP4``), and folders named like a
@@ -253,8 +271,13 @@ def identify(out: Outcome, settings) -> Outcome:
     if out.status != Status.PENDING:
         return wait_if_incomplete(out, settings.ingest.incomplete_wait_s)
     try:
+        before = FileStamp.of(out.path)
         recording, who = probe_file(Path(out.path), settings, name=out.file)
-        out = out.model_copy(update={"recording": recording, "categories": list(who.categories), "case": who.case_id})
+        if FileStamp.of(out.path) != before:  # written to while it was hashed: not what was hashed
+            return out.set(Status.WAITING, "still_growing",
+                           f"{out.file} changed while it was read; it waits for the next run")
+        out = out.model_copy(update={"recording": recording, "categories": list(who.categories), "case": who.case_id,
+                                     "stamp": before})
     except MediaError as exc:
         if exc.reason == "unreadable":  # permission denied: not the file's fault, keep it
             out = out.set(Status.FAILED, exc.reason, f"{exc.message}; it stays in the inbox")
@@ -314,6 +337,11 @@ def sort_batch(outcomes: list[Outcome], stored_copy: Callable[[str], StoredObjec
 
 
 # -- leaving the inbox -----------------------------------------------------------------------
+def free_name(dest_dir: Path, name: str) -> Path:
+    """``dest_dir / name``, or ``stem.N.suffix`` for the first N not taken."""
+    return _free_name(dest_dir, name)
+
+
 def _free_name(dest_dir: Path, name: str) -> Path:
     dest = dest_dir / name
     n = 1
@@ -329,6 +357,12 @@ def _move(src: Path, dest: Path) -> Path:
         dest = _free_name(dest.parent, dest.name)
     shutil.move(str(src), dest)
     return dest
+
+
+def move_with_sidecars(src: Path, dest: Path) -> Path:
+    """Move ``src`` to ``dest`` (a free name beside it if taken), its sidecar JSON with it
+    (``dest.name + ".json"``); returns where it went. Never replaces a file."""
+    return _move_with_sidecars(src, dest)
 
 
 def _move_with_sidecars(src: Path, dest: Path) -> Path:
@@ -373,3 +407,15 @@ def quarantine(out: Outcome, folder: Path) -> Outcome:
     reason_path = (dest or stand_in).with_name((dest or stand_in).name + ".reason.json")
     reason_path.write_text(json.dumps(record, ensure_ascii=False, indent=1))
     return out.model_copy(update={"moved_to": str(dest) if dest else None})
+
+
+def changed_since_hashed(out: Outcome) -> bool:
+    """Whether the file at ``out.path`` is no longer the one that was hashed (it grew, was
+    rewritten or replaced): such a file must not leave the inbox as stored. A file that is gone
+    has not changed: its move fails and says so."""
+    if out.stamp is None:
+        return False
+    try:
+        return FileStamp.of(out.path) != out.stamp
+    except FileNotFoundError:
+        return False

@@ -11,6 +11,10 @@ Versions
 report that concern this recording, articles 20 and 21 among them) and ``case``.
 ``footage.manifest/1`` is still read: it has neither, and its findings are taken from the events
 it kept (``recording.events`` and ``session_events``), as readers of version 1 did.
+
+Since issue 22 the entries of ``archive.stored`` are written like ``stored`` (:class:`StoredObject`,
+one model for every stored copy): in its field order, and with the derivative's ``retain_until``
+and ``mode`` (the same lock as the original's), which older manifests lack; readers accept both.
 """
 
 from __future__ import annotations

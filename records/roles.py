@@ -6,9 +6,11 @@ says so in its first lines (:func:`mode_banner`). Open-source Prefect has no use
 acting user is named on the command line (``--as``), by ``FOOTAGE_USER``, or is the OS user.
 
 Which roles may run which action is :data:`ACTION_ROLES`, the one table every command and flow
-checks: :func:`require_action` writes each refusal to the audit log as an ``access_denied`` event
-and raises; :func:`may` only answers, for the disclosure flow, which records a refused input in
-the record's history and waits for another.
+checks: :func:`require_action` raises :class:`PermissionDenied`, which carries the refusal's
+``access_denied`` audit event (:attr:`PermissionDenied.audit_event`) for the caller to write
+(:func:`records.gate.check_action` does both); :func:`may` only answers, for the disclosure flow,
+which records a refused input in the record's history and waits for another. This module writes
+nothing and runs no import of records/ (:mod:`records.settings` imports it for :class:`Role`).
 
 A typed name proves nothing, so in multi-user mode the role-gated inputs
 (:data:`SIGNED_ACTIONS`) are also signed with the user's registered Ed25519 key and verified
@@ -22,9 +24,7 @@ from __future__ import annotations
 import getpass
 import os
 from enum import Enum
-from typing import TYPE_CHECKING, Iterable
-
-from storage import ObjectStore
+from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:
     from records.settings import Settings
@@ -77,17 +77,26 @@ class Refused(Exception):
 class PermissionDenied(Refused):
     """The acting user lacks every role an action accepts."""
 
-    def __init__(self, user: str, needed: Iterable[Role], action: str | None = None, held: Iterable[Role] = ()):
+    def __init__(self, user: str, needed: Iterable[Role], action: str | None = None, held: Iterable[Role] = (),
+                 record: str | None = None):
         self.user = user
         self.needed = sorted(r.value for r in needed)
         self.held = sorted(r.value for r in held)
         self.action = action
+        self.record = record
         what = f" {action}" if action else ""
         has = ", ".join(self.held) or "no role"
         super().__init__(
             f"user {user!r} may not{what}: it needs the role {' or '.join(self.needed)}, "
             f"and {user!r} has {has} (users and roles are set in [users] of footage.toml)"
         )
+
+    @property
+    def audit_event(self) -> dict[str, Any]:
+        """The ``access_denied`` audit event of this refusal, as :meth:`records.audit.AuditLog.append_many`
+        takes it."""
+        return {"kind": "access_denied", "user": self.user, "record": self.record,
+                "detail": {"action": self.action, "needed": self.needed, "held": self.held}}
 
 
 def acting_user(as_user: str | None = None) -> str:
@@ -124,39 +133,23 @@ def require_role(
     settings: Settings,
     user: str,
     role: Role | Iterable[Role],
-    store: ObjectStore | None = None,
     *,
     action: str | None = None,
     record: str | None = None,
 ) -> None:
-    """Return quietly when ``user`` holds ``role`` (or any of several); otherwise write an
-    ``access_denied`` audit event and raise :class:`PermissionDenied`.
-
-    ``store`` is where the audit event goes (default: the configured store).
-    """
+    """Return quietly when ``user`` holds ``role`` (or any of several); otherwise raise
+    :class:`PermissionDenied`, whose :attr:`~PermissionDenied.audit_event` the caller writes to
+    the audit log (:func:`records.gate.check_action`)."""
     wanted = {role} if isinstance(role, Role) else set(role)
     if not wanted:
         raise ValueError("require_role needs at least one role")
-    if has_role(settings, user, wanted):
-        return
-    denied = PermissionDenied(user, wanted, action, roles_of(settings, user))
-    # Imported here: records.audit -> records.retention -> records.settings -> this module.
-    from records.audit import open_audit  # here: records.settings imports this module, the audit log needs settings
-
-    open_audit(settings, store).append(
-        "access_denied",
-        user=user,
-        record=record,
-        detail={"action": action, "needed": denied.needed, "held": denied.held},
-    )
-    raise denied
+    if not has_role(settings, user, wanted):
+        raise PermissionDenied(user, wanted, action, roles_of(settings, user), record)
 
 
-def require_action(
-    settings: Settings, user: str, action: str, store: ObjectStore | None = None, *, record: str | None = None
-) -> None:
+def require_action(settings: Settings, user: str, action: str, *, record: str | None = None) -> None:
     """:func:`require_role` with the roles :data:`ACTION_ROLES` lists for ``action``."""
-    require_role(settings, user, ACTION_ROLES[action], store, action=action, record=record)
+    require_role(settings, user, ACTION_ROLES[action], action=action, record=record)
 
 
 def may(settings: Settings, user: str, action: str) -> bool:

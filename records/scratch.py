@@ -8,6 +8,7 @@ every folder whose owner process is gone. Folders of runs on other hosts are the
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -85,8 +86,6 @@ class ScratchBudget:
         return total
 
     def _try(self, nbytes: int, name: str) -> bool:
-        import fcntl
-
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.folder, os.O_RDONLY)  # the folder itself is the lock: no lock file left behind
         try:

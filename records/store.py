@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage import LocalStore, ObjectStore
+from storage.s3 import S3Store  # boto3 itself is imported when S3Store opens a bucket
 
 from records.settings import Settings
 
@@ -11,8 +12,6 @@ def open_store(settings: Settings) -> ObjectStore:
     if settings.storage.backend == "local":
         return LocalStore(settings.store_root)
     if settings.storage.backend == "s3":
-        from storage.s3 import S3Store  # boto3 is imported only when S3 is configured
-
         s = settings.storage
         return S3Store(
             s.bucket,

@@ -10,13 +10,13 @@ that loads this module without drawing.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from media.model import Recording, Session
-from records.findings import INFO_KINDS
+from records.findings import INFO_KINDS, FindingRow, GapDocument, GapRows, as_document
 from reports.fonts import cjk_fonts
 from reports.tables import markdown_table
 from reports.times import CLOCK, local_time
@@ -63,18 +63,18 @@ TEXT = {
 }
 
 
-def _fmt_time(row: dict, tz: str, unit: str = "") -> str:
+def _fmt_time(row: FindingRow, tz: str, unit: str = "") -> str:
     """Seconds from the start of the row's file (the session clock for a gap), with ``unit`` after
     them, and, where the row has absolute times, the clock time in ``tz`` that people compare with
     their notes: ``20.0–60.0 s (17:00:20–17:01:00)``."""
-    if row.get("start") is None:
+    if row.start is None:
         return "-"
-    if row.get("end") is None or row["end"] == row["start"]:
-        text = f"{row['start']:.1f}"
-        clock = local_time(row.get("at"), tz, CLOCK)
+    if row.end is None or row.end == row.start:
+        text = f"{row.start:.1f}"
+        clock = local_time(row.at, tz, CLOCK)
     else:
-        text = f"{row['start']:.1f}–{row['end']:.1f}"
-        clock = "–".join(local_time(row.get(k), tz, CLOCK) for k in ("at", "until")) if row.get("until") else ""
+        text = f"{row.start:.1f}–{row.end:.1f}"
+        clock = "–".join(local_time(t, tz, CLOCK) for t in (row.at, row.until)) if row.until else ""
     text = f"{text} {unit}" if unit else text
     return f"{text} ({clock})" if clock else text
 
@@ -84,13 +84,13 @@ def _figures(detail: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in detail.items() if k not in skip and v is not None)
 
 
-def markdown(session_doc: dict[str, Any], lang: str = "zh-CN", picture: str | None = None, *, tz: str) -> str:
+def markdown(session_doc: GapRows, lang: str = "zh-CN", picture: str | None = None, *, tz: str) -> str:
     """One session's findings as Markdown.
 
     Parameters
     ----------
-    session_doc : dict
-        The :mod:`records.findings` document of one session.
+    session_doc : GapRows
+        The :mod:`records.findings` document of one session (:meth:`GapDocument.of_session`).
     lang : {"zh-CN", "en"}
     picture : str, optional
         File name of the timeline picture to show under the header.
@@ -100,47 +100,47 @@ def markdown(session_doc: dict[str, Any], lang: str = "zh-CN", picture: str | No
     """
     t = TEXT[lang]
     idx = 0 if lang == "zh-CN" else 1
-    s = session_doc["sessions"][0]
-    rows = session_doc["events"]
+    s = session_doc.sessions[0]
+    rows = session_doc.events
     lines = [
-        f"## {t['title']} — {t['session']} {s['id']}",
+        f"## {t['title']} — {t['session']} {s.id}",
         "",
-        f"- {t['device']}: {s['device']}",
-        f"- {t['span']}: {local_time(s['start'], tz)} – {local_time(s['end'], tz)} ({t['zone']} {tz})",
+        f"- {t['device']}: {s.device}",
+        f"- {t['span']}: {local_time(s.start, tz)} – {local_time(s.end, tz)} ({t['zone']} {tz})",
         # numbered as in the timeline picture, where a bar carries its number, not its long name
-        f"- {t['files']}: {', '.join(f'#{i} {name}' for i, name in enumerate(s['files'], 1))}",
+        f"- {t['files']}: {', '.join(f'#{i} {name}' for i, name in enumerate(s.files, 1))}",
         "",
     ]
     if picture:
         lines += [f"![{t['timeline']}]({picture})", ""]
-    findings = [r for r in rows if r["kind"] not in INFO_KINDS]
+    findings = [r for r in rows if r.kind not in INFO_KINDS]
     lines += [f"### {t['findings']}", ""]
     if not findings:
         lines += [t["none"], ""]
     else:
         cells = []
         for i, r in enumerate(findings, 1):
-            label = KIND_LABELS.get(r["kind"], (r["kind"], r["kind"]))[idx]
-            ex = r.get("explanation")
-            note = f"{t['explained']}: {ex['text']} ({ex['by']}, {local_time(ex['at'], tz)})" if ex else ""
-            cells.append([i, label, Path(r["file"] or "-").name, _fmt_time(r, tz), r["detail"].get("detector", ""),
-                          _figures(r["detail"]), r.get("rule"), note])
+            label = KIND_LABELS.get(r.kind, (r.kind, r.kind))[idx]
+            ex = r.explanation
+            note = f"{t['explained']}: {ex.text} ({ex.by}, {local_time(ex.at, tz)})" if ex else ""
+            cells.append([i, label, Path(r.file or "-").name, _fmt_time(r, tz), r.detail.get("detector", ""),
+                          _figures(r.detail), r.rule, note])
         lines += [markdown_table(t["cols"], cells)]
     for kind, title in (("speech", t["speech"]), ("speech_window", t["listened"]), ("marker", t["markers"])):
-        items = [r for r in rows if r["kind"] == kind]
+        items = [r for r in rows if r.kind == kind]
         if items:
             lines += [f"### {title}", ""]
-            lines += [f"- {Path(r['file']).name} {_fmt_time(r, tz, t['seconds'])}" + _item_note(r, t) for r in items]
+            lines += [f"- {Path(r.file).name} {_fmt_time(r, tz, t['seconds'])}" + _item_note(r, t) for r in items]
             lines.append("")
     return "\n".join(lines)
 
 
-def _item_note(row: dict, t: dict) -> str:
+def _item_note(row: FindingRow, t: dict) -> str:
     """What follows a listed speech window or marker: why it was listened in, the marker's title."""
-    if row["kind"] == "marker":
-        return f" {row['detail'].get('title') or row['detail'].get('value') or ''}"
-    if row["kind"] == "speech_window":
-        return f" ({t['reasons'].get(row['detail'].get('reason'), row['detail'].get('reason'))})"
+    if row.kind == "marker":
+        return f" {row.detail.get('title') or row.detail.get('value') or ''}"
+    if row.kind == "speech_window":
+        return f" ({t['reasons'].get(row.detail.get('reason'), row.detail.get('reason'))})"
     return ""
 
 
@@ -188,7 +188,7 @@ def _officers(session: Session) -> str | None:
     return ", ".join(sorted({r.officer_id for r in session.recordings if r.officer_id})) or None
 
 
-def timeline_figure(session: Session, rows: Sequence[dict], *, tz: str) -> "Figure":
+def timeline_figure(session: Session, rows: Sequence[FindingRow], *, tz: str) -> "Figure":
     """The session as a matplotlib :class:`~matplotlib.figure.Figure` (no pyplot state).
 
     Each recording is a numbered bar (colours alternate, white edges between chained segments;
@@ -201,7 +201,7 @@ def timeline_figure(session: Session, rows: Sequence[dict], *, tz: str) -> "Figu
     Parameters
     ----------
     session : Session
-    rows : sequence of dict
+    rows : sequence of FindingRow
         The session's events from the :mod:`records.findings` document.
     tz : str
         The configured zone for the clock times on the x axis and in the title.
@@ -247,30 +247,30 @@ def _draw_recordings(ax, session: Session, offsets: dict[str, float], legend: di
                                 label="录像（编号见报告） recording (# as in the report)")
 
 
-def _draw_events(ax, rows: Sequence[dict], offsets: dict[str, float], legend: dict[str, Any]) -> None:
+def _draw_events(ax, rows: Sequence[FindingRow], offsets: dict[str, float], legend: dict[str, Any]) -> None:
     """Gaps as labelled bands across every lane; the other events in their own lanes."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     yr = Y["recordings"]
     for row in rows:
-        kind = row["kind"]
+        kind = row.kind
         if kind == "gap":
-            explained = bool(row.get("explanation"))
+            explained = row.explanation is not None
             colour, hatch, zh, en = GAP_STYLE[explained]
-            ax.axvspan(row["start"], row["end"], facecolor=colour, alpha=0.18, hatch=hatch, edgecolor=colour,
+            ax.axvspan(row.start, row.end, facecolor=colour, alpha=0.18, hatch=hatch, edgecolor=colour,
                        linewidth=0)
-            seconds = row["detail"].get("seconds", row["end"] - row["start"])
-            ax.text((row["start"] + row["end"]) / 2, yr, f"{length_label(seconds)}\n{zh} {en}", ha="center",
+            seconds = row.detail.get("seconds", row.end - row.start)
+            ax.text((row.start + row.end) / 2, yr, f"{length_label(seconds)}\n{zh} {en}", ha="center",
                     va="center", fontsize=8, color=colour, gid="gap-label",
                     bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": colour})
             legend[f"gap-{explained}"] = Patch(facecolor=colour, alpha=0.35, hatch=hatch, edgecolor=colour,
                                                label=f"中断 {zh} gap, {en}")
             continue
-        if row.get("start") is None:
+        if row.start is None:
             continue
-        base = offsets.get(row.get("file"), 0.0)  # other events count from the start of their file
-        start, end = base + row["start"], base + (row.get("end") or row["start"])
+        base = offsets.get(row.file, 0.0)  # other events count from the start of their file
+        start, end = base + row.start, base + (row.end or row.start)
         if kind in BANDS:
             ax.broken_barh([(start, max(end - start, 0.05))], (Y[kind] - 0.35, 0.7), facecolors=BANDS[kind])
             zh, en = KIND_LABELS[kind]
@@ -283,7 +283,7 @@ def _draw_events(ax, rows: Sequence[dict], offsets: dict[str, float], legend: di
         elif kind == "marker":
             ax.vlines(start, Y["markers"] - 0.4, Y["markers"] + 0.4, colors="tab:purple")
             legend[kind] = Line2D([], [], color="tab:purple", label="设备标记 device marker")
-        elif kind in RULE_KINDS and not row.get("explanation"):
+        elif kind in RULE_KINDS and row.explanation is None:
             ax.plot([start], [yr - 0.5], marker="^", color="tab:orange", markersize=8, linestyle="none")
             legend["rule"] = Line2D([], [], marker="^", color="tab:orange", linestyle="none",
                                     label="未说明的规则问题 rule finding, unexplained")
@@ -308,35 +308,44 @@ def _axes_and_title(ax, session: Session, tz: str) -> None:
                  f"Session {session.id} — device {session.device}, officer {who or 'unknown'}, {day}", fontsize=9)
 
 
-def timeline(session: Session, rows: Sequence[dict], path: Path, *, tz: str) -> Path:
+def timeline(session: Session, rows: Sequence[FindingRow], path: Path, *, tz: str) -> Path:
     """Write :func:`timeline_figure` as a PNG at ``path`` and return ``path``."""
     with cjk_fonts():  # text is laid out again when saved: the CJK font must still be first
         timeline_figure(session, rows, tz=tz).savefig(path)
     return path
 
 
-def write_session_report(folder: Path, session: Session, doc: dict[str, Any], *, tz: str) -> dict[str, Path]:
+def write_session_report(folder: Path, session: Session, doc: GapDocument | Mapping[str, Any], *,
+                         tz: str) -> dict[str, Path]:
     """Write ``gaps.json``, ``gaps.md`` (zh-CN, then en) and ``timeline.png`` of one session.
 
-    ``doc`` is a :func:`records.findings.document` that holds this session (others in it are
-    ignored); ``tz`` is the configured zone, in which times are shown.
+    ``doc`` is a :class:`records.findings.GapDocument` (or its JSON) that holds this session
+    (others in it are ignored); ``tz`` is the configured zone, in which times are shown.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    mine = {
-        "sessions": [s for s in doc["sessions"] if s["id"] == session.id],
-        "events": [e for e in doc["events"] if e.get("session") == session.id],
-    }
-    png = timeline(session, mine["events"], folder / "timeline.png", tz=tz)
-    (folder / "gaps.json").write_text(json.dumps(mine, ensure_ascii=False, indent=1))
+    mine = as_document(doc).of_session(session.id)
+    png = timeline(session, mine.events, folder / "timeline.png", tz=tz)
+    (folder / "gaps.json").write_text(json.dumps(mine.to_json_dict(), ensure_ascii=False, indent=1))
     md = markdown(mine, "zh-CN", png.name, tz=tz) + "\n---\n\n" + markdown(mine, "en", png.name, tz=tz)
     (folder / "gaps.md").write_text(md)
     return {"md": folder / "gaps.md", "json": folder / "gaps.json", "png": png}
 
 
-def write_session_reports(root: Path, sessions: Sequence[Session], doc: dict[str, Any], *, tz: str) -> None:
-    """Write every session's report under ``root/<session id>/`` and note its path in ``doc``."""
+def write_session_reports(root: Path, sessions: Sequence[Session], doc: GapDocument | dict[str, Any], *,
+                          tz: str) -> None:
+    """Write every session's report under ``root/<session id>/`` and note its path in ``doc``
+    (``SessionFindings.report``).
+
+    ``doc`` may still be the document's JSON (the ingest flow's, until it takes the model): then
+    the path is noted in its ``sessions`` entries (``"report"``).
+    """
+    model = as_document(doc)
     for session in sessions:
-        paths = write_session_report(Path(root) / session.id, session, doc, tz=tz)
-        for entry in doc["sessions"]:
-            if entry["id"] == session.id:
-                entry["report"] = str(paths["md"])
+        paths = write_session_report(Path(root) / session.id, session, model, tz=tz)
+        for entry in model.sessions:
+            if entry.id == session.id:
+                entry.report = str(paths["md"])
+        if not isinstance(doc, GapDocument):
+            for entry in doc["sessions"]:
+                if entry["id"] == session.id:
+                    entry["report"] = str(paths["md"])

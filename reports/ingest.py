@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zoneinfo import ZoneInfo
 
 from media.model import Session
-from records.findings import open_findings
+from records.findings import GapDocument, as_document
 from records.roles import mode_banner
 from records.settings import today
 from reports.deadlines import deadlines_markdown
@@ -125,9 +125,8 @@ class IngestSummary(BaseModel):
 
     def to_json_dict(self) -> dict[str, Any]:
         """The documented JSON document."""
-        body = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        body.setdefault("schema", SCHEMA)
-        return {k: body[k] for k in (f.alias or n for n, f in type(self).model_fields.items()) if k in body}
+        unset = {n for n in type(self).model_fields if n not in self.model_fields_set and n != "schema_"}
+        return self.model_dump(mode="json", by_alias=True, exclude=unset)  # fields in the document's order
 
     @property
     def processes(self) -> list[str]:
@@ -135,13 +134,15 @@ class IngestSummary(BaseModel):
 
 
 def build_summary(
-    outcomes: list["Outcome"], sessions: list[Session], busy: list[str], gap_doc: dict[str, Any] | None = None
+    outcomes: list["Outcome"], sessions: list[Session], busy: list[str],
+    gap_doc: GapDocument | dict[str, Any] | None = None,
 ) -> IngestSummary:
     """The documented JSON document of one ingest run (see docs/cli.md), before the run's own
-    fields (leases, hidden files, runner, deadlines, report) are added."""
-    gap_doc = gap_doc or {"sessions": [], "events": []}
-    findings = open_findings(gap_doc)
-    gap_reports = {s["id"]: s.get("report") for s in gap_doc["sessions"]}
+    fields (leases, hidden files, runner, deadlines, report) are added; ``gap_doc``: the run's
+    :class:`~records.findings.GapDocument` (or its JSON), with its sessions' report paths."""
+    doc = as_document(gap_doc) if gap_doc else GapDocument()
+    findings = [f.to_json_dict() for f in doc.open_findings()]
+    gap_reports = {s.id: s.report for s in doc.sessions}
     ingested = [o for o in outcomes if o.status == "ingested"]
     duplicates = [o for o in outcomes if o.status == "duplicate"]
     quarantined = [o for o in outcomes if o.status == "quarantined"]

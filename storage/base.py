@@ -131,6 +131,16 @@ class ObjectStore(Protocol):
         without versions returns its one object (``version_id`` None), or ``[]``.
         """
 
+    def list_versions(self, prefix: str = "") -> Iterator[dict]:
+        """Every key under ``prefix`` that still has a version, with every version and delete
+        marker of it: dicts as :meth:`versions` gives them plus ``key`` and ``sha256`` (None where
+        the listing does not carry it), keys in order, each key's entries newest first.
+
+        Unlike :meth:`list` this sees a key whose newest entry is a delete marker (a plain DELETE
+        on a versioned bucket): its bytes are still there, only hidden. Readers that must see
+        every key ever written (the audit log's segments) list with this.
+        """
+
     def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:
         """Stream the stored object back and compare its SHA-256 with ``sha256``."""
 

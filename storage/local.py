@@ -276,6 +276,39 @@ class LocalStore:
         return [{"version_id": None, "delete_marker": False, "is_latest": True,
                  "last_modified": info.last_modified, "size": info.size}]
 
+    def list_versions(self, prefix: str = "") -> Iterator[dict]:
+        """The objects under ``prefix``, one version each (``version_id`` None), in key order; and
+        data whose metadata is gone, as one version under a delete marker.
+
+        Metadata is what :meth:`list` walks, so removing a key's metadata file hides the key
+        while its bytes stay (readable with :meth:`get_bytes`): what a plain DELETE on a versioned
+        S3 bucket does, and listed the same way. A put cut short never leaves data without
+        metadata (the metadata is written first; an older version of this backend wrote data
+        first, and putting the same bytes again completes it). Metadata whose data is gone is a
+        put cut short, or data destroyed: no version, not listed. :meth:`versions` keeps to the
+        objects :meth:`list` sees.
+        """
+        found: dict[str, list[dict]] = {}
+        for info in self.list(prefix):
+            found[info.key] = [{"key": info.key, "version_id": None, "delete_marker": False, "is_latest": True,
+                                "last_modified": info.last_modified, "size": info.size, "sha256": info.sha256}]
+        folder = self.objects.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.objects
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                key = path.relative_to(self.objects).as_posix()
+                if key in found or not key.startswith(prefix) or not path.is_file() or self._meta(key).exists():
+                    continue
+                st = path.stat()
+                found[key] = [
+                    {"key": key, "version_id": None, "delete_marker": True, "is_latest": True,
+                     "last_modified": None, "size": None, "sha256": None},
+                    {"key": key, "version_id": None, "delete_marker": False, "is_latest": False,
+                     "last_modified": datetime.fromtimestamp(st.st_mtime, timezone.utc), "size": st.st_size,
+                     "sha256": None},
+                ]
+        for key in sorted(found):
+            yield from found[key]
+
     def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:
         try:
             with self.open(key) as f:

@@ -455,27 +455,43 @@ class S3Store:
         ``last_modified`` (then ``is_latest``) is stable, so versions written within one
         timestamp keep the server's order.
         """
+        full = self._k(key)
+        return self._version_entries(full, f"versions of {key!r}").get(full, [])
+
+    def list_versions(self, prefix: str = "") -> Iterator[dict[str, Any]]:
+        """Every version and delete marker of every key under ``prefix`` (``ListObjectVersions``),
+        keys in order, each key's entries newest first as :meth:`versions` sorts them; ``sha256``
+        is not in a listing (None). A key hidden by a delete marker is here. The whole listing is
+        read before the first entry is yielded (a key's entries may span pages)."""
+        for full, entries in sorted(self._version_entries(self.prefix + prefix, f"list versions {prefix!r}").items()):
+            key = self._strip(full)
+            for e in entries:
+                yield dict(e, key=key, sha256=None)
+
+    def _version_entries(self, full_prefix: str, what: str) -> dict[str, list[dict[str, Any]]]:
+        """Full key -> its versions and delete markers, newest first, from every page of
+        ``ListObjectVersions`` under ``full_prefix`` (one key's entries may span pages)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        full = self._k(key)
-        out: list[dict[str, Any]] = []
+        by_key: dict[str, list[dict[str, Any]]] = {}
         try:
             paginator = self.client.get_paginator("list_object_versions")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
                 for kind in ("Versions", "DeleteMarkers"):
                     for v in page.get(kind, []):
-                        if v["Key"] == full:
-                            out.append({"version_id": v["VersionId"], "delete_marker": kind == "DeleteMarkers",
-                                        "is_latest": v.get("IsLatest", False),
-                                        "last_modified": _utc(v.get("LastModified")), "size": v.get("Size")})
+                        by_key.setdefault(v["Key"], []).append(
+                            {"version_id": v["VersionId"], "delete_marker": kind == "DeleteMarkers",
+                             "is_latest": v.get("IsLatest", False), "last_modified": _utc(v.get("LastModified")),
+                             "size": v.get("Size")})
         except ClientError as e:
-            raise _map_client_error(e, f"versions of {key!r}", False) from None
+            raise _map_client_error(e, what, False) from None
         except BotoCoreError as e:
-            raise StorageError(f"versions of {key!r}: {_scrub(str(e), self.endpoint_url)}") from None
+            raise StorageError(f"{what}: {_scrub(str(e), self.endpoint_url)}") from None
         far = datetime.min.replace(tzinfo=timezone.utc)
-        # the latest first among entries of one timestamp (a version and a delete marker may share it)
-        out.sort(key=lambda v: (v["last_modified"] or far, v["is_latest"]), reverse=True)
-        return out
+        for entries in by_key.values():
+            # the latest first among entries of one timestamp (a version and a delete marker may share it)
+            entries.sort(key=lambda v: (v["last_modified"] or far, v["is_latest"]), reverse=True)
+        return by_key
 
     def verify(self, key: str, sha256: str, version_id: str | None = None) -> VerifyResult:
         """Stream the object back and re-hash it (never trusts an ETag or composite checksum)."""

@@ -81,3 +81,20 @@ def locks_shorter_than_manifest(store) -> list[str]:
             if copy.retain_until is not None and (got is None or got < copy.retain_until - timedelta(seconds=1)):
                 short.append(f"{copy.kind or 'original'} {copy.key}: {got} < {copy.retain_until}")
     return short
+
+
+def forked_segment(raw: bytes, event: int, field: str, value) -> bytes:
+    """A rival of the audit segment ``raw``: the same sequence number and event ids, ``field`` of
+    event ``event`` set to ``value`` and every hash computed again (a careful forger)."""
+    import json
+
+    from records.audit import event_hash
+
+    seg = json.loads(raw)
+    seg["events"][event][field] = value
+    prev = seg["prev"]
+    for e in seg["events"]:
+        e["prev"] = prev
+        e["hash"] = prev = event_hash(e)
+    seg["head"] = prev
+    return json.dumps(seg, sort_keys=True, indent=1).encode()

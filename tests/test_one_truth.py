@@ -61,6 +61,7 @@ def test_the_gap_report_finds_what_the_demo_planted(demo_run):
 
 def test_compliance_counts_what_the_gap_report_found(demo_run):
     from records.compliance import gather
+    from records.settings import today
     from records.store import open_store
 
     settings, summary = demo_run
@@ -73,7 +74,9 @@ def test_compliance_counts_what_the_gap_report_found(demo_run):
         assert row.missing_opening_statements == expected[(officer, "missing_opening_statement")]
     assert data.total.recordings == summary["ingested"] == 6
     assert data.total.sessions == len(summary["sessions"]) == 2
-    assert data.total.quarantined == len(summary["quarantined"]) == 2
+    # quarantined files count in the month they were quarantined (today's), not the footage's
+    month = today(settings)[:7]
+    assert gather(settings, store, month).total.quarantined == len(summary["quarantined"]) == 2
 
 
 def test_an_explanation_given_later_clears_the_finding_everywhere(demo_run):
@@ -91,9 +94,9 @@ def test_an_explanation_given_later_clears_the_finding_everywhere(demo_run):
     # ``footage gaps check`` over the processed files agrees
     files = sorted(p for p in settings.processed.rglob("DSJ-A01*.MP4"))
     doc, _ = check_files(files, settings, store)
-    assert [e for e in doc["events"] if e["kind"] == "unexplained_interruption"] == []
-    (row,) = [e for e in doc["events"] if e.get("id") == gap["id"]]
-    assert row["kind"] == "gap" and row["explanation"]["text"] == "battery changed, said in writing"
+    assert [e for e in doc.events if e.kind == "unexplained_interruption"] == []
+    (row,) = [e for e in doc.events if e.id == gap["id"]]
+    assert row.kind == "gap" and row.explanation.text == "battery changed, said in writing"
 
 
 def test_deadline_and_fixity_reports_cover_every_stored_record(demo_run):
@@ -106,7 +109,7 @@ def test_deadline_and_fixity_reports_cover_every_stored_record(demo_run):
     store = open_store(settings)
     stored = {s["sha256"] for s in summary["stored"]}
     report = fixity_audit(sample_pct=100, settings=settings)
-    assert report["ok"] and {r["sha256"] for r in report["results"]} == stored
+    assert report.ok and {r.sha256 for r in report.results} == stored
 
     # the demo footage was made on 2026-11-26 (a Thursday) and stored now: late exactly when now
     # is after the end of the second working day after it (Monday 2026-11-30, China time)

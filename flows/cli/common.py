@@ -9,9 +9,9 @@ lacks the role (docs/operations.md).
 
 ``records.settings`` (and what imports it: the store, the audit log, retention, findings) is
 imported inside the functions that need it, here and in every command module: it imports
-pydantic-settings and, through ``media.archive``, PyAV and NumPy, seconds that ``footage --help``
-and every usage error would otherwise pay. Prefect, onnxruntime and matplotlib are imported the
-same way, by the commands that use them.
+pydantic-settings (about a quarter of a second; no PyAV or NumPy, tests/test_layering.py), which
+``footage --help`` and every usage error would otherwise pay. Prefect, onnxruntime and matplotlib
+are imported the same way, by the commands that use them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from records.roles import Refused, acting_user, mode_banner, require_action
+from records.roles import Refused, acting_user, mode_banner
 
 if TYPE_CHECKING:
     from records.settings import Settings
@@ -66,8 +66,11 @@ def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
 
 def authorize(settings: Settings, store: ObjectStore, user: str, action: str, record: str | None = None) -> None:
     """Exit with :data:`DENIED_EXIT` unless ``user`` may run ``action`` (the refusal is audited)."""
+    from records.audit import open_audit  # imports records.settings, see the module docstring
+    from records.gate import check_action
+
     try:
-        require_action(settings, user, action, store, record=record)
+        check_action(settings, user, action, open_audit(settings, store), record=record)
     except Refused as e:
         fail(str(e), DENIED_EXIT)
 

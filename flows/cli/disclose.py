@@ -285,6 +285,7 @@ def status(run_id: str) -> dict[str, Any]:
     """Where a run stands: state, what it waits for, what is wrong (``problem``), its parameters
     and, once closed, its receipt. A run that waited past its limit is expired here (audited)."""
     from flows.disclose import expire_run, overdue  # see the module docstring
+    from records.disclosure import Receipt
 
     settings, store, _ = context(None)
     run = _read(run_id)
@@ -300,7 +301,7 @@ def status(run_id: str) -> dict[str, Any]:
         doc["expires"] = run.state.state_details.pause_timeout.isoformat()
     key = disclosure_prefix(run.parameters.get("record"), str(run.id)) + "receipt.json"
     if store.exists(key):
-        doc["receipt"] = json.loads(store.get_bytes(key))
+        doc["receipt"] = Receipt.from_json(store.get_bytes(key)).to_json_dict()
     return doc
 
 

@@ -18,28 +18,31 @@ and stop flagging the finding.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from flows.cli.common import context, err, fail, load_settings, out, print_json
 
+if TYPE_CHECKING:
+    from records.findings import GapDocument
+
 gaps_app = typer.Typer(help="Gaps, interruptions and spoken statements (articles 20 and 21).", no_args_is_help=True)
 
 
-def _table(doc: dict[str, Any]) -> Table:
+def _table(doc: GapDocument) -> Table:
     table = Table(title="Footage gaps", show_header=True)
     for col in ("session", "kind", "file", "start", "end", "rule", "explained"):
         table.add_column(col)
-    for e in doc["events"]:
-        if e["kind"] == "speech":
+    for e in doc.events:
+        if e.kind == "speech":
             continue
         table.add_row(
-            e.get("session") or "", e["kind"], Path(e.get("file") or "-").name,
-            "" if e.get("start") is None else f"{e['start']:.2f}",
-            "" if e.get("end") is None else f"{e['end']:.2f}",
-            e.get("rule") or "", "yes" if e.get("explanation") else "",
+            e.session or "", e.kind, Path(e.file or "-").name,
+            "" if e.start is None else f"{e.start:.2f}",
+            "" if e.end is None else f"{e.end:.2f}",
+            e.rule or "", "yes" if e.explanation else "",
         )
     return table
 
@@ -68,13 +71,13 @@ def check(
     if report:
         write_session_reports(settings.reports / "gaps", sessions, doc, tz=settings.time.timezone)
     if as_json:
-        print_json(doc)
+        print_json(doc.to_json_dict())
     else:
         out.print(_table(doc))
-        for s in doc["sessions"]:
-            err.print(f"{s['id']}: {s['findings']} finding(s)" + (f", report {s['report']}" if s.get("report") else ""))
-    for e in doc["errors"]:
-        err.print(f"[red]{e['file']}[/]: {e['reason']}")
+        for s in doc.sessions:
+            err.print(f"{s.id}: {s.findings} finding(s)" + (f", report {s.report}" if s.report else ""))
+    for e in doc.errors:
+        err.print(f"[red]{e.file}[/]: {e.reason}")
 
 @gaps_app.command("explain")
 def explain(
@@ -93,6 +96,6 @@ def explain(
     except ValueError as exc:
         fail(str(exc))
     if as_json:
-        print_json(stored)
+        print_json(stored.as_written())
     else:
-        err.print(f"stored {stored['key']}" + (f" (supersedes {stored['supersedes']})" if stored["supersedes"] else ""))
+        err.print(f"stored {stored.key}" + (f" (supersedes {stored.supersedes})" if stored.supersedes else ""))

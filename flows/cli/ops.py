@@ -53,11 +53,12 @@ def audit_verify(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     as_user: Optional[str] = as_option(),
 ) -> None:
-    """Re-check the whole hash chain; name the first broken link. Exit 1 when broken."""
+    """Re-check the hash chain and every signed event; name the first broken link. Exit 1 when broken."""
     from records.audit import open_audit  # see the module docstring
+    from records.identity import ProofCheck
 
     settings, store, user = context(as_user, "audit.verify")
-    v = open_audit(settings, store).verify(expected_head)
+    v = open_audit(settings, store).verify(expected_head, check=ProofCheck())
     if as_json:
         print_json(v.to_dict(), indent=None)
     else:
@@ -70,6 +71,10 @@ def audit_verify(
         else:
             out.print(f"[bold red]audit log BROKEN[/] at {v.broken}", highlight=False)
             out.print(f"  checked {v.events} events in {v.segments} segments before it", highlight=False)
+            for key in v.erased:
+                out.print(f"  erased: {key} (hidden by a delete marker)", highlight=False)
+            for f in v.forks:
+                out.print(f"  fork at sequence {f.seq}: {f.segment} and {f.rival}", highlight=False)
     if not v.ok:
         raise typer.Exit(PROBLEM_EXIT)
 
@@ -150,12 +155,13 @@ def case_close(
     proof = signed(settings, store, user, "case.close", record=case_id, key=key_path,
                    content={"case": case_id, "closed": day.isoformat()})
     now = datetime.now(timezone.utc)
-    body = close_case(store, case_id, day, user=user,
-                      retain_until=retain_until(now, None, settings.storage, ingested=now))
+    closing = close_case(store, case_id, day, user=user,
+                         retain_until=retain_until(now, None, settings.storage, ingested=now))
     # the audit event written here rather than by close_case, to keep the signature with it
-    detail = {"case": case_id, "closed": body["closed"], "key": body["key"]}
+    detail = closing.audit_detail()
     open_audit(settings, store).append("case_closed", user=user, detail={**detail, "proof": proof} if proof else detail)
-    out.print(f"case {case_id} closed on {body['closed']}; records due filed by {body['filed_by']}", highlight=False)
+    out.print(f"case {case_id} closed on {closing.closed.isoformat()}; records due filed by "
+              f"{closing.filed_by.isoformat()}", highlight=False)
 
 
 # -- reports --------------------------------------------------------------------------------------

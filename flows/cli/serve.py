@@ -25,6 +25,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
+import typer
+
 from flows.cli.common import err, load_settings, require_server
 from flows.cli.notify import setup_notifications
 
@@ -59,7 +61,7 @@ def _watch(expiry_every: float, stale: float, stop: threading.Event) -> None:
             if time.monotonic() - last_expiry >= expiry_every:
                 last_expiry = time.monotonic()
                 for receipt in expire_overdue():
-                    err.print(f"disclosure {receipt['run']} expired (waited past its limit)", highlight=False)
+                    err.print(f"disclosure {receipt.run} expired (waited past its limit)", highlight=False)
             if _stalled(started, stale):
                 err.print("[yellow]Prefect's runner stopped polling (the Prefect server was unreachable for a "
                           "while): restarting footage serve[/]", highlight=False)
@@ -84,7 +86,10 @@ def serve() -> None:
     for d in deployments:
         when = f"on {d.schedules[0].schedule}" if d.schedules else "on demand"
         err.print(f"serving [bold]{d.name}[/] {when}", highlight=False)
-    setup_notifications(settings, deployments)  # the automation that posts failed runs ([notify])
+    try:  # the automation that posts failed runs ([notify])
+        setup_notifications(settings, deployments)
+    except typer.Exit:  # said why already: the nightly run matters more than the message about it
+        err.print("[yellow]serving without failure notifications until [notify] is fixed[/]", highlight=False)
     stop = threading.Event()
     stale = max(STALE_MIN_S, 5.0 * float(PREFECT_RUNNER_POLL_FREQUENCY.value()))
     threading.Thread(target=_watch, args=(settings.disclosure.expiry_check_s, stale, stop), daemon=True,

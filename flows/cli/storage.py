@@ -215,22 +215,22 @@ def audit(
     settings, store, user = context(as_user, "storage.audit")
     report = fixity_audit(sample_pct=sample, settings=settings)
     if as_json:
-        print_json({k: v for k, v in report.items() if k != "results"})
+        print_json(report.without_results())
     else:
-        if report["warning"]:
-            out.print(f"[bold yellow]{report['warning']}[/]", highlight=False)
-        c = report["counts"]
+        if report.warning:
+            out.print(f"[bold yellow]{report.warning}[/]", highlight=False)
+        c = report.counts
         out.print(
-            f"fixity: {report['checked']} of {report['manifests']} records checked: ok {c['ok']}, "
-            f"mismatched {c['mismatch']}, missing {c['missing']}, overwritten {c['overwritten']}, "
-            f"locked shorter {c['retention-short']}, bad manifests {c['bad-manifest']}, errors {c['error']}",
+            f"fixity: {report.checked} of {report.manifests} records checked: ok {c.ok}, "
+            f"mismatched {c.mismatch}, missing {c.missing}, overwritten {c.overwritten}, "
+            f"locked shorter {c.retention_short}, bad manifests {c.bad_manifest}, errors {c.error}",
             highlight=False,
         )
-        if report["problems"]:
+        if report.problems:
             t = Table("status", "record", "key", "detail")
-            for p in report["problems"]:
-                t.add_row(p["status"], p["sha256"][:16] + "…", str(p["key"]), p["detail"])
+            for p in report.problems:
+                t.add_row(p.status, p.sha256[:16] + "…", str(p.key), p.detail)
             out.print(t)
-        out.print(f"report: {report['paths']['markdown']}", highlight=False)
-    if not report["ok"]:
+        out.print(f"report: {report.paths['markdown']}", highlight=False)
+    if not report.ok:
         raise typer.Exit(PROBLEM_EXIT)

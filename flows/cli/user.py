@@ -91,11 +91,11 @@ def show(
     names = sorted(settings.users) if show_all else [acting_user(name)]
     rows = [key_status(settings, n) for n in names]
     if as_json:
-        print_json(rows if show_all else rows[0])
+        print_json([r.to_json_dict() for r in rows] if show_all else rows[0].to_json_dict())
         return
     t = Table("user", "roles", "can sign", "note")
     t.add_column("key", overflow="fold", no_wrap=False, min_width=51)  # SHA256: and 43 characters, whole
     for r in rows:
-        t.add_row(r["user"], ", ".join(r["roles"]) or "none", "yes" if r["can_sign"] else "no", r["note"] or "",
-                  r["fingerprint"] or "none")
+        t.add_row(r.user, ", ".join(r.roles) or "none", "yes" if r.can_sign else "no", r.note or "",
+                  r.fingerprint or "none")
     out.print(t)

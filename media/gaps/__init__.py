@@ -10,41 +10,23 @@
 - :mod:`media.gaps.markers`: device markers from chapters and tags.
 - :class:`GapSettings`: every threshold (``[gaps]`` in ``footage.toml``).
 - :mod:`media.gaps.synth`: labelled synthetic clips for tests and benchmarks.
+
+The names below are imported from their submodules on first use (:mod:`media.lazy`), so that
+importing :mod:`media.gaps.settings` (as :mod:`records.settings` does) loads neither PyAV nor NumPy.
 """
 
-from media.gaps.detectors import (
-    AudioTimestampDetector,
-    BlackDetector,
-    Detector,
-    DroppedFrameDetector,
-    DropoutDetector,
-    Envelope,
-    FreezeDetector,
-    Picture,
-    SilenceDetector,
-)
-from media.gaps.qc import QCResult, analyse
-from media.gaps.session import check_interruptions, check_opening_statement, check_session, resumes
-from media.gaps.settings import GapSettings
-from media.gaps.speech import SpeechDetector, merge_segments
+from __future__ import annotations
 
-__all__ = [
-    "AudioTimestampDetector",
-    "BlackDetector",
-    "Detector",
-    "DroppedFrameDetector",
-    "DropoutDetector",
-    "Envelope",
-    "FreezeDetector",
-    "GapSettings",
-    "Picture",
-    "QCResult",
-    "SilenceDetector",
-    "SpeechDetector",
-    "analyse",
-    "check_interruptions",
-    "check_opening_statement",
-    "check_session",
-    "merge_segments",
-    "resumes",
-]
+from media.lazy import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(["AudioTimestampDetector", "BlackDetector", "Detector", "DroppedFrameDetector", "DropoutDetector",
+                     "Envelope", "FreezeDetector", "Picture", "SilenceDetector"], "detectors"),
+    **dict.fromkeys(["QCResult", "analyse"], "qc"),
+    **dict.fromkeys(["check_interruptions", "check_opening_statement", "check_session", "resumes"], "session"),
+    **dict.fromkeys(["GapSettings"], "settings"),
+    **dict.fromkeys(["SpeechDetector", "merge_segments"], "speech"),
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -18,9 +18,9 @@ downloaded at run time and OpenCV is not used.
 
 from __future__ import annotations
 
-import importlib
+from media.lazy import lazy_exports
 
-# Names are imported on first use, so that importing media.text.settings (as
+# Names are imported on first use (media.lazy), so that importing media.text.settings (as
 # media.gaps.settings does) loads neither the models' code nor media.redact.
 _EXPORTS = {
     "osd_events": "checks", "osd_gap_seconds": "checks", "osd_start": "checks", "session_osd_gaps": "checks",
@@ -31,10 +31,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'media.text' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"media.text.{_EXPORTS[name]}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -18,7 +18,7 @@ def _stored_until(monkeypatch, **env: str) -> tuple[datetime, datetime, datetime
     before = datetime.now(timezone.utc).replace(microsecond=0)
     stored = store_explanation(store, settings, "DSJ-A01-20261126T010000Z", "opening", "battery swapped", "1001")
     after = datetime.now(timezone.utc)
-    return store.head(stored["key"]).retain_until, before, after
+    return store.head(stored.key).retain_until, before, after
 
 
 def test_min_days_after_ingest_wins_over_a_shorter_category(footage_home, monkeypatch):

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clusterkit import BIN, _start, _stop, prefect_server
+from clusterkit import BIN, prefect_server, start_process, stop_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -122,7 +122,7 @@ def station(tmp_path_factory, receiver):
                "FOOTAGE_SCHEDULE__INGEST_CRON": NEVER, "FOOTAGE_SCHEDULE__FIXITY_CRON": NEVER,
                "FOOTAGE_SCHEDULE__COMPLIANCE_CRON": NEVER,
                "FOOTAGE_FAULT": f"{FAULT}:hold", "FOOTAGE_FAULT_DIR": str(faults)}
-        serving = _start([str(BIN / "footage"), "serve"], tmp / "serve.log", env)
+        serving = start_process([str(BIN / "footage"), "serve"], tmp / "serve.log", env)
         s = Station(api=api, home=home, faults=faults, env=env, serving=serving)
         try:
             def polled():
@@ -134,7 +134,7 @@ def station(tmp_path_factory, receiver):
             with temporary_settings({PREFECT_API_URL: api}):
                 yield s
         finally:
-            _stop(serving)
+            stop_process(serving)
 
 
 def _client():

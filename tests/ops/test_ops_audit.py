@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from records.audit import GENESIS, PREFIX, AuditLog, event_hash, open_audit
+from records.audit import GENESIS, PREFIX, AuditLog, event_hash, open_audit, parse_segment_key
 from storage import RetentionLocked
 
 
@@ -194,3 +194,99 @@ def test_concurrent_appenders_keep_one_chain(settings, store):
     v = log.verify()
     assert v.ok and v.events == 45 and v.segments == 45 and not v.orphans
     assert len({e["id"] for e in log.events()}) == 45
+
+
+# -- issue 23 items 3 and 4: erased and forked segments --------------------------------------------
+def _verify_cli(*args: str):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    return CliRunner().invoke(app, ["audit", "verify", *args])
+
+
+def test_a_hidden_newest_segment_is_not_reused_and_verify_names_it(settings, store):
+    """The local analogue of a delete marker: the segment's metadata removed (what ``list`` walks),
+    its bytes left in place. The next append must not take its sequence number again, and
+    ``verify`` (and ``footage audit verify``) must name the hidden key."""
+    log = open_audit(settings, store)
+    keys = _fill(log)
+    hidden = keys[-1]
+    os.unlink(store.meta / (hidden + ".json"))  # an intruder with write access to the folder
+    assert hidden not in [o.key for o in store.list(PREFIX)]  # gone from the listing ...
+    assert (store.objects / hidden).exists()  # ... its bytes still there
+
+    event = log.append("released", user="mallory", record="c" * 64)
+    new = sorted({o.key for o in store.list(PREFIX)} - set(keys))
+    assert len(new) == 1 and parse_segment_key(new[0])[0] == 4  # sequence 3 is not taken again
+    assert event["prev"] == json.loads((store.objects / hidden).read_text())["head"]  # chained on it
+
+    v = log.verify()
+    assert not v.ok and v.erased == [hidden]
+    assert v.broken.segment == hidden and "erased" in v.broken.reason
+    assert v.events == 7 and v.head == event["hash"]  # the chain of what was written still holds
+    assert [e["kind"] for e in log.events()][-3:] == ["stored", "fixity", "released"]  # still readable
+    assert v.to_dict()["erased"] == [hidden]
+
+    r = _verify_cli()
+    assert r.exit_code == 1 and "BROKEN" in r.stdout and hidden in r.stdout and "erased" in r.stdout
+    doc = json.loads(_verify_cli("--json").stdout)
+    assert not doc["ok"] and doc["erased"] == [hidden]
+
+
+def test_a_sequence_number_taken_again_before_the_fix_is_reported(settings, store):
+    """A log in which an appender that only saw current keys (before issue 23) wrote over the
+    sequence number of a hidden segment: verify names the hidden key and the fork."""
+    log = open_audit(settings, store)
+    keys = _fill(log)
+    os.unlink(store.meta / (keys[-1] + ".json"))
+    old = AuditLog(store, retain_until=log.retain_until)
+    seg2 = json.loads(store.get_bytes(keys[1]))
+    old._head = lambda: (2, seg2["head"])  # what the listing of current keys said
+    old.append("released", user="mallory")
+    again = sorted({o.key for o in store.list(PREFIX)} - set(keys))[0]
+    assert parse_segment_key(again)[0] == 3
+
+    v = log.verify()
+    assert not v.ok and v.erased == [keys[-1]] and v.broken.segment == keys[-1]
+    (fork,) = v.forks
+    assert (fork.seq, fork.segment, fork.rival) == (3, keys[-1], again) and "not in the chain" in fork.reason
+
+
+def _rival(store, key: str, seq: int, stamp: str) -> str:
+    """A rival segment ``seq`` of ``key`` (same event ids, one detail edited, re-hashed), put
+    through the store's own API."""
+    from faultkit import forked_segment
+
+    rival = f"{PREFIX}{seq:012d}-{stamp}.json"
+    store.put(rival, forked_segment(store.get_bytes(key), 0, "detail", {"key": "originals/forged"}))
+    return rival
+
+
+@pytest.mark.parametrize("seq, written", [(2, "later"), (3, "earlier")])
+def test_a_forked_segment_with_the_same_ids_and_edited_content_is_reported(settings, store, seq, written):
+    """A rival segment with the same sequence number and event ids but other content: reported
+    as a fork naming both keys, whichever of the two counts as written first (a back-dated rival
+    of the newest segment would otherwise even be the one the log reads)."""
+    log = open_audit(settings, store)
+    keys = _fill(log)
+    assert log.verify().ok
+    real = keys[seq - 1]
+    rival = _rival(store, real, seq, "29991231T000000000000Z")
+    if written == "earlier":  # the intruder also back-dates the rival's metadata
+        meta_path = store.meta / (rival + ".json")
+        meta = json.loads(meta_path.read_text())
+        meta["last_modified"] = "2000-01-01T00:00:00+00:00"
+        meta_path.write_text(json.dumps(meta))
+
+    v = log.verify()
+    assert not v.ok
+    assert "fork" in v.broken.reason and v.broken.segment in (real, rival)
+    assert real in str(v.broken) and rival in str(v.broken)
+    (fork,) = v.forks
+    assert {fork.segment, fork.rival} == {real, rival} and fork.seq == seq
+    assert v.to_dict()["forks"][0]["seq"] == seq
+
+    r = _verify_cli()
+    assert r.exit_code == 1 and "BROKEN" in r.stdout
+    assert real in r.stdout and rival in r.stdout and "fork" in r.stdout

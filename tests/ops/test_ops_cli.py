@@ -50,7 +50,7 @@ def test_case_close_audit_show_and_verify(settings, store):
     r = run("case", "close", "C-2026-017", "--date", "2026-10-01", "--as", "arne")
     assert r.exit_code == 0, r.output
     assert "2026-10-31T23:59:59+08:00" in r.stdout
-    assert cases(store)["C-2026-017"]["closed"] == "2026-10-01"
+    assert cases(store)["C-2026-017"].closed.isoformat() == "2026-10-01"
     open_audit(settings, store).append("released", user="arne", record="c" * 64)
 
     r = run("audit", "show", "--json")

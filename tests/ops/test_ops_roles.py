@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from records.audit import open_audit
+from records.gate import check_action
 from records.settings import Role, load_settings
 from records.roles import (
     ACTION_ROLES,
@@ -32,7 +33,8 @@ def test_acting_user_precedence(monkeypatch):
 def test_single_user_mode_holds_every_role(settings, store):
     assert single_user_mode(settings)
     for role in Role:
-        require_role(settings, "anyone", role, store)
+        require_role(settings, "anyone", role)
+    check_action(settings, "anyone", "ingest", open_audit(settings, store))
     assert open_audit(settings, store).events() == []
     assert "single-user" in mode_banner(settings, "anyone").lower()
     assert "单用户模式" in mode_banner(settings, "anyone", "zh-CN")
@@ -91,7 +93,7 @@ def test_every_refusal_is_an_audit_event(users, footage_home, action, user):
     settings = load_settings()
     store = open_store(settings)
     with pytest.raises(PermissionDenied) as info:
-        require_action(settings, user, action, store)
+        check_action(settings, user, action, open_audit(settings, store), record="r" * 64)
     msg = str(info.value)
     assert user in msg and action in msg
     assert all(ROLE_OF[u] in msg for u in ALLOWED[action])
@@ -99,7 +101,21 @@ def test_every_refusal_is_an_audit_event(users, footage_home, action, user):
     assert len(events) == 1
     e = events[0]
     assert e["kind"] == "access_denied" and e["user"] == user and e["detail"]["action"] == action
+    assert e["record"] == "r" * 64 and e["detail"]["needed"] == sorted({ROLE_OF[u] for u in ALLOWED[action]})
     assert open_audit(settings, store).verify().ok
+
+
+def test_the_role_check_only_raises(users, footage_home):
+    """records.roles writes nothing: the refusal carries its audit event for the caller to write."""
+    from records.store import open_store
+
+    settings = load_settings()
+    store = open_store(settings)
+    with pytest.raises(PermissionDenied) as info:
+        require_action(settings, "nobody", "case.close", record="c" * 64)
+    assert open_audit(settings, store).events() == []
+    assert info.value.audit_event == {"kind": "access_denied", "user": "nobody", "record": "c" * 64,
+                                      "detail": {"action": "case.close", "needed": ["archivist"], "held": []}}
 
 
 def test_allowed_users_pass_quietly(users, footage_home):
@@ -107,9 +123,9 @@ def test_allowed_users_pass_quietly(users, footage_home):
 
     settings = load_settings()
     store = open_store(settings)
-    require_action(settings, "aud", "audit.verify", store)
-    require_action(settings, "arne", "case.close", store)
-    require_role(settings, "olga", [Role.AUDITOR, Role.OPERATOR], store)
+    check_action(settings, "aud", "audit.verify", open_audit(settings, store))
+    require_action(settings, "arne", "case.close")
+    require_role(settings, "olga", [Role.AUDITOR, Role.OPERATOR])
     assert open_audit(settings, store).events() == []
 
 

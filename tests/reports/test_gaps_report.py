@@ -10,7 +10,8 @@ from matplotlib.colors import to_hex
 from media.gaps.settings import GapSettings
 from media.model import Recording, TimeSource
 from media.segment import segment
-from records.findings import document
+from records.explanations import Explanation
+from records.findings import GapDocument
 from reports.gaps import length_label, markdown, timeline, timeline_figure, write_session_report
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc)  # 09:00 in Beijing
@@ -31,13 +32,13 @@ def chained_with_gap():
     return session
 
 
-def _doc(session, explained: bool = False) -> dict:
+def _doc(session, explained: bool = False) -> GapDocument:
     notes = {}
     if explained:
         gap_id = session.gaps[0].id
-        notes = {session.id: {gap_id: {"text": "更换电池", "by": "P0042", "at": "2026-11-20T03:15:00+00:00",
-                                       "key": "explanations/x"}}}
-    return document([session], {}, GapSettings(), notes)
+        notes = {session.id: {gap_id: Explanation(text="更换电池", by="P0042", at="2026-11-20T03:15:00+00:00",
+                                                  gap=gap_id, session=session.id, key="explanations/x")}}
+    return GapDocument.build([session], {}, GapSettings(), notes)
 
 
 def _texts(fig, gid: str) -> list[str]:
@@ -67,7 +68,7 @@ def test_length_label():
 
 
 def test_timeline_labels_each_recording_and_the_gap(chained_with_gap):
-    fig = timeline_figure(chained_with_gap, _doc(chained_with_gap)["events"], tz="Asia/Shanghai")
+    fig = timeline_figure(chained_with_gap, _doc(chained_with_gap).events, tz="Asia/Shanghai")
     names = _texts(fig, "recording-label")
     assert [n.split()[0] for n in names] == ["#1", "#2", "#3", "#4"]
     assert all(n.endswith(".mp4") for n in names)
@@ -89,7 +90,7 @@ def test_timeline_labels_each_recording_and_the_gap(chained_with_gap):
 
 
 def test_an_explained_gap_says_so(chained_with_gap):
-    fig = timeline_figure(chained_with_gap, _doc(chained_with_gap, explained=True)["events"], tz="Asia/Shanghai")
+    fig = timeline_figure(chained_with_gap, _doc(chained_with_gap, explained=True).events, tz="Asia/Shanghai")
     assert _texts(fig, "gap-label") == ["40 s\n已说明 explained"]
     entries = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "中断 已说明 gap, explained" in entries and "中断 未说明 gap, unexplained" not in entries
@@ -98,7 +99,7 @@ def test_an_explained_gap_says_so(chained_with_gap):
 def test_timeline_png_is_written(chained_with_gap, tmp_path):
     from PIL import Image
 
-    path = timeline(chained_with_gap, _doc(chained_with_gap)["events"], tmp_path / "t.png", tz="Asia/Shanghai")
+    path = timeline(chained_with_gap, _doc(chained_with_gap).events, tmp_path / "t.png", tz="Asia/Shanghai")
     with Image.open(path) as im:
         assert im.format == "PNG" and im.width > 1000
 
@@ -121,7 +122,7 @@ def test_session_report_of_generated_clips(tmp_path):
     assert "2026-11-20 01:00:00 – 2026-11-20 01:00:52 (time zone UTC)" in md  # 09:00 Beijing is 01:00 UTC
     assert "(01:00:06–01:00:46)" in md
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    fig = timeline_figure(session, doc["events"], tz="UTC")
+    fig = timeline_figure(session, doc.events, tz="UTC")
     assert _texts(fig, "gap-label") == ["40 s\n未说明 unexplained"]
     assert "officer P0007" in fig.axes[0].get_title()
 
@@ -139,13 +140,13 @@ def test_report_says_where_speech_was_listened_for(tmp_path):
         make_clip(f, ClipSpec(duration=6, seed=seed))
     (session,) = segment([recording_from_file(f, settings) for f in files], settings.segment)
     doc = gaps_for_sessions([session], settings.gaps)
-    windows = [(r["file"], r["start"], r["end"], r["detail"]["reason"]) for r in doc["events"] if r["kind"] == "speech_window"]
+    windows = [(r.file, r.start, r.end, r.detail["reason"]) for r in doc.events if r.kind == "speech_window"]
     # the second clip starts 46 s into the session: inside the 60 s opening window, and a resume
     assert windows == [(str(files[0]), 0.0, 6.0, "opening"), (str(files[1]), 0.0, 6.0, "opening"),
                        (str(files[1]), 0.0, 6.0, "resume")]
     md = write_session_report(tmp_path / "report", session, doc, tz="UTC")["md"].read_text()
     assert "Listened for speech" in md and "语音检测范围" in md
     assert "(after a resume)" in md and "(中断恢复后)" in md
-    fig = timeline_figure(session, doc["events"], tz="UTC")
+    fig = timeline_figure(session, doc.events, tz="UTC")
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "语音检测范围 listened for speech" in labels

@@ -60,9 +60,9 @@ def test_fixity_audit_finds_mismatched_and_missing(backend, tmp_path, request, p
     store.delete(gone["key"])
 
     report = fixity_audit(sample_pct=100, settings=settings)
-    by_status = {p["sha256"]: p["status"] for p in report["problems"]}
+    by_status = {p.sha256: p.status for p in report.problems}
     assert by_status == {changed["sha256"]: "mismatch", gone["sha256"]: "missing"}
-    assert report["counts"]["ok"] == 1 and report["checked"] == 3 and not report["ok"]
+    assert report.counts.ok == 1 and report.checked == 3 and not report.ok
     assert good["sha256"] not in by_status
 
     md = (settings.reports).glob("*/fixity.md")
@@ -89,7 +89,7 @@ def test_sampling_checks_a_share(tmp_path, prefect_harness, put_record):
     for i in range(4):
         put_record(store, os.urandom(1000 + i))
     report = fixity_audit(sample_pct=50, settings=settings, seed=1)
-    assert report["manifests"] == 4 and report["checked"] == 2 and report["ok"]
+    assert report.manifests == 4 and report.checked == 2 and report.ok
     assert len(choose_sample([f"k{i}" for i in range(10)], 1)) == 1
     with pytest.raises(ValueError):
         choose_sample(["a"], 0)
@@ -114,14 +114,14 @@ def test_fixity_audit_covers_the_master_and_the_access_copy(footage_home, prefec
     store = open_store(settings)
     derivatives = {d.kind: d.to_json_dict() for d in load_manifest(store, stored["sha256"]).archive.stored}
     assert set(derivatives) == {"master", "access"}
-    assert fixity_audit(settings=settings)["ok"]
+    assert fixity_audit(settings=settings).ok
 
     tamper_local(store, derivatives["access"])
     report = fixity_audit(settings=settings)
-    assert not report["ok"] and report["counts"]["mismatch"] == 1
-    (problem,) = report["problems"]
-    assert problem["sha256"] == stored["sha256"] and problem["detail"].startswith(f"access {derivatives['access']['key']}")
-    assert {d["kind"]: d["status"] for d in problem["derivatives"]} == {"master": "ok", "access": "mismatch"}
+    assert not report.ok and report.counts.mismatch == 1
+    (problem,) = report.problems
+    assert problem.sha256 == stored["sha256"] and problem.detail.startswith(f"access {derivatives['access']['key']}")
+    assert {d.kind: d.status for d in problem.derivatives} == {"master": "ok", "access": "mismatch"}
 
 
 def record_with_copies(store, data: bytes, original_until, access_until, manifest_until):
@@ -177,7 +177,7 @@ def test_fixity_audit_reports_copies_locked_shorter_than_their_manifest(store, t
     original = record_with_copies(store, os.urandom(3000), short, long, long)
     access = record_with_copies(store, os.urandom(3000), long, short, long)
 
-    report = fixity_audit(sample_pct=100, settings=settings_of(store, tmp_path))
+    report = fixity_audit(sample_pct=100, settings=settings_of(store, tmp_path)).to_json_dict()
     by_status = {p["sha256"]: p["status"] for p in report["problems"]}
     assert by_status == {original["sha256"]: "retention-short", access["sha256"]: "retention-short"}
     assert fine["sha256"] not in by_status and not report["ok"] and report["counts"]["retention-short"] == 2
@@ -202,7 +202,7 @@ def test_fixity_audit_reports_versions_forged_above_the_pinned_ones(s3_store, s3
     new = s3_client.put_object(Bucket=s3_store.bucket, Key=forged["key"], Body=b"forged")["VersionId"]
     s3_client.delete_object(Bucket=s3_store.bucket, Key=marked["access"])  # a delete marker
 
-    report = fixity_audit(sample_pct=100, settings=settings_of(s3_store, tmp_path))
+    report = fixity_audit(sample_pct=100, settings=settings_of(s3_store, tmp_path)).to_json_dict()
     by_status = {p["sha256"]: p for p in report["problems"]}
     assert set(by_status) == {forged["sha256"], marked["sha256"]} and fine["sha256"] not in by_status
     assert by_status[forged["sha256"]]["status"] == "overwritten" and new in by_status[forged["sha256"]]["detail"]
