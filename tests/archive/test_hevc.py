@@ -15,11 +15,11 @@ from pathlib import Path
 import av
 import pytest
 
-from media.archive import ArchiveSettings, make_access, make_master
+from media.archive import Action, ArchiveSettings, decide, make_access, make_master, recording_access_refusal
 from media.gaps.qc import analyse
 from media.gaps.settings import GapSettings
 from media.gaps.synth import ClipSpec, make_clip
-from records.derivatives import process_recording
+from records.derivatives import process_recording, scratch_estimate
 
 from archivekit import events_of, recording_of, reencode
 
@@ -109,6 +109,14 @@ def test_the_clips_are_what_they_claim(clips):
 
 
 @pytest.mark.parametrize("key", IDS)
+def test_the_policy_remuxes_hevc_and_encodes_its_access_copy(clips, key):
+    assert decide(clips[key]) is Action.REMUX
+    rec = recording_of(clips[key])
+    assert rec.video.codec == "hevc"
+    assert recording_access_refusal(rec) == "video codec hevc is not H.264"
+
+
+@pytest.mark.parametrize("key", IDS)
 def test_hevc_master_is_a_matroska_remux(clips, tmp_path, key):
     src = clips[key]
     r = make_master(src, tmp_path / "m.mkv")  # the default policy: hevc -> remux
@@ -170,6 +178,7 @@ def test_one_pass_over_hevc_makes_checks_master_and_access(clips, tmp_path):
     assert done.archive.action == "remux" and done.archive.access.method == "encode"
     assert_same_packets(src, Path(done.archive.master.path), offset_at_most=1024 / 48000)
     assert len(decoded(Path(done.archive.access.path))) == 4 * FPS
+    assert done.archive.master.size + done.archive.access.size <= scratch_estimate(rec, ArchiveSettings())
 
 
 def test_h264_high_with_bframes_is_remuxed_twice(clips, tmp_path):
