@@ -12,6 +12,7 @@ from media.archive import Action, ArchiveSettings, FormatPolicy, FormatRule, dec
     [
         ("h264", "mov,mp4,m4a,3gp,3g2,mj2", Action.REMUX),
         ("hevc", "matroska,webm", Action.REMUX),
+        ("hevc", "mov,mp4,m4a,3gp,3g2,mj2", Action.REMUX),  # body cameras' H.265 in MP4 or MOV
         ("msmpeg4v3", "avi", Action.FFV1),
         ("msmpeg4v2", "avi", Action.FFV1),
         ("cinepak", "avi", Action.FFV1),

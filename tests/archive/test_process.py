@@ -11,7 +11,6 @@ import errno
 import hashlib
 import struct
 import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 
 import av
@@ -22,41 +21,11 @@ from media.archive import ArchiveSettings, make_access, make_master, master_tags
 from media.gaps.qc import analyse
 from media.gaps.settings import GapSettings
 from media.gaps.synth import ClipSpec, make_clip
-from media.model import Recording, TimeSource
-from media.probe import probe
 from records.derivatives import process_recording, scratch_estimate
 
+from archivekit import events_of, recording_of, reencode
+
 FAULTS = dict(black=[(2.0, 5.0)], freeze=[(6.0, 9.0)], silence=[(10.0, 13.0)], black_noise=20, seed=1)
-
-
-def recording_of(path: Path) -> Recording:
-    p = probe(path)
-    return Recording(
-        path=str(path), name=path.name, size=p.size, sha256=p.sha256, container=p.container, streams=p.streams,
-        duration=p.duration, start=datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc), start_source=TimeSource.FILENAME,
-        device_id="CAM-1",
-    )
-
-
-def as_mpeg4(source: Path, dest: Path) -> Path:
-    """``source`` with its pictures re-encoded to MPEG-4 Part 2 (high quality), its sound copied."""
-    with av.open(str(source)) as inp, av.open(str(dest), "w") as out:
-        vin, ain = inp.streams.video[0], inp.streams.audio[0]
-        v = out.add_stream("mpeg4", rate=vin.average_rate)
-        v.width, v.height, v.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
-        v.codec_context.time_base = vin.time_base
-        v.codec_context.options = {"qscale": "2"}
-        a = out.add_stream_from_template(ain)
-        for packet in inp.demux(vin, ain):
-            if packet.stream is ain:
-                if packet.size:
-                    packet.stream = a
-                    out.mux(packet)
-                continue
-            for frame in packet.decode():
-                out.mux(v.encode(frame))
-        out.mux(v.encode(None))
-    return dest
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +36,8 @@ def sources(tmp_path_factory):
     out["conforming"] = d / "cam.mp4"
     make_clip(out["conforming"], ClipSpec(duration=15, **FAULTS))
     # an old camera: MPEG-4 Part 2 (in Matroska): FFV1 master and an encoded access copy
-    out["mpeg4"] = as_mpeg4(out["conforming"], d / "old.mkv")
+    # (its pictures re-encoded to MPEG-4 Part 2 at high quality, its sound copied)
+    out["mpeg4"] = reencode(out["conforming"], d / "old.mkv", "mpeg4", options={"qscale": "2"})
     # H.264 beyond the access size: remux master, encoded (scaled) access copy
     out["1080p"] = d / "big.mp4"
     make_clip(out["1080p"], ClipSpec(duration=3, width=1920, height=1080, seed=2))
@@ -86,10 +56,6 @@ def source_opens(monkeypatch):
 
     monkeypatch.setattr(av, "open", counting)
     return lambda path: opened.count(str(path))
-
-
-def events_of(result) -> list[dict]:
-    return [e.model_dump(mode="json") for e in result.events]
 
 
 def sha256(path) -> str:
