@@ -154,6 +154,22 @@ def credential_findings(creds: Credentials | None, file: str, device: str | None
                         "error": creds.error, "label": creds.label}}]
 
 
+def attach_credentials(manifest, path: Path | str, settings: Settings):
+    """The ingest's hook: ``manifest`` (a :class:`records.manifest.Manifest` being written) with
+    the credentials of its original at ``path`` and, when they do not hold, a ``c2pa_invalid``
+    finding. Never raises: a file whose manifest cannot even be read is kept, with the error."""
+    try:
+        creds = read_credentials(path, settings)
+    except Exception as exc:  # noqa: BLE001 (a reader failure must not cost the file)
+        creds = Credentials(state="Invalid", error=f"{type(exc).__name__}: {exc}"[:500])
+    if creds is None:
+        return manifest
+    manifest.credentials = creds
+    rec = manifest.recording
+    manifest.findings = [*manifest.findings, *credential_findings(creds, rec.name, rec.device_id)]
+    return manifest
+
+
 # --- signing ---------------------------------------------------------------------------------------
 
 
@@ -353,6 +369,6 @@ def manifest_json(path: Path | str, settings: Settings) -> str | None:
             return reader.json()
 
 
-__all__ = ["ASSERTION", "C2paError", "Check", "Credentials", "ReleaseVerification", "SignedCopy",
+__all__ = ["ASSERTION", "C2paError", "Check", "Credentials", "ReleaseVerification", "SignedCopy", "attach_credentials",
            "credential_findings", "manifest_json", "read_credentials", "reader_context", "redaction_actions",
            "sign_copy", "verify_release"]

@@ -213,3 +213,29 @@ def test_released_copy_keeps_the_cameras_manifest(tmp_path, pki):
     ing = m["ingredients"][0]
     assert ing.get("active_manifest"), ing  # the camera's own manifest came along with the ingredient
     assert verify_release(settings, out).ok
+
+
+@pytest.mark.slow
+def test_manifest_keeps_camera_credentials_and_the_finding(tmp_path):
+    from records.credentials import attach_credentials
+    from records.intake import recording_from_file
+    from records.manifest import Manifest, StoredObject, build_manifest
+
+    camera = make_pki(tmp_path / "camera", org="TestCam Inc", signer="TestCam body camera 0042")
+    settings = Settings(home=tmp_path / "home", c2pa=C2paSettings(trust_anchors=camera.anchors))
+    f = _camera_file(tmp_path / "cam.mp4", camera)
+    for tampered in (False, True):
+        if tampered:
+            flip_byte(f)
+        rec = recording_from_file(f, settings)
+        m = attach_credentials(build_manifest(rec, StoredObject(key="originals/x.mp4", sha256=rec.sha256)), f, settings)
+        back = Manifest.from_json(m.to_json())
+        assert back.credentials is not None and back.credentials.signer == "TestCam body camera 0042"
+        assert back.credentials.valid is not tampered
+        kinds = [x["kind"] for x in back.findings]
+        assert kinds == (["c2pa_invalid"] if tampered else [])
+        assert back.open_findings("c2pa_invalid") == int(tampered)
+    plain = make_clip(tmp_path / "plain.mp4", 1.0)
+    rec = recording_from_file(plain, settings)
+    m = attach_credentials(build_manifest(rec, StoredObject(key="k", sha256=rec.sha256)), plain, settings)
+    assert m.credentials is None and "credentials" not in json.loads(m.to_json())
