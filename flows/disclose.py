@@ -70,11 +70,12 @@ from media.redact import (
 )
 from media.redact.spec import track_label
 from media.redact.text import WHAT
-from records.disclosure import (Actor, Decided, Expired, Masked, Output, Override, Proof, QAResult, Receipt,
-                                Selected, Status, UnsignedInput, Watermark)
+from records.credentials import C2paError, sign_copy
+from records.disclosure import (UNSIGNED_COPY, Actor, Decided, Expired, Masked, Output, Override, Proof, QAResult,
+                                Receipt, Selected, SignedCopy, Status, UnsignedInput, Watermark)
 from records.history import record_event
 from records.keys import disclosure_prefix, safe_part
-from records.manifest import load_manifest
+from records.manifest import find_manifest, load_manifest
 from records.roles import Refused, check_separation, may, roles_of
 from records.settings import Settings, load_settings, now_local
 from records.store import open_store
@@ -341,6 +342,24 @@ def watermark_task(path: Path, out: Path, requester: str, day: date, metadata: d
     return watermark_video(path, out, requester, day, metadata=metadata, avoid=avoid)
 
 
+@task(name="sign", **ONCE)
+def sign_task(settings: Settings, path: Path, out: Path, original: Path, record: str, run_id: str, entries,
+              watermark: dict[str, Any]) -> tuple[Path, SignedCopy | None]:
+    """The copy with the bureau's Content Credentials (records/credentials.py), or ``(path, None)``
+    when ``[c2pa]`` is not configured (the receipt then warns; ``c2pa.required`` refuses)."""
+    if not settings.c2pa.configured:
+        if settings.c2pa.required:
+            raise C2paError("[c2pa] is not configured and c2pa.required is set: the copy cannot be released")
+        get_run_logger().warning(UNSIGNED_COPY)
+        return path, None
+    stored = find_manifest(open_store(settings), record)
+    signed = sign_copy(settings, path, out, original=original, record=record,
+                       source_key=stored.stored.key if stored else None, run=run_id,
+                       receipt_key=disclosure_prefix(record, run_id) + "receipt.json", entries=entries,
+                       watermark=watermark)
+    return out, signed
+
+
 # --- the flow -------------------------------------------------------------------------------------
 
 
@@ -381,11 +400,13 @@ class Steps:
     render: Any
     qa: Any
     watermark: Any
+    sign: Any
 
 
 def _steps(settings: Settings) -> Steps:
     storage = result_storage(settings)
-    tasks = (event_task, check_input, fetch_source, tracks_task, publish_sheet, render_task, qa_task, watermark_task)
+    tasks = (event_task, check_input, fetch_source, tracks_task, publish_sheet, render_task, qa_task, watermark_task,
+             sign_task)
     return Steps(*(t.with_options(result_storage=storage) for t in tasks))
 
 
@@ -550,6 +571,11 @@ def disclose_flow(
     keep_osd = spec.text.enabled and not spec.text.mask_osd
     final = step.watermark(Path(result.out), workdir / "disclosed.mp4", requester, today, metadata,
                               ts.osd_boxes if keep_osd else None)
+    final, signed = step.sign(settings, final, workdir / "signed.mp4", src, record, run_id, entries,
+                              {"to": requester, "date": today.isoformat()})
+    receipt.c2pa = signed
+    if signed is None:
+        receipt.warnings = [UNSIGNED_COPY]
     out_sha = sha256_file(final)
     until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=settings.disclosure.retention_days)
     base = disclosure_prefix(record, run_id)
@@ -568,6 +594,7 @@ def disclose_flow(
     receipt.watermark = Watermark(to=requester, date=today)
     step.event(settings, "released", record, "released", decision.user,
                   {"run": run_id, "key": info.key, "sha256": out_sha, "retain_until": until.isoformat(),
+                   "c2pa": signed.to_json_dict() if signed else None,
                    **({"unsigned_ui_input": unsigned} if unsigned else {})})
     return _finish(store, receipt, "released", until)
 

@@ -153,6 +153,23 @@ class Expired(_Part):
     limit_hours: int | float
 
 
+class SignedCopy(_Part):
+    """The manifest a released copy carries (the receipt's ``c2pa``)."""
+
+    manifest: str  # the active manifest's label (urn:c2pa:...)
+    manifest_sha256: str  # SHA-256 of the signed manifest store, as embedded
+    signer: str | None = None
+    issuer: str | None = None
+    alg: str
+    claim_generator: str
+    time_stamped: bool = False
+
+
+#: what a receipt says when a copy was released without Content Credentials
+UNSIGNED_COPY = ("Released without Content Credentials: [c2pa] is not configured, so nothing but the store and the audit "
+                 "log vouches for this copy's bytes. / 发布的副本没有内容凭证（未配置 [c2pa]）。")
+
+
 class Receipt(Contract):
     """The receipt of one disclosure run (see the module docstring).
 
@@ -161,7 +178,7 @@ class Receipt(Contract):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
     OPTIONAL = frozenset({"closed_at", "why", "unsigned_ui_input", "selected_by", "decided_by", "qa", "output",
-                          "source_sha256", "masked", "kept", "watermark", "expired"})
+                          "source_sha256", "masked", "kept", "watermark", "expired", "c2pa", "warnings"})
 
     schema_: str = Field(SCHEMA, alias="schema")
     run: str
@@ -182,6 +199,9 @@ class Receipt(Contract):
     kept: list[int] = Field(default_factory=list)
     watermark: Watermark | None = None
     expired: Expired | None = None
+    # the released copy's Content Credentials (records/credentials.py); null: released unsigned
+    c2pa: SignedCopy | None = None
+    warnings: list[str] = Field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The receipt as JSON data, keys sorted at every level, as it is stored."""

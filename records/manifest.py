@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr
 from media.model import Event, Recording
 from storage import ObjectNotFound, ObjectStore, StorageError
 
+from records.credentials import Credentials
 from records.keys import MANIFESTS, manifest_key
 from records.pinned import read_first
 
@@ -110,6 +111,8 @@ class Manifest(BaseModel):
     stored: StoredObject
     ingested_at: datetime | None = None
     archive: ArchiveRecord | None = None
+    # the camera's C2PA manifest, read at ingest (records/credentials.py); None: the file had none
+    credentials: Credentials | None = None
     # the manifest object's time in the store (set by iter_manifests): when ``ingested_at`` is absent
     _object_time: datetime | None = PrivateAttr(None)
 
@@ -172,6 +175,8 @@ class Manifest(BaseModel):
         }
         if self.archive is not None:
             body["archive"] = self.archive.to_json_dict()
+        if self.credentials is not None:
+            body["credentials"] = self.credentials.to_json_dict()
         body.update(self.model_extra or {})
         return json.dumps(body, ensure_ascii=False, indent=1).encode()
 

@@ -116,6 +116,29 @@ class DisclosureSettings(BaseModel):
     trust_ui_input: bool = False
 
 
+class C2paSettings(BaseModel):
+    """Content Credentials (C2PA, records/credentials.py, docs/credentials.md): the bureau's
+    signing certificate and key for released copies, and the trust anchors that copies and
+    cameras' files are checked against.
+
+    Without ``cert_chain`` and ``private_key`` a released copy goes out unsigned: its receipt says
+    ``c2pa: null`` with a warning, and so does the flow's log; ``required = true`` refuses that.
+    """
+
+    cert_chain: Path | None = None  # PEM: the signing certificate first, then intermediates (not the root)
+    private_key: Path | None = None  # PEM (PKCS#8) private key of the signing certificate
+    alg: Literal["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"] = "es256"
+    tsa_url: str | None = None  # RFC 3161 time-stamp authority; None: no time-stamp (works offline)
+    # PEM: the CAs a credential must chain to (the bureau's CA; camera makers' CAs for ingest)
+    trust_anchors: Path | None = None
+    required: bool = False  # refuse to release a copy that cannot be signed (not configured)
+
+    @property
+    def configured(self) -> bool:
+        """Whether released copies can be signed."""
+        return self.cert_chain is not None and self.private_key is not None
+
+
 class UserSettings(BaseModel):
     """One ``[users.NAME]`` table: the user's roles and the Ed25519 key that signs their inputs."""
 
@@ -191,6 +214,7 @@ class Settings(BaseSettings):
     runner: RunnerSettings = RunnerSettings()
     identity: IdentitySettings = IdentitySettings()
     notify: NotifySettings = NotifySettings()
+    c2pa: C2paSettings = C2paSettings()
     # user -> roles and public key; empty means single-user mode (the acting user holds every role)
     users: dict[str, UserSettings] = Field(default_factory=dict)
 

@@ -1,4 +1,4 @@
-"""``footage disclose request|select|approve|reject|override|status``: the headless driver of the
+"""``footage disclose request|select|approve|reject|override|status|verify``: the headless driver of the
 disclosure flow (:mod:`flows.disclose`) and its commands.
 
 ``request`` starts the deployment ``disclose/disclosure`` (served by ``footage serve``) with
@@ -450,3 +450,29 @@ def disclose_status(run: str = typer.Argument(...), as_json: bool = typer.Option
     disclosure.pause_timeout_hours is expired here (audited)."""
     require_server()
     _show(_guard(status, run), as_json)
+
+
+@disclose_app.command("verify")
+def disclose_verify(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A released copy."),
+                    as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check a released copy: its Content Credentials (signature, binding to every byte, signer
+    trusted by c2pa.trust_anchors), and the record, receipt and audit event they name. Exit 0 only
+    when all agree; 1 when a byte was changed, the manifest is missing or not ours, or the store
+    or the audit log disagree. No Prefect server needed."""
+    from records.credentials import verify_release  # c2pa's native library: only here
+
+    settings = load_settings()
+    v = verify_release(settings, file)
+    if as_json:
+        print_json(v.to_json_dict())
+    else:
+        out.print(f"{file}  sha256 {v.sha256}", highlight=False)
+        for c in v.checks:
+            mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
+            out.print(f"{mark} {c.name}: {c.en}\n       {c.zh}", highlight=False)
+        if v.ok:
+            out.print(f"[green]verified / 已验证[/]: record {v.record}, disclosure run {v.run}", highlight=False)
+        else:
+            out.print("[red]NOT verified / 未通过验证[/]", highlight=False)
+    if not v.ok:
+        raise typer.Exit(PROBLEM_EXIT)

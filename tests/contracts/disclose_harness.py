@@ -133,6 +133,7 @@ def run_scenario(name: str, home: Path, patch) -> tuple[bytes, object]:
         "render": lambda *a, **k: (SimpleNamespace(frames=120, masked_frames={2: 40}, out=str(home / "r.mp4")), entries),
         "qa": lambda *a, **k: qa,
         "watermark": lambda *a, **k: marked,
+        "sign": lambda *a, **k: flow.sign_task.fn(*a, **k),  # the real step: [c2pa] not configured here
     })
 
     def wait(settings, model, key, description):

@@ -11,16 +11,29 @@ import pytest
 
 from contracts.disclose_harness import SCENARIOS, as_plain, run_expiry, run_scenario
 from contracts.expect import dump, expected, expected_bytes
-from records.disclosure import Receipt
+from records.disclosure import UNSIGNED_COPY, Receipt
+
+
+def _unsigned_parts(doc: dict) -> dict:
+    """A released receipt without its Content Credentials parts (issue 27, added after the expected
+    receipts were written): here ``[c2pa]`` is not configured, so ``c2pa`` is null with a warning."""
+    assert doc.pop("c2pa") is None
+    assert doc.pop("warnings") == [UNSIGNED_COPY]
+    return doc
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_the_flow_stores_and_returns_the_receipt_as_before(name, footage_home, monkeypatch):
     stored, result = run_scenario(name, footage_home, monkeypatch.setattr)
+    returned = as_plain(result)
+    if name.startswith("released"):
+        stored = json.dumps(_unsigned_parts(json.loads(stored)), ensure_ascii=False, indent=1,
+                            sort_keys=True).encode()
+        returned = _unsigned_parts(returned)
     assert stored == expected_bytes(f"receipt_{name}.json")
     assert isinstance(result, Receipt)
     # the flow's return value: the same receipt (its keys were in the order the steps added them)
-    assert as_plain(result) == json.loads(expected(f"receipt_{name}_returned.json"))
+    assert returned == json.loads(expected(f"receipt_{name}_returned.json"))
 
 
 @pytest.mark.parametrize("paused", [True, False], ids=["paused", "failed"])

@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from identity.conftest import make_key  # tests/ is on sys.path
+from credentials.pki import make_pki  # tests/ is on sys.path
+from identity.conftest import make_key
 from redact.conftest import Face, make_clip
 
 VENV_BIN = Path(sys.executable).parent
@@ -61,6 +62,7 @@ class Site:
         self.keys = {name: root / "keys" / f"{name}_ed25519" for name in USERS}
         (root / "keys").mkdir(parents=True)
         self.public = {name: make_key(path, f"{name}@test") for name, path in self.keys.items()}
+        self.pki = make_pki(root / "pki")  # the bureau's test CA and signer: released copies are signed
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api = self.url + "/api"
@@ -74,6 +76,8 @@ class Site:
         it each time a run starts or resumes, so a change applies to the next step."""
         lines = ["[disclosure]"]
         lines += [f"{k} = {json.dumps(v)}" for k, v in disclosure.items()]
+        lines += ["[c2pa]", f'cert_chain = "{self.pki.chain}"', f'private_key = "{self.pki.key}"',
+                  f'trust_anchors = "{self.pki.anchors}"']
         for name, roles in USERS.items():
             lines += [f"[users.{name}]", f"roles = {json.dumps(roles)}", f'public_key = "{self.public[name]}"']
         self.config.write_text("\n".join(lines) + "\n", "utf-8")

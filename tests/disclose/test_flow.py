@@ -67,6 +67,11 @@ def test_request_select_approve_releases_a_watermarked_copy(site, clip):
     with av.open(str(local)) as c:
         assert c.metadata["footage_status"] == "released" and c.metadata["footage_disclosed_to"] == "张三"
         assert sum(1 for _ in c.decode(video=0)) == 25
+    # issue 27: the copy carries the bureau's Content Credentials, and footage disclose verify agrees
+    assert receipt["c2pa"]["manifest"].startswith("urn:c2pa:") and "warnings" not in receipt
+    from records.credentials import verify_release
+    verdict = verify_release(load_settings(), local)
+    assert verdict.ok and verdict.run == run, [c for c in verdict.checks if not c.ok]
     kinds = _kinds(record, run)
     for k in ("requested", "input_refused", "selected", "approved", "rendered", "qa", "released"):
         assert f"disclosure_{k}" in kinds
