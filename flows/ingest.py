@@ -69,6 +69,7 @@ from flows.runner import (Cluster, FootageTaskRunner, live_workers, require_api_
                           worker_identity)
 from records import growth, intake
 from records.audit import open_audit
+from records.credentials import attach_credentials
 from records.deadlines import deadline_report
 from records.derivatives import ArchiveOutputs, Processed, WorkCopy, machine_fault, process_recording, scratch_estimate
 from records.explanations import load_explanations
@@ -403,6 +404,8 @@ def commit_manifest(preserved: Preserved, gap_doc: GapDocument | None, session: 
         findings=findings_of(gap_doc, rec.path) if gap_doc else [],
         archive=archive.manifest(out.derivatives) if archive else None,
     )
+    # a camera's C2PA credentials, checked: an invalid one is a finding, never a reason to lose the file
+    manifest = attach_credentials(manifest, Path(out.path), settings)
     store.put(manifest_key(rec.sha256), manifest.to_json(), retain_until=out.stored.retain_until,
               mode=out.stored.mode, content_type="application/json")
     fault("store.after_manifest")
