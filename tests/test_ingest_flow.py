@@ -166,8 +166,11 @@ def test_demo_inbox_end_to_end(footage_home):
             assert store.verify(d["key"], d["sha256"]).ok
     assert list(settings.inbox.iterdir()) == []
     assert [p for p in (settings.home / "work").rglob("*") if p.is_file()] == []  # work copies removed
-    processed = {p.name for p in settings.processed.rglob("*") if p.is_file()}
+    processed = {p.name for p in settings.processed.rglob("*")
+                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(settings.processed).parts)}
     assert len(processed) == 7  # six recordings and one sidecar
+    # beside them, what each recording was when hashed (a change after the move brings it back)
+    assert len(list(settings.processed.rglob(".footage-stamps/*.json"))) == 6
     for q in summary["quarantined"]:
         moved = Path(q["moved_to"])
         assert sha(moved) == originals[q["file"]]
