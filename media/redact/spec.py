@@ -146,7 +146,8 @@ class TextConfig(BaseModel):
     every: int | None = Field(None, ge=1)  # frames between follow-ups of live tracks; None = detection.every
     every_seconds: float = Field(0.4, gt=0)  # seconds between detections on the whole picture
     max_side: int = Field(960, ge=64)  # detector input's longer side (px)
-    upscale: float = Field(2.0, ge=1.0)  # a smaller picture is enlarged toward max_side, at most this much
+    upscale: float = Field(2.0, ge=1.0)  # a picture under upscale_to px is enlarged toward it, at most this much
+    upscale_to: int = Field(640, ge=64)
     region_score: bool = True  # score a text region over its own pixels (slanted lines), not its box
     box_thresh: float = 0.5  # DB least mean probability of a text box
     contrast: bool = True  # detect on the picture with its dark, flat parts' contrast raised

@@ -71,7 +71,8 @@ def text_detector(config: TextConfig, threads: int | None = None):
     from media.text.detect import PPOCRDetector
 
     return PPOCRDetector(max_side=config.max_side, box_thresh=config.box_thresh, threads=threads,
-                         contrast=config.contrast, upscale=config.upscale, region_score=config.region_score)
+                         contrast=config.contrast, upscale=config.upscale, upscale_to=config.upscale_to,
+                         region_score=config.region_score)
 
 
 def text_recognizer(threads: int | None = None):
@@ -106,10 +107,13 @@ def detect_around(detector, rgb: np.ndarray, boxes: np.ndarray, grow: float = 2.
         else:
             merged.append(list(r))
     out_b, out_s = [], []
+    # each region at the scale its whole picture is looked at
+    ratio = detector.ratio_for(w, h) if hasattr(detector, "ratio_for") else None
     for x1, y1, x2, y2 in clip_boxes(np.asarray(merged).reshape(-1, 4), w, h):
         if x2 - x1 < 8 or y2 - y1 < 8:
             continue
-        d = detector.detect(rgb[y1:y2, x1:x2])
+        crop = rgb[y1:y2, x1:x2]
+        d = detector.detect(crop, ratio) if ratio is not None else detector.detect(crop)
         if len(d):
             out_b.append(d.boxes + np.float32([x1, y1, x1, y1]))
             out_s.append(d.scores)
