@@ -144,7 +144,7 @@ class TextConfig(BaseModel):
 
     enabled: bool = True
     every: int | None = Field(None, ge=1)  # frames between follow-ups of live tracks; None = detection.every
-    every_seconds: float = Field(0.4, gt=0)  # seconds between detections on the whole picture
+    every_seconds: float = Field(0.5, gt=0)  # seconds between detections on the whole picture
     max_side: int = Field(960, ge=64)  # detector input's longer side (px)
     upscale: float = Field(2.0, ge=1.0)  # a picture under upscale_to px is enlarged toward it, at most this much
     upscale_to: int = Field(640, ge=64)
@@ -162,7 +162,7 @@ class TextConfig(BaseModel):
     mask_osd: bool = False  # the display is the record's provenance: kept by default
     osd_overlap: float = 0.5  # share of a text box inside the display's lines to count as display
     qa: bool = True  # the QA pass looks for residual text too
-    qa_every_seconds: float = Field(0.5, gt=0)  # one full-frame text check every this many seconds
+    qa_every_seconds: float = Field(1.0, gt=0)  # one full-frame text check every this many seconds
     qa_masked: float = 0.5  # a text box at least this much mask colour is a mask's edge, not text
 
     def every_for(self, detection: "DetectionConfig") -> int:
