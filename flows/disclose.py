@@ -369,12 +369,14 @@ def _tracks_markdown(ts, sheet: Path) -> str:
         last = min(t.last, ts.frames - 1)
         kind = {"face": "face / 人脸", "osd": "camera display, kept / 屏显（保留）"}.get(
             t.kind, " / ".join(WHAT.get(t.what, WHAT["text"])[::-1]))
+        read = "" if t.kind == "face" else f"{t.text} ({t.read_score:.2f})"
         rows.append([track_label(t.id), kind, f"{t.first}-{last}", f"{t.first / ts.fps:.1f}-{(last + 1) / ts.fps:.1f} s",
-                     t.hits, f"{max(t.scores):.2f}"])
+                     t.hits, f"{max(t.scores):.2f}", read])
     table = markdown_table(["track / 轨迹", "kind / 类别", "frames / 帧", "time / 时间", "detections / 检出",
-                            "best score / 最高分"], rows)
+                            "best score / 最高分", "read / 识别"], rows)
     return (f"# Face and text tracks / 人脸和文字轨迹\n\n{_inline_image(sheet)}\n\nContact sheet: `{sheet}`\n\n"
-            f"Text tracks are T1, T2 ...; keep any by its id.\n\n{table}")
+            f"Text tracks are T1, T2 ... with what was read on each; keep any that is not text (or that "
+            f"may be shown) by its id.\n\n{table}")
 
 
 def _inline_image(path: Path, width: int = 960) -> str:

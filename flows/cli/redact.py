@@ -152,17 +152,19 @@ def redact_tracks(
     summary = {"tracks": sum(t.kind == "face" for t in ts.tracks),
                "text_tracks": sum(t.kind == "text" for t in ts.tracks),
                "osd_tracks": sum(t.kind == "osd" for t in ts.tracks),
+               "text_dropped": ts.text_stats.get("dropped", 0),
                "frames": ts.frames, "tracks_json": str(tracks_path), "sheet": str(sheet)}
     if as_json:
         print_json(summary)
         return
     table = Table(title=f"Face and text tracks in {file.name}")
-    for col in ("id", "kind", "frames", "time", "detections", "best score"):
+    for col in ("id", "kind", "frames", "time", "detections", "best score", "read"):
         table.add_column(col)
     for t in ts.tracks:
         last = min(t.last, ts.frames - 1)
         kind = t.kind if t.kind == "face" else ("display (kept)" if t.kind == "osd" else t.what or "text")
+        read = "" if t.kind == "face" else f"{t.text} ({t.read_score:.2f})"
         table.add_row(track_label(t.id), kind, f"{t.first}-{last}", f"{t.first / ts.fps:.1f}-{(last + 1) / ts.fps:.1f}s",
-                      str(t.hits), f"{max(t.scores):.2f}")
+                      str(t.hits), f"{max(t.scores):.2f}", read)
     common.out.print(table)
     err.print(f"tracks: {tracks_path}\nsheet:  {sheet}")

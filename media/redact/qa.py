@@ -132,6 +132,8 @@ class QAReport:
     # Text (when the render masked text): frames checked for text, and text left visible outside
     # the kept tracks and the camera's display.
     text_checked: int = 0
+    text_read: int = 0  # candidate text boxes read by the recogniser
+    text_unread: int = 0  # ... and not read as text (eyes, hands, folds: not residual text)
     text_residuals: list[Residual] = field(default_factory=list)
     # text seen on one check only and touching a mask (a mask's edge read as text), not counted
     text_isolated: list[Residual] = field(default_factory=list)
@@ -172,6 +174,8 @@ class QAReport:
             "residuals": [r.__dict__ for r in self.residuals],
             "isolated": [r.__dict__ for r in self.isolated],
             "text_checked": self.text_checked,
+            "text_read": self.text_read,
+            "text_unread": self.text_unread,
             "text_residual_count": len(self.text_residuals),
             "text_residuals": [r.__dict__ for r in self.text_residuals],
             "text_isolated": [r.__dict__ for r in self.text_isolated],
@@ -345,30 +349,52 @@ def qa_pass(
     text_on = text is not None and text.enabled and text.qa
     text_found: list[Residual] = []
     if text_on:
-        from .text import keep_text_box
+        from .text import crop_for_reading, keep_text_box
         from .text import text_detector as make_text_detector
+        from .text import text_recognizer
 
         text_detector = text_detector or make_text_detector(text)
         text_every = max(1, int(round(info["fps"] * text.qa_every_seconds)))
         text_phase = text_every // 2
         kept_text = TrackIndex(t for t in all_tracks if t.kind != "face" and t.id in keep_ids)
+        # text the render left on a kept face on purpose (a text mask never covers the party's face)
+        kept_faces = TrackIndex(t for t in all_tracks if t.kind == "face" and t.id in keep_ids)
         osd = list(tracks.osd_boxes) if tracks and not text.mask_osd else []
         masked_color = config.mask_color
+        reader = []  # the recogniser, made on the first candidate
 
     def look_text(i: int, frame: av.VideoFrame) -> None:
+        """Text boxes left readable on frame ``i``: found by the detector, outside the masks, the kept
+        display and the kept text tracks, and read as text by the recogniser (the same test as a
+        text track's: a face's eyes or a hand detected as a text line are not residual text)."""
         img = frame.to_ndarray(format="rgb24")
         report.text_checked += 1
         d = text_detector.detect(img)
         _, kept_boxes = kept_text.boxes_at(i)
+        _, face_boxes = kept_faces.boxes_at(i)
         t = float(frame.time) if frame.time is not None else i / info["fps"]
+        candidates = []
         for box, score in zip(d.boxes, d.scores):
             if min(box[2] - box[0], box[3] - box[1]) < text.min_side:
                 continue
+            if any(_centre_in(tuple(box), tuple(f)) for f in face_boxes):
+                continue  # on a kept face, left visible on purpose
             if masked_color is not None and masked_fraction(img, box, masked_color) >= text.qa_masked:
                 continue
             if keep_text_box(box, kept_boxes, osd, text.osd_overlap):
                 continue
-            text_found.append(Residual(i, round(t, 3), tuple(float(v) for v in box), float(score)))
+            candidates.append((box, score))
+        if not candidates:
+            return
+        if not reader:
+            reader.append(text_recognizer())
+        lines = reader[0].read([crop_for_reading(img, b) for b, _ in candidates])
+        report.text_read += len(lines)
+        for (box, score), line in zip(candidates, lines):
+            if text.reads_as_text(line):
+                text_found.append(Residual(i, round(t, 3), tuple(float(v) for v in box), float(score)))
+            else:
+                report.text_unread += 1
 
     with av.open(str(path)) as c:
         stream = c.streams.video[0]

@@ -64,6 +64,9 @@ class TrackSet:
     # display's line boxes (x1, y1, x2, y2), found once per file.
     text: TextConfig | None = None
     osd_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # what the text search did: whole-picture checks, follow-ups around live tracks, crops read,
+    # tracks dropped because the recogniser read no text on them
+    text_stats: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class TrackSet:
             "config": self.config.model_dump(),
             "text": self.text.model_dump() if self.text else None,
             "osd_boxes": [list(b) for b in self.osd_boxes],
+            "text_stats": self.text_stats,
             "tracks": [t.to_dict(self.fps) for t in self.tracks],
         }
 
@@ -96,6 +100,7 @@ class TrackSet:
             pts_monotonic=d.get("pts_monotonic", True),
             text=TextConfig.model_validate(d["text"]) if d.get("text") else None,
             osd_boxes=[tuple(int(v) for v in b) for b in d.get("osd_boxes", [])],
+            text_stats=d.get("text_stats", {}),
         )
 
     def ids(self) -> list[int]:
@@ -183,18 +188,18 @@ def find_tracks(
                 text_pass.feed(i, t, frame, full)
             if progress:
                 progress("detect", n, info["frames"])
-    all_tracks, osd_boxes = list(tracker.tracks), []
+    all_tracks, osd_boxes, text_stats = list(tracker.tracks), [], {}
     if text_pass is not None:
-        all_tracks += text_pass.finish()
-        osd_boxes = text_pass.osd_boxes
-        for tid, (score, crop) in text_pass.crops.items():
+        all_tracks += text_pass.finish(faces=tracker.tracks)
+        osd_boxes, text_stats = text_pass.osd_boxes, dict(text_pass.stats)
+        for tid, (score, crop) in text_pass.thumbs.items():
             thumbs[tid] = (score, _thumbnail(crop, np.array([0, 0, crop.shape[1], crop.shape[0]], np.float32), 1.0,
                                               pad=1.0))
     return TrackSet(
         source=str(src), fps=fps, frames=n, width=info["width"], height=info["height"], config=config,
         tracks=all_tracks, sha256=sha256, detector=getattr(detector, "name", type(detector).__name__),
         thumbs={k: v[1] for k, v in thumbs.items()}, pts_monotonic=monotonic,
-        text=text if text_pass is not None else None, osd_boxes=osd_boxes,
+        text=text if text_pass is not None else None, osd_boxes=osd_boxes, text_stats=text_stats,
     )
 
 
@@ -303,6 +308,8 @@ def render(
     faces = TrackIndex(t for t in chosen if t.kind == "face")
     texts = TrackIndex(t for t in chosen if t.kind != "face")
     index = [(faces, spec.detection.pad), (texts, spec.text.pad)]
+    # the kept faces (the party): a text mask never covers them
+    kept_faces = TrackIndex(t for t in tracks.tracks if t.kind == "face" and t.id in set(spec.keep))
     masked = {t.id: 0 for t in chosen}
     manual = [0] * len(spec.masks)
     metadata = _metadata(source_sha256)
@@ -321,7 +328,7 @@ def render(
                     if first is None:
                         first = frame.pts or 0
                     pts = frame.pts if tracks.pts_monotonic else first + int(round(n * step))
-                    _mask_frame(frame, n, pts, index, spec, masked, manual, vout, outp, tracks)
+                    _mask_frame(frame, n, pts, index, spec, masked, manual, vout, outp, tracks, kept_faces)
                     n += 1
                     if progress:
                         progress("render", n, tracks.frames)
@@ -356,14 +363,38 @@ def masked_tracks(tracks: TrackSet, spec: RedactSpec) -> list[Track]:
     return out
 
 
+def subtract_box(box, hole) -> list[np.ndarray]:
+    """``box`` less ``hole`` (both x1, y1, x2, y2): at most four boxes covering the rest of ``box``."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    h1, h2 = max(x1, float(hole[0])), min(x2, float(hole[2]))
+    v1, v2 = max(y1, float(hole[1])), min(y2, float(hole[3]))
+    if h1 >= h2 or v1 >= v2:
+        return [np.array([x1, y1, x2, y2])]
+    parts = [(x1, y1, x2, v1), (x1, v2, x2, y2), (x1, v1, h1, v2), (h2, v1, x2, v2)]
+    return [np.array(p) for p in parts if p[2] > p[0] and p[3] > p[1]]
+
+
+def spare_kept_faces(boxes: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Text mask boxes with every kept face's box cut out of them (the party's face stays visible)."""
+    out = [np.asarray(b, np.float64) for b in np.asarray(boxes).reshape(-1, 4)]
+    for hole in np.asarray(faces).reshape(-1, 4):
+        out = [part for b in out for part in subtract_box(b, hole)]
+    return np.asarray(out, np.float64).reshape(-1, 4)
+
+
 def _mask_frame(frame, i, pts, index: list[tuple[TrackIndex, float]], spec: RedactSpec, masked, manual, vout, outp,
-                tracks) -> None:
+                tracks, kept_faces: TrackIndex | None = None) -> None:
     ids, padded = [], []
-    for idx, pad in index:
+    for k, (idx, pad) in enumerate(index):
         some, boxes = idx.boxes_at(i)
         if some:
             ids += some
-            padded.append(pad_boxes(boxes, pad))
+            grown = pad_boxes(boxes, pad)
+            if k and kept_faces is not None:  # text masks: the kept faces (their detected boxes) cut out
+                _, kept = kept_faces.boxes_at(i)
+                if len(kept):
+                    grown = spare_kept_faces(grown, kept)
+            padded.append(grown)
     boxes = np.concatenate(padded) if padded else np.zeros((0, 4))
     t = float(pts * frame.time_base) if pts is not None else i / tracks.fps
     manual_boxes = []

@@ -41,12 +41,17 @@ def _fmt(seconds: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
+def _short(text: str, most: int = 14) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: int = 160) -> Path:
     """One image with a thumbnail per track: its id, time range and frames.
 
     Face tracks come first (yellow ids: 1, 2 ...), then text tracks (cyan ids: T1, T2 ..., with
-    the guess of what each is; the camera's own display marked "屏显 OSD, kept"): the archivist
-    keeps or masks each by its id. The thumbnails are the crops of each track's most confident detection, kept by
+    the guess of what each is and, in white at the bottom of the picture, what the recogniser read
+    and how sure it was; the camera's own display marked "屏显 OSD, kept"): the archivist keeps or
+    masks each by its id, and can see a track that is not text and keep it visible. The thumbnails are the crops of each track's most confident detection, kept by
     :func:`media.redact.render.find_tracks`; a track loaded from JSON without them gets a grey cell.
     """
     n = max(1, len(tracks.tracks))
@@ -80,6 +85,10 @@ def contact_sheet(tracks: TrackSet, path: str | Path, columns: int = 6, cell: in
             draw.text((x0 + 4, y0 + 4), track_label(t.id), font=font(20), fill=(0, 230, 255),
                       stroke_width=2, stroke_fill=(0, 0, 0))
             draw.text((x0 + 4, y0 + 30), what, font=small, fill=(0, 230, 255), stroke_width=1,
+                      stroke_fill=(0, 0, 0))
+            # what the recogniser read, so that a false one is seen and kept visible (--keep T3)
+            read = f"“{_short(t.text)}”" + (f" {t.read_score:.2f}" if t.read_score else "") if t.text else "“”"
+            draw.text((x0 + 4, y0 + cell - 20), read, font=small, fill=(255, 255, 255), stroke_width=2,
                       stroke_fill=(0, 0, 0))
         draw.text((x0 + 4, y0 + cell), f"{_fmt(t.first / tracks.fps)}–{_fmt((last + 1) / tracks.fps)}",
                   font=small, fill=(230, 230, 230))

@@ -129,28 +129,58 @@ class DetectionConfig(BaseModel):
 
 
 class TextConfig(BaseModel):
-    """Third parties' text (licence plates, documents, screens, name tags): found, tracked and
+    """Third parties' text (licence plates, documents, screens, name tags): found, read, tracked and
     masked like faces; the camera's own display (OSD) kept unless ``mask_osd``.
 
-    Text is detected with PP-OCRv4 (media/text) every ``every``-th frame (default: the faces'
-    cadence) and followed with the faces' tracker. Text tracks whose boxes lie on the display's
-    lines (found once per file by :class:`media.text.osd.OsdReader`) are the display.
+    Text is looked for with PP-OCRv4 (media/text) on the whole picture every ``every_seconds``
+    (rounded to a multiple of ``every``) and, on the frames between (every ``every``-th frame,
+    default the faces' cadence), only around the text tracks alive then, so that a moving plate is
+    followed at the faces' cadence for a fraction of the cost. A track is text only when the
+    recogniser reads characters on it with confidence (``read_*``) on at least ``read_min_reads``
+    of the ``reads`` detections read (all of them when it was seen fewer times); inside a face, a
+    track must be read on two detections, each with ``read_min_score_in_face``. Text tracks whose boxes lie on the display's lines (found once
+    per file by :class:`media.text.osd.OsdReader`) are the display.
     """
 
     enabled: bool = True
-    every: int | None = Field(None, ge=1)  # frames; None = detection.every
+    every: int | None = Field(None, ge=1)  # frames between follow-ups of live tracks; None = detection.every
+    every_seconds: float = Field(0.5, gt=0)  # seconds between detections on the whole picture
     max_side: int = Field(960, ge=64)  # detector input's longer side (px)
+    upscale: float = Field(2.0, ge=1.0)  # a picture under upscale_to px is enlarged toward it, at most this much
+    upscale_to: int = Field(640, ge=64)
+    region_score: bool = True  # score a text region over its own pixels (slanted lines), not its box
     box_thresh: float = 0.5  # DB least mean probability of a text box
+    contrast: bool = True  # detect on the picture with its dark, flat parts' contrast raised
     pad: float = Field(1.15, ge=1.0)  # mask box growth about the text box's centre
     min_side: float = Field(6.0, ge=0)  # text boxes with a shorter side (px) are ignored
+    read: bool = True  # a track is text only when read as text (False: every detected track is, as before issue 24)
+    reads: int = Field(3, ge=1)  # detections of a track read by the recogniser (its most confident)
+    read_min_chars: int = Field(2, ge=1)  # letters, digits or CJK characters a reading must hold
+    read_min_score: float = 0.6  # least mean character probability of a reading
+    read_min_reads: int = Field(2, ge=1)  # readings that must pass (fewer when fewer were made)
+    read_min_score_in_face: float = 0.9  # ... inside a face (eyes read "ro" at 0.83 once), and on 2 readings
     mask_osd: bool = False  # the display is the record's provenance: kept by default
     osd_overlap: float = 0.5  # share of a text box inside the display's lines to count as display
     qa: bool = True  # the QA pass looks for residual text too
-    qa_every_seconds: float = Field(0.5, gt=0)  # one full-frame text check every this many seconds
+    qa_every_seconds: float = Field(1.0, gt=0)  # one full-frame text check every this many seconds
     qa_masked: float = 0.5  # a text box at least this much mask colour is a mask's edge, not text
 
     def every_for(self, detection: "DetectionConfig") -> int:
+        """Frames between follow-ups of live text tracks."""
         return self.every or detection.every
+
+    def full_every(self, detection: "DetectionConfig", fps: float) -> int:
+        """Frames between detections on the whole picture: a multiple of :meth:`every_for`."""
+        k = self.every_for(detection)
+        return k * max(1, int(round(self.every_seconds * fps / k)))
+
+    def reads_as_text(self, line, in_face: bool = False) -> bool:
+        """Whether one reading (a :class:`media.text.recognize.TextLine`) passes; ``in_face``: of a
+        box lying inside a face."""
+        from media.text.recognize import reads_as_text
+
+        score = max(self.read_min_score, self.read_min_score_in_face) if in_face else self.read_min_score
+        return reads_as_text(line, self.read_min_chars, score)
 
 
 class RedactSpec(BaseModel):

@@ -69,6 +69,7 @@ class Track:
     # ("plate", "document", "screen" or "text"; media/redact/text.py)
     text: str = ""
     what: str = ""
+    read_score: float = 0.0  # mean character probability of ``text``
 
     @property
     def first(self) -> int:
@@ -144,7 +145,7 @@ class Track:
             ],
         }
         if self.kind != "face":
-            d["text"], d["what"] = self.text, self.what
+            d["text"], d["what"], d["read_score"] = self.text, self.what, self.read_score
         if fps:
             d["start"] = round(self.first / fps, 3)
             d["end"] = round((self.last + 1) / fps, 3)
@@ -153,7 +154,7 @@ class Track:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Track":
         t = cls(id=int(d["id"]), extend=int(d.get("extend", 0)), kind=d.get("kind", "face"),
-                text=d.get("text", ""), what=d.get("what", ""))
+                text=d.get("text", ""), what=d.get("what", ""), read_score=float(d.get("read_score", 0.0)))
         for row in d["keyframes"]:
             t.frames.append(int(row[0]))
             t.boxes.append(np.asarray(row[1:5], np.float64))
