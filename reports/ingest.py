@@ -128,10 +128,6 @@ class IngestSummary(BaseModel):
         unset = {n for n in type(self).model_fields if n not in self.model_fields_set and n != "schema_"}
         return self.model_dump(mode="json", by_alias=True, exclude=unset)  # fields in the document's order
 
-    @property
-    def processes(self) -> list[str]:
-        return self.runner.processes if self.runner else []
-
 
 def build_summary(
     outcomes: list["Outcome"], sessions: list[Session], busy: list[str],

@@ -44,6 +44,18 @@ def halves(data: bytes) -> tuple[bytes, bytes]:
     return data[:cut], data[cut:]
 
 
+def half_uploaded(tmp: Path) -> tuple[Path, Path, bytes, bytes, bytes]:
+    """A FOOTAGE_HOME whose inbox holds the first half of a real MPEG-TS upload: (home, inbox,
+    the whole recording, its first half, the rest)."""
+    home = tmp / "home"
+    inbox = home / "inbox"
+    inbox.mkdir(parents=True)
+    data = transport_stream(tmp)
+    first, rest = halves(data)
+    (inbox / NAME).write_bytes(first)
+    return home, inbox, data, first, rest
+
+
 def run_json(result: subprocess.CompletedProcess) -> dict:
     assert result.returncode in (0, 1), result.stderr[-3000:]
     return json.loads(result.stdout)
@@ -82,12 +94,7 @@ def sha_of(data: bytes) -> str:
 
 
 def test_a_file_that_grows_before_it_leaves_the_inbox_stays_and_is_stored_whole(tmp_path):
-    home = tmp_path / "home"
-    inbox = home / "inbox"
-    inbox.mkdir(parents=True)
-    data = transport_stream(tmp_path)
-    first, rest = halves(data)
-    (inbox / NAME).write_bytes(first)
+    home, inbox, data, first, rest = half_uploaded(tmp_path)
 
     faults = tmp_path / "faults"
     faults.mkdir()
@@ -121,12 +128,7 @@ def test_a_file_that_grows_before_it_leaves_the_inbox_stays_and_is_stored_whole(
 
 
 def test_a_file_that_grows_after_it_left_the_inbox_comes_back_and_is_stored_whole(tmp_path):
-    home = tmp_path / "home"
-    inbox = home / "inbox"
-    inbox.mkdir(parents=True)
-    data = transport_stream(tmp_path)
-    first, rest = halves(data)
-    (inbox / NAME).write_bytes(first)
+    home, inbox, data, first, rest = half_uploaded(tmp_path)
 
     one = run_json(ingest(home))
     assert one["ingested"] == 1 and one["still_writing"] == [], one
