@@ -80,12 +80,17 @@ def _note_path(inbox: Path, file: str) -> Path:
     return inbox / NOTES / (safe_part(file.replace("/", "__")) + ".json")
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``path`` so that a reader sees it whole or not at all (a hidden temporary, renamed)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def _write_note(inbox: Path, note: GrowthNote) -> None:
     path = _note_path(inbox, note.file)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(note.model_dump_json())
-    os.replace(tmp, path)  # a note is whole or absent
+    _write_whole(path, note.model_dump_json())
 
 
 def note_growth(inbox: Path, out: Outcome) -> GrowthNote:
@@ -110,9 +115,7 @@ def stamp_moved(out: Outcome, dest: Path, inbox: Path) -> None:
     folder = dest.parent / STAMPS
     folder.mkdir(parents=True, exist_ok=True)
     body = MovedStamp(inbox=str(inbox.resolve()), file=out.file, name=dest.name, sha256=out.sha256, stamp=out.stamp)
-    tmp = folder / f".{dest.name}.{os.getpid()}.tmp"
-    tmp.write_text(body.model_dump_json())
-    os.replace(tmp, folder / (dest.name + ".json"))
+    _write_whole(folder / (dest.name + ".json"), body.model_dump_json())
 
 
 def reclaim(processed: Path, inbox: Path, today: date, days: int = RECLAIM_DAYS) -> tuple[list[Reclaimed], list[str]]:
